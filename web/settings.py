@@ -1,0 +1,101 @@
+"""One typed settings object, read once from ``LIVESELL_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from web.errors import ConfigError
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Server configuration. Every field maps to one ``LIVESELL_<FIELD>`` variable."""
+
+    #: Redis URL. Empty means: start a private redis-server under ``data_dir``.
+    redis_url: str = ""
+    #: SQLAlchemy async URL. Default: SQLite file ``<data_dir>/livesell.db``.
+    database_url: str = ""
+    #: HMAC secret for bearer tokens. Default: a random one persisted in ``<data_dir>/secret``.
+    secret: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: Where embedded state lives (SQLite file, private Redis data, secret).
+    data_dir: Path = field(default_factory=lambda: Path("var"))
+    #: Prefix of every Redis key this server writes (tests use their own).
+    redis_prefix: str = "ls"
+    #: Max concurrent Redis connections per process.
+    redis_pool_size: int = 64
+    #: How often unpaid reservations are swept for expiry, in seconds.
+    reaper_interval_s: float = 0.5
+    #: How often the persister polls the sale streams, in seconds.
+    persister_interval_s: float = 0.05
+    #: Pending events idle longer than this are claimed from a dead consumer, in ms.
+    persister_claim_idle_ms: int = 30_000
+    #: Token lifetime for ``livesell token``, in seconds.
+    token_ttl_s: int = 7 * 24 * 3600
+    #: Log level name.
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``env`` (default ``os.environ``), applying documented defaults."""
+        e = os.environ if env is None else env
+        data_dir = Path(e.get("LIVESELL_DATA_DIR") or "var")
+        return cls(
+            redis_url=e.get("LIVESELL_REDIS_URL", ""),
+            database_url=e.get("LIVESELL_DATABASE_URL", ""),
+            secret=e.get("LIVESELL_SECRET", ""),
+            host=e.get("LIVESELL_HOST", "127.0.0.1"),
+            port=_int(e, "LIVESELL_PORT", 8080),
+            data_dir=data_dir,
+            redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
+            redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),
+            reaper_interval_s=_float(e, "LIVESELL_REAPER_INTERVAL_S", 0.5),
+            persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.05),
+            persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
+            token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
+            log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
+        )
+
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to an SQLite file under ``data_dir``."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'livesell.db').resolve()}"
+
+    def resolved_secret(self) -> str:
+        """The token secret; without one, a random secret is created once under ``data_dir``."""
+        if self.secret:
+            return self.secret
+        path = self.data_dir / "secret"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(32)
+        path.write_text(value)
+        path.chmod(0o600)
+        return value
