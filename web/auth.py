@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -34,21 +35,25 @@ class Principal:
 
 
 MAX_USER_ID = 64
+#: User ids are restricted so they can never collide with separators in Redis records.
+USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
 
 
 class TokenSigner:
     """Mints and verifies bearer tokens with one shared secret."""
 
     def __init__(self, secret: str, ttl_s: int = 7 * 24 * 3600) -> None:
-        if len(secret) < 16:
-            raise ValueError("token secret must be at least 16 characters")
+        if len(secret) < 32:
+            raise ValueError("token secret must be at least 32 characters (HS256 wants a 256-bit key)")
         self._secret = secret
         self._ttl_s = ttl_s
 
-    def mint(self, user_id: str, role: Role, name: str | None = None, ttl_s: int | None = None) -> str:
+    def mint(
+        self, user_id: str, role: Role, name: str | None = None, ttl_s: int | None = None
+    ) -> str:
         """Return a signed token for ``user_id`` with ``role``."""
-        if not user_id or len(user_id) > MAX_USER_ID:
-            raise ValueError(f"user id must be 1..{MAX_USER_ID} characters")
+        if not USER_ID_RE.match(user_id):
+            raise ValueError("user id must be 1..64 of [A-Za-z0-9_.@:-]")
         now = int(time.time())
         claims = {
             "sub": user_id,
@@ -70,7 +75,7 @@ class TokenSigner:
         except jwt.PyJWTError as exc:
             raise AuthError("invalid token") from exc
         sub = claims.get("sub")
-        if not isinstance(sub, str) or not sub or len(sub) > MAX_USER_ID:
+        if not isinstance(sub, str) or not USER_ID_RE.match(sub):
             raise AuthError("invalid token subject")
         try:
             role = Role(claims.get("role", "viewer"))

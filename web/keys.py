@@ -13,12 +13,14 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from flashsale.service import SaleService
+    from inventory.catalog import Catalog
     from inventory.database import Database
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
 DATABASE: web.AppKey[Database] = web.AppKey("database")
+CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 SALES: web.AppKey[SaleService] = web.AppKey("sales")
 #: The live-room hub (chat.hub.Hub); set by web/room.py.
 ROOM_HUB: web.AppKey[Any] = web.AppKey("room_hub")

@@ -1,0 +1,69 @@
+-- Reserve stock for a batch of buyers of one sale, atomically, in one round trip.
+-- KEYS: meta, users, idem, orders, holds, events   (all share the sale's hash tag)
+-- ARGV: n, then n triples (user, idempotency key, qty)
+-- Returns one reply per buyer: {code, order_id, order_record, remaining}
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local n = tonumber(ARGV[1])
+local out = {}
+local m = redis.call('HMGET', KEYS[1], 'state', 'start_ms', 'end_ms', 'remaining',
+  'limit', 'hold_ms', 'price', 'id')
+if not m[1] then
+  for i = 1, n do out[i] = {'sale_not_found'} end
+  return out
+end
+local state, start_ms, end_ms = m[1], tonumber(m[2]), tonumber(m[3])
+local remaining, limit, hold_ms = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
+local price, sale_id = m[7], m[8]
+local window
+if state == 'closed' or now >= end_ms then
+  window = 'ended'
+elseif start_ms > 0 and now >= start_ms then
+  -- Opening sets start_ms (now, or after a countdown); a scheduled start opens by itself.
+  window = 'ok'
+else
+  window = 'not_open'
+end
+local changed = false
+for i = 0, n - 1 do
+  local user, key, qty = ARGV[2 + i * 3], ARGV[3 + i * 3], tonumber(ARGV[4 + i * 3])
+  if window ~= 'ok' then
+    -- Outside the window nothing is recorded, so a retry after opening is judged afresh.
+    out[i + 1] = {window}
+  else
+    local ifield = user .. '|' .. key
+    local prev = redis.call('HGET', KEYS[3], ifield)
+    if prev then
+      if string.sub(prev, 1, 1) == '!' then
+        out[i + 1] = {string.sub(prev, 2)}
+      else
+        out[i + 1] = {'duplicate', prev, redis.call('HGET', KEYS[4], prev), remaining}
+      end
+    else
+      local held = tonumber(redis.call('HGET', KEYS[2], user) or '0')
+      if held + qty > limit then
+        redis.call('HSET', KEYS[3], ifield, '!limit_reached')
+        out[i + 1] = {'limit_reached'}
+      elseif remaining < qty then
+        redis.call('HSET', KEYS[3], ifield, '!sold_out')
+        out[i + 1] = {'sold_out'}
+      else
+        remaining = remaining - qty
+        changed = true
+        local oid = sale_id .. '-' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
+        local exp = now + hold_ms
+        local rec = 'reserved|' .. user .. '|' .. qty .. '|' .. price .. '|' .. now .. '|' .. exp
+        redis.call('HSET', KEYS[4], oid, rec)
+        redis.call('ZADD', KEYS[5], exp, oid)
+        redis.call('HINCRBY', KEYS[2], user, qty)
+        redis.call('HSET', KEYS[3], ifield, oid)
+        redis.call('XADD', KEYS[6], '*', 'o', oid, 'r', rec, 't', now)
+        out[i + 1] = {'ok', oid, rec, remaining}
+      end
+    end
+  end
+end
+if changed then
+  redis.call('HSET', KEYS[1], 'remaining', remaining)
+end
+return out

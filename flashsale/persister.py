@@ -1,0 +1,161 @@
+"""Moves order events from each sale's Redis Stream into SQL.
+
+A consumer group gives at-least-once delivery: events are acked only after the SQL commit,
+and the upsert is idempotent by order id and monotonic in state, so a replay is harmless.
+Events left pending by a consumer that died are claimed after ``claim_idle_ms``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from flashsale.keys import SaleKeys, active_sales_key
+from flashsale.order import OrderView
+from inventory.ledger import Ledger, OrderRecord
+from inventory.tasks import cancel_all, supervise
+
+log = logging.getLogger("livesell.persister")
+
+GROUP = "persister"
+
+Entry = tuple[bytes, dict[bytes, bytes]]
+
+
+def default_consumer_name() -> str:
+    """A name unique to this process, so a restarted process never reuses a dead one's name."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+class Persister:
+    """One consumer of the ``persister`` group over every active sale's event stream."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        ledger: Ledger,
+        prefix: str,
+        consumer: str | None = None,
+        interval_s: float = 0.05,
+        claim_idle_ms: int = 30_000,
+        batch: int = 1000,
+    ) -> None:
+        self._redis = redis
+        self._ledger = ledger
+        self._prefix = prefix
+        self.consumer = consumer or default_consumer_name()
+        self._interval_s = interval_s
+        self._claim_idle_ms = claim_idle_ms
+        self._batch = batch
+        self._groups: set[str] = set()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._last_claim = 0.0
+
+    async def _ensure_group(self, stream: str) -> None:
+        if stream in self._groups:
+            return
+        try:
+            await self._redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._groups.add(stream)
+
+    async def read(self, sale_id: int) -> list[Entry]:
+        """Take this consumer's next events of one sale: its own pending first, then new ones."""
+        stream = SaleKeys.of(self._prefix, sale_id).events
+        await self._ensure_group(stream)
+        entries: list[Entry] = []
+        # Own pending entries (read but never acked, e.g. the commit failed) come back first.
+        mine = await self._redis.xreadgroup(GROUP, self.consumer, {stream: "0"}, count=self._batch)
+        for _, items in mine or []:
+            entries += [(i, f) for i, f in items if f]
+        now = time.monotonic()
+        if now - self._last_claim > self._claim_idle_ms / 3000:
+            self._last_claim = now
+            claimed = await self._redis.xautoclaim(
+                stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
+            )
+            got = [(i, f) for i, f in claimed[1] if f]
+            if got:
+                log.info("claimed %d pending events of sale %d", len(got), sale_id)
+            entries += got
+        if len(entries) < self._batch:
+            new = await self._redis.xreadgroup(
+                GROUP, self.consumer, {stream: ">"}, count=self._batch - len(entries)
+            )
+            for _, items in new or []:
+                entries += list(items)
+        return entries
+
+    async def commit(self, sale_id: int, entries: list[Entry]) -> int:
+        """Write the events' orders to SQL, then ack them. Returns the number of orders written."""
+        if not entries:
+            return 0
+        records: list[OrderRecord] = [
+            OrderView.parse(f[b"o"].decode(), f[b"r"]).to_record() for _, f in entries
+        ]
+        n = await self._ledger.upsert_orders(records)
+        stream = SaleKeys.of(self._prefix, sale_id).events
+        await self._redis.xack(stream, GROUP, *[i for i, _ in entries])
+        return n
+
+    async def step(self) -> int:
+        """One pass over every active sale; returns events persisted."""
+        total = 0
+        for raw in await self._redis.smembers(active_sales_key(self._prefix)):
+            sale_id = int(raw)
+            while True:
+                entries = await self.read(sale_id)
+                await self.commit(sale_id, entries)
+                total += len(entries)
+                if len(entries) < self._batch:
+                    break
+        return total
+
+    async def drain(self, sale_id: int) -> None:
+        """Persist everything of one sale now, including other consumers' pending events."""
+        stream = SaleKeys.of(self._prefix, sale_id).events
+        await self._ensure_group(stream)
+        while True:
+            claimed = await self._redis.xautoclaim(
+                stream, GROUP, self.consumer, 0, "0-0", count=self._batch
+            )
+            got = [(i, f) for i, f in claimed[1] if f]
+            new = await self._redis.xreadgroup(
+                GROUP, self.consumer, {stream: ">"}, count=self._batch
+            )
+            for _, items in new or []:
+                got += list(items)
+            await self.commit(sale_id, got)
+            if not got:
+                return
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                n = await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("persister step failed (%s); will retry", exc)
+                await asyncio.sleep(1.0)
+                continue
+            if not n:
+                await asyncio.sleep(self._interval_s)
+
+    def start(self) -> None:
+        """Run in the background until ``close``."""
+        self._tasks.append(supervise(self._loop(), f"persister-{self.consumer}"))
+
+    async def close(self) -> None:
+        """Stop; events read but not committed stay pending and are claimed later."""
+        await cancel_all(self._tasks)

@@ -1,0 +1,391 @@
+"""The flash-sale service: create, open, close, buy, pay, cancel. Plain async domain code."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from flashsale import errors
+from flashsale.coalescer import BuyRequest, Coalescer
+from flashsale.events import NullObserver, SaleEvent, SaleObserver
+from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
+from flashsale.order import OrderView
+from flashsale.scripts import Scripts
+from inventory.catalog import Catalog
+from inventory.errors import DomainError, NotFound
+from inventory.ledger import Ledger, SaleRecord
+
+log = logging.getLogger("livesell.flashsale")
+
+#: An end time far in the future: a sale with no start time waits for a manual open.
+NOT_SCHEDULED_END_MS = 2**50
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+_BUY_ERRORS: dict[str, type[DomainError]] = {
+    "sold_out": errors.SoldOut,
+    "limit_reached": errors.LimitReached,
+    "not_open": errors.NotOpen,
+    "ended": errors.Ended,
+    "sale_not_found": errors.SaleNotFound,
+}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _s(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+@dataclass(frozen=True, slots=True)
+class SaleView:
+    """A sale with its live state and remaining stock."""
+
+    id: int
+    product_id: int
+    stream_id: str | None
+    price_cents: int
+    quantity: int
+    per_user_limit: int
+    starts_at_ms: int
+    ends_at_ms: int
+    hold_s: int
+    state: str
+    remaining: int
+    created_by: str = ""
+
+    def to_json(self) -> dict[str, object]:
+        """The API shape; ``state`` is as the buyer sees it now (scheduled/open/ended)."""
+        now = _now_ms()
+        phase = self.state
+        if self.state == "closed" or now >= self.ends_at_ms:
+            phase = "ended"
+        elif self.starts_at_ms and now >= self.starts_at_ms:
+            phase = "open"
+        elif self.state == "open":
+            phase = "countdown"
+        return {
+            "id": self.id,
+            "product_id": self.product_id,
+            "stream_id": self.stream_id,
+            "price_cents": self.price_cents,
+            "quantity": self.quantity,
+            "per_user_limit": self.per_user_limit,
+            "starts_at_ms": self.starts_at_ms or None,
+            "ends_at_ms": None if self.ends_at_ms >= NOT_SCHEDULED_END_MS else self.ends_at_ms,
+            "hold_s": self.hold_s,
+            "state": phase,
+            "remaining": self.remaining,
+            "server_time_ms": now,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BuyResult:
+    """The reply to one buy: the order, the stock left, and whether this was a replay."""
+
+    order: OrderView
+    remaining: int
+    duplicate: bool
+
+
+class SaleService:
+    """Runs flash sales on Redis (one Lua call per decision) with SQL as the durable record."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        ledger: Ledger,
+        catalog: Catalog,
+        prefix: str,
+        observer: SaleObserver | None = None,
+        coalesce: bool = True,
+    ) -> None:
+        self._redis = redis
+        self._ledger = ledger
+        self._catalog = catalog
+        self._prefix = prefix
+        self._scripts = Scripts(redis)
+        self._observer: SaleObserver = observer or NullObserver()
+        self._coalescer = Coalescer(self._run_batch) if coalesce else None
+        self._stream_of: dict[int, str | None] = {}
+
+    @property
+    def prefix(self) -> str:
+        """The Redis key prefix."""
+        return self._prefix
+
+    @property
+    def scripts(self) -> Scripts:
+        """The registered Lua scripts."""
+        return self._scripts
+
+    def keys(self, sale_id: int) -> SaleKeys:
+        """The Redis keys of a sale."""
+        return SaleKeys.of(self._prefix, sale_id)
+
+    def set_observer(self, observer: SaleObserver) -> None:
+        """Replace the observer that hears sale events."""
+        self._observer = observer
+
+    def _emit(self, kind: Any, sale_id: int, remaining: int, **fields: Any) -> None:
+        try:
+            self._observer.sale_event(
+                SaleEvent(
+                    kind, sale_id, self._stream_of.get(sale_id), remaining, _now_ms(), **fields
+                )
+            )
+        except Exception:  # an observer bug must never fail a purchase
+            log.exception("sale observer failed")
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            raise errors.RedisUnavailable("the sale store is unreachable; try again") from exc
+        except RedisError as exc:
+            if "BUSY" in str(exc) or "LOADING" in str(exc):
+                raise errors.RedisUnavailable("the sale store is busy; try again") from exc
+            raise
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def create_sale(
+        self,
+        product_id: int,
+        quantity: int,
+        per_user_limit: int,
+        created_by: str,
+        price_cents: int | None = None,
+        duration_s: int = 300,
+        hold_s: int = 300,
+        starts_at_ms: int | None = None,
+        stream_id: str | None = None,
+    ) -> SaleView:
+        """Create a scheduled sale; it opens at ``starts_at_ms`` or when ``open_sale`` is called."""
+        if not 1 <= quantity <= 10_000_000:
+            raise errors.BadSaleInput("quantity must be 1..10,000,000")
+        if not 1 <= per_user_limit <= 1000:
+            raise errors.BadSaleInput("per_user_limit must be 1..1000")
+        if not 1 <= duration_s <= 7 * 86400:
+            raise errors.BadSaleInput("duration_s must be 1..604800")
+        if not 1 <= hold_s <= 86400:
+            raise errors.BadSaleInput("hold_s must be 1..86400")
+        if starts_at_ms is not None and not 0 < starts_at_ms < NOT_SCHEDULED_END_MS:
+            raise errors.BadSaleInput("starts_at_ms out of range")
+        product = await self._catalog.get_product(product_id)
+        price = product.price_cents if price_cents is None else price_cents
+        if not 0 <= price <= 10**12:
+            raise errors.BadSaleInput("price_cents must be between 0 and 10^12")
+        if stream_id is not None and await self._catalog.get_stream(stream_id) is None:
+            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+        start = starts_at_ms or 0
+        end = start + duration_s * 1000 if start else NOT_SCHEDULED_END_MS
+        rec = await self._ledger.create_sale(
+            product_id, price, quantity, per_user_limit, start, end, hold_s, created_by, stream_id
+        )
+        await self._init_redis(rec, duration_s * 1000)
+        self._stream_of[rec.id] = stream_id
+        self._emit("scheduled", rec.id, quantity)
+        return await self.get_sale(rec.id)
+
+    async def _init_redis(self, rec: SaleRecord, duration_ms: int) -> None:
+        k = self.keys(rec.id)
+        fields: list[Any] = [
+            "id", rec.id, "state", "scheduled", "start_ms", rec.starts_at_ms,
+            "end_ms", rec.ends_at_ms, "duration_ms", duration_ms, "total", rec.quantity,
+            "remaining", rec.quantity, "limit", rec.per_user_limit, "hold_ms", rec.hold_s * 1000,
+            "price", rec.price_cents, "seq", 0, "stream", rec.stream_id or "",
+        ]  # fmt: skip
+        await self._call(self._scripts.control(keys=[k.meta], args=["init", *fields]))
+        await self._call(self._redis.sadd(active_sales_key(self._prefix), rec.id))
+
+    async def _ensure_redis(self, rec: SaleRecord) -> None:
+        # A sale whose Redis half is missing (created while Redis was down) is re-initialised
+        # from SQL; 'init' never overwrites an existing sale, so this is safe to repeat.
+        if not await self._call(self._redis.exists(self.keys(rec.id).meta)):
+            duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
+            await self._init_redis(rec, duration)
+
+    async def get_sale(self, sale_id: int) -> SaleView:
+        """The sale with its live state and remaining stock."""
+        rec = await self._ledger.get_sale(sale_id)
+        self._stream_of[sale_id] = rec.stream_id
+        m = await self._call(
+            self._redis.hmget(self.keys(sale_id).meta, ["state", "start_ms", "end_ms", "remaining"])
+        )
+        if m[0] is None:
+            return SaleView(
+                rec.id, rec.product_id, rec.stream_id, rec.price_cents, rec.quantity,
+                rec.per_user_limit, rec.starts_at_ms, rec.ends_at_ms, rec.hold_s, rec.state,
+                rec.quantity, rec.created_by,
+            )  # fmt: skip
+        return SaleView(
+            rec.id, rec.product_id, rec.stream_id, rec.price_cents, rec.quantity,
+            rec.per_user_limit, int(m[1]), int(m[2]), rec.hold_s, _s(m[0]), int(m[3]),
+            rec.created_by,
+        )  # fmt: skip
+
+    async def active_sale_for_stream(self, stream_id: str) -> SaleView | None:
+        """The newest not-closed sale of a stream, for the room's join snapshot."""
+        rec = await self._ledger.latest_sale_for_stream(stream_id)
+        return None if rec is None else await self.get_sale(rec.id)
+
+    async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
+        """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
+        if not 0 <= countdown_s <= 3600:
+            raise errors.BadSaleInput("countdown_s must be 0..3600")
+        rec = await self._ledger.get_sale(sale_id)
+        await self._ensure_redis(rec)
+        reply = await self._call(
+            self._scripts.control(keys=[self.keys(sale_id).meta], args=["open", countdown_s * 1000])
+        )
+        code = _s(reply[0])
+        if code == "ended":
+            raise errors.Ended(f"sale {sale_id} has ended")
+        state, start, end, remaining = _s(reply[1]), int(reply[2]), int(reply[3]), int(reply[4])
+        await self._ledger.set_sale_window(sale_id, state, start, end)
+        if code == "ok":
+            self._emit("opened", sale_id, remaining)
+        return await self.get_sale(sale_id)
+
+    async def close_sale(self, sale_id: int) -> SaleView:
+        """End a sale now. Reservations already made can still be paid within their hold."""
+        await self._ledger.get_sale(sale_id)
+        reply = await self._call(
+            self._scripts.control(keys=[self.keys(sale_id).meta], args=["close"])
+        )
+        if _s(reply[0]) == "sale_not_found":
+            raise errors.SaleNotFound(f"sale {sale_id} has no live state")
+        state, start, end, remaining = _s(reply[1]), int(reply[2]), int(reply[3]), int(reply[4])
+        await self._ledger.set_sale_window(sale_id, state, start, end)
+        if _s(reply[0]) == "ok":
+            self._emit("closed", sale_id, remaining)
+        return await self.get_sale(sale_id)
+
+    # -- buying ----------------------------------------------------------------------------
+
+    async def _run_batch(self, sale_id: int, batch: Sequence[BuyRequest]) -> list[Any]:
+        args: list[Any] = [len(batch)]
+        for user, key, qty in batch:
+            args += [user, key, qty]
+        return list(await self._scripts.buy(keys=self.keys(sale_id).for_buy(), args=args))
+
+    async def buy(
+        self,
+        sale_id: int,
+        user_id: str,
+        idempotency_key: str,
+        qty: int = 1,
+        public_name: str | None = None,
+    ) -> BuyResult:
+        """Reserve ``qty`` units for ``user_id``; a retry with the same key gets the same order."""
+        if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+            raise errors.BadSaleInput("Idempotency-Key must be 1..80 of [A-Za-z0-9_.:-]")
+        if not 1 <= qty <= 1000:
+            raise errors.BadSaleInput("qty must be 1..1000")
+        request = (user_id, idempotency_key, qty)
+        if self._coalescer is not None:
+            reply = await self._call(self._coalescer.submit(sale_id, request))
+        else:
+            reply = (await self._call(self._run_batch(sale_id, [request])))[0]
+        code = _s(reply[0])
+        if code in _BUY_ERRORS:
+            raise _BUY_ERRORS[code](f"{code.replace('_', ' ')} (sale {sale_id})")
+        order = OrderView.parse(_s(reply[1]), reply[2])
+        remaining = int(reply[3])
+        duplicate = code == "duplicate"
+        if not duplicate:
+            self._emit(
+                "reserved", sale_id, remaining, order_id=order.id, user_id=user_id, qty=qty,
+                public_name=public_name,
+            )  # fmt: skip
+            if remaining == 0:
+                self._emit("sold_out", sale_id, 0)
+        return BuyResult(order, remaining, duplicate)
+
+    # -- orders ----------------------------------------------------------------------------
+
+    async def get_order(self, order_id: str) -> OrderView:
+        """The order's live state from Redis (falling back to SQL once the sale is purged)."""
+        try:
+            sale_id = sale_id_of_order(order_id)
+        except ValueError as exc:
+            raise errors.OrderNotFound(f"order {order_id} not found") from exc
+        rec = await self._call(self._redis.hget(self.keys(sale_id).orders, order_id))
+        if rec is not None:
+            return OrderView.parse(order_id, rec)
+        row = await self._ledger.get_order(order_id)
+        if row is None:
+            raise errors.OrderNotFound(f"order {order_id} not found")
+        return OrderView(
+            row.id, row.sale_id, row.user_id, row.qty, row.unit_price_cents, row.state,
+            row.created_at_ms, row.expires_at_ms,
+        )  # fmt: skip
+
+    async def _settle(self, order_id: str, action: str, caller: str) -> OrderView:
+        try:
+            sale_id = sale_id_of_order(order_id)
+        except ValueError as exc:
+            raise errors.OrderNotFound(f"order {order_id} not found") from exc
+        reply = await self._call(
+            self._scripts.settle(
+                keys=self.keys(sale_id).for_settle(), args=[order_id, action, caller]
+            )
+        )
+        code = _s(reply[0])
+        if code == "order_not_found":
+            raise errors.OrderNotFound(f"order {order_id} not found")
+        if code == "forbidden":
+            raise errors.OrderNotFound(f"order {order_id} not found")  # do not reveal others' ids
+        order = OrderView.parse(order_id, reply[1])
+        remaining = int(reply[2])
+        if code == "expired":
+            self._emit("expired", sale_id, remaining, order_id=order_id, qty=order.qty)
+            raise errors.HoldExpired(f"order {order_id} expired; its stock went back on sale")
+        if code in ("paid", "cancelled", "expired"):
+            raise errors.OrderStateConflict(f"order {order_id} is {code}")
+        if code == "ok":
+            kind = "paid" if action == "pay" else "cancelled"
+            self._emit(kind, sale_id, remaining, order_id=order_id, user_id=order.user_id,
+                       qty=order.qty)  # fmt: skip
+        return order
+
+    async def pay(self, order_id: str, caller: str = "") -> OrderView:
+        """Confirm payment of a reserved order (idempotent). ``caller`` '' means any user."""
+        return await self._settle(order_id, "pay", caller)
+
+    async def cancel(self, order_id: str, caller: str = "") -> OrderView:
+        """Cancel a reserved order and return its stock (idempotent)."""
+        return await self._settle(order_id, "cancel", caller)
+
+    async def expire_due(self, sale_id: int, limit: int = 500) -> int:
+        """Expire this sale's due holds; returns how many orders expired."""
+        reply = await self._call(
+            self._scripts.expire(keys=self.keys(sale_id).for_settle(), args=[limit])
+        )
+        remaining = int(reply[0])
+        n = (len(reply) - 1) // 3
+        for i in range(n):
+            oid, user, qty = _s(reply[1 + i * 3]), _s(reply[2 + i * 3]), int(reply[3 + i * 3])
+            self._emit("expired", sale_id, remaining, order_id=oid, user_id=user, qty=qty)
+        return n
+
+    async def active_sale_ids(self) -> list[int]:
+        """Ids of sales the background workers watch."""
+        members = await self._call(self._redis.smembers(active_sales_key(self._prefix)))
+        return sorted(int(m) for m in members)
+
+    async def close(self) -> None:
+        """Stop in-flight batches."""
+        if self._coalescer is not None:
+            await self._coalescer.close()

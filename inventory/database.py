@@ -1,0 +1,79 @@
+"""Async engine and sessions; Alembic migrations applied at start-up."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+log = logging.getLogger("livesell.inventory")
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers run beside the persister's writes; busy_timeout waits instead of failing.
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Database:
+    """Owns the engine; ``open()`` migrates, ``close()`` disposes."""
+
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        kwargs: dict[str, Any] = {}
+        if not self.is_sqlite:
+            kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+        if self.is_sqlite and ":///" in url:
+            Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.is_sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """The SQL dialect name (``sqlite`` or ``postgresql``)."""
+        return self.engine.dialect.name
+
+    async def open(self) -> None:
+        """Apply migrations up to head."""
+        async with self.engine.begin() as conn:
+            await conn.run_sync(self._upgrade)
+        log.info("database ready (%s)", self.dialect)
+
+    @staticmethod
+    def _upgrade(sync_conn: Any) -> None:
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.attributes["connection"] = sync_conn
+        command.upgrade(cfg, "head")
+
+    async def ping(self) -> None:
+        """Run a trivial query; raises when the database is unreachable."""
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    def session(self) -> AsyncSession:
+        """A new session (use as ``async with``)."""
+        return self.sessions()
+
+    async def close(self) -> None:
+        """Dispose the connection pool."""
+        await self.engine.dispose()

@@ -1,0 +1,185 @@
+"""Sales and orders in SQL: the durable record the persister writes from Redis events."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inventory.database import Database
+from inventory.errors import NotFound
+from inventory.models import ORDER_STATE_RANK, Order, Sale
+
+
+@dataclass(frozen=True, slots=True)
+class SaleRecord:
+    """A sale as stored in SQL (stock counts live in Redis while it runs)."""
+
+    id: int
+    product_id: int
+    stream_id: str | None
+    price_cents: int
+    quantity: int
+    per_user_limit: int
+    starts_at_ms: int
+    ends_at_ms: int
+    hold_s: int
+    state: str
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRecord:
+    """An order's durable row."""
+
+    id: str
+    sale_id: int
+    user_id: str
+    qty: int
+    unit_price_cents: int
+    state: str
+    created_at_ms: int
+    expires_at_ms: int
+
+
+def _sale(s: Sale) -> SaleRecord:
+    return SaleRecord(
+        s.id,
+        s.product_id,
+        s.stream_id,
+        s.price_cents,
+        s.quantity,
+        s.per_user_limit,
+        s.starts_at_ms,
+        s.ends_at_ms,
+        s.hold_s,
+        s.state,
+        s.created_by,
+    )
+
+
+def _order(o: Order) -> OrderRecord:
+    return OrderRecord(
+        o.id, o.sale_id, o.user_id, o.qty, o.unit_price_cents, o.state, o.created_at_ms,
+        o.expires_at_ms,
+    )  # fmt: skip
+
+
+class Ledger:
+    """Repository of sales and orders."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def create_sale(
+        self,
+        product_id: int,
+        price_cents: int,
+        quantity: int,
+        per_user_limit: int,
+        starts_at_ms: int,
+        ends_at_ms: int,
+        hold_s: int,
+        created_by: str,
+        stream_id: str | None = None,
+    ) -> SaleRecord:
+        """Insert a scheduled sale and return it with its id."""
+        async with self._db.session() as s, s.begin():
+            row = Sale(
+                product_id=product_id,
+                stream_id=stream_id,
+                price_cents=price_cents,
+                quantity=quantity,
+                per_user_limit=per_user_limit,
+                starts_at_ms=starts_at_ms,
+                ends_at_ms=ends_at_ms,
+                hold_s=hold_s,
+                state="scheduled",
+                created_by=created_by,
+                created_at_ms=int(time.time() * 1000),
+            )
+            s.add(row)
+            await s.flush()
+            return _sale(row)
+
+    async def get_sale(self, sale_id: int) -> SaleRecord:
+        """One sale, or NotFound."""
+        async with self._db.session() as s:
+            row = await s.get(Sale, sale_id)
+            if row is None:
+                raise NotFound(f"sale {sale_id} not found", code="sale_not_found")
+            return _sale(row)
+
+    async def latest_sale_for_stream(self, stream_id: str) -> SaleRecord | None:
+        """The newest sale attached to ``stream_id`` that is not closed, if any."""
+        async with self._db.session() as s:
+            row = await s.scalar(
+                select(Sale)
+                .where(Sale.stream_id == stream_id, Sale.state != "closed")
+                .order_by(Sale.id.desc())
+                .limit(1)
+            )
+            return None if row is None else _sale(row)
+
+    async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
+        """Record a sale's state and window after Redis changed them."""
+        async with self._db.session() as s, s.begin():
+            await s.execute(
+                update(Sale)
+                .where(Sale.id == sale_id)
+                .values(state=state, starts_at_ms=start_ms, ends_at_ms=end_ms)
+            )
+
+    async def upsert_orders(self, orders: Iterable[OrderRecord]) -> int:
+        """Write orders idempotently: insert, or move to a higher-ranked state; never back."""
+        now = int(time.time() * 1000)
+        latest: dict[str, OrderRecord] = {}
+        for o in orders:
+            have = latest.get(o.id)
+            if have is None or ORDER_STATE_RANK[o.state] > ORDER_STATE_RANK[have.state]:
+                latest[o.id] = o
+        if not latest:
+            return 0
+        rows = [
+            {
+                "id": o.id,
+                "sale_id": o.sale_id,
+                "user_id": o.user_id,
+                "qty": o.qty,
+                "unit_price_cents": o.unit_price_cents,
+                "state": o.state,
+                "state_rank": ORDER_STATE_RANK[o.state],
+                "created_at_ms": o.created_at_ms,
+                "expires_at_ms": o.expires_at_ms,
+                "updated_at_ms": now,
+            }
+            for o in latest.values()
+        ]
+        ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(Order)
+        stmt = ins.on_conflict_do_update(
+            index_elements=[Order.id],
+            set_={
+                "state": ins.excluded.state,
+                "state_rank": ins.excluded.state_rank,
+                "updated_at_ms": ins.excluded.updated_at_ms,
+            },
+            where=Order.state_rank < ins.excluded.state_rank,
+        )
+        async with self._db.session() as s, s.begin():
+            await s.execute(stmt, rows)
+        return len(rows)
+
+    async def orders_for_sale(self, sale_id: int) -> list[OrderRecord]:
+        """Every order of a sale."""
+        async with self._db.session() as s:
+            rows = await s.scalars(select(Order).where(Order.sale_id == sale_id))
+            return [_order(r) for r in rows]
+
+    async def get_order(self, order_id: str) -> OrderRecord | None:
+        """One order row, or None."""
+        async with self._db.session() as s:
+            row = await s.get(Order, order_id)
+            return None if row is None else _order(row)

@@ -1,0 +1,74 @@
+"""SQLAlchemy 2.0 models: products, streams (shows), sales and orders."""
+
+from __future__ import annotations
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+#: Order states and their rank: a later event may only move an order to a higher rank,
+#: so replaying or reordering persisted events can never undo a payment.
+ORDER_STATE_RANK = {"reserved": 1, "paid": 2, "cancelled": 2, "expired": 2}
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every livesell table."""
+
+
+class Product(Base):
+    """Something the host can pin and sell."""
+
+    __tablename__ = "products"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3), default="USD")
+    image_url: Mapped[str] = mapped_column(String(500), default="")
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Stream(Base):
+    """A live show owned by one host."""
+
+    __tablename__ = "streams"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host_id: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(200), default="")
+    status: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Sale(Base):
+    """A timed flash sale of a limited quantity of one product."""
+
+    __tablename__ = "sales"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"))
+    stream_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    price_cents: Mapped[int] = mapped_column(BigInteger)
+    quantity: Mapped[int] = mapped_column(Integer)
+    per_user_limit: Mapped[int] = mapped_column(Integer)
+    starts_at_ms: Mapped[int] = mapped_column(BigInteger)
+    ends_at_ms: Mapped[int] = mapped_column(BigInteger)
+    hold_s: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="scheduled")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class Order(Base):
+    """A buyer's claim on units of a sale. Written by the persister from Redis events."""
+
+    __tablename__ = "orders"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    sale_id: Mapped[int] = mapped_column(ForeignKey("sales.id"), index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    qty: Mapped[int] = mapped_column(Integer)
+    unit_price_cents: Mapped[int] = mapped_column(BigInteger)
+    state: Mapped[str] = mapped_column(String(16))
+    state_rank: Mapped[int] = mapped_column(Integer)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    expires_at_ms: Mapped[int] = mapped_column(BigInteger)
+    updated_at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (Index("ix_orders_sale_user", "sale_id", "user_id"),)

@@ -1,0 +1,151 @@
+"""The HTTP API of products, sales, buying and orders, with its error contract."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp.test_utils import TestClient
+
+from tests.flashsale.helpers import Auth, buy, make_sale
+
+
+async def test_health_and_ready(client: TestClient) -> None:
+    r = await client.get("/healthz")
+    assert r.status == 200
+    r = await client.get("/readyz")
+    body = await r.json()
+    assert r.status == 200, body
+    assert body["checks"] == {"redis": "ok", "database": "ok"}
+
+
+async def test_products_need_a_manager_token(client: TestClient, auth: Auth) -> None:
+    r = await client.post("/api/products", json={"name": "x", "price_cents": 1})
+    assert r.status == 401
+    assert (await r.json())["error"] == "unauthorized"
+    r = await client.post("/api/products", json={"name": "x", "price_cents": 1}, headers=auth())
+    assert r.status == 403
+    assert (await r.json())["error"] == "forbidden"
+    r = await client.post(
+        "/api/products", json={"name": "Mug", "price_cents": 900}, headers=auth("host", "hana")
+    )
+    assert r.status == 201
+    r = await client.get("/api/products")
+    assert [p["name"] for p in (await r.json())["products"]] == ["Mug"]
+
+
+async def test_bad_input_is_a_clear_400(client: TestClient, auth: Auth) -> None:
+    admin = auth("admin", "ops")
+    r = await client.post("/api/products", data=b"{not json", headers=admin)
+    assert r.status == 400
+    body = await r.json()
+    assert body["error"] == "bad_request" and "JSON" in body["message"]
+    r = await client.post("/api/products", json={"name": "x", "price_cents": "9"}, headers=admin)
+    assert r.status == 400 and "price_cents" in (await r.json())["message"]
+    r = await client.post("/api/sales", json={"product_id": 999, "quantity": 1}, headers=admin)
+    assert r.status == 404
+    r = await client.get("/api/sales/abc")
+    assert r.status == 404
+    r = await client.post("/api/products", json=[1], headers=admin)
+    assert r.status == 400
+    r = await client.post(
+        "/api/products", data=b"x" * 70_000, headers={**admin, "Content-Type": "application/json"}
+    )
+    assert r.status == 413
+
+
+async def test_bad_token_is_401(client: TestClient) -> None:
+    r = await client.post("/api/sales/1/buy", headers={"Authorization": "Bearer nope"})
+    assert r.status == 401
+    r = await client.post("/api/sales/1/buy", headers={"Authorization": "Basic abc"})
+    assert r.status == 401
+
+
+async def test_viewer_cannot_create_or_open_sales(client: TestClient, auth: Auth) -> None:
+    sale = await make_sale(client, auth, open_now=False)
+    r = await client.post(f"/api/sales/{sale['id']}/open", headers=auth("viewer", "v"))
+    assert r.status == 403
+    r = await client.post(f"/api/sales/{sale['id']}/open", headers=auth("host", "other-host"))
+    assert r.status == 403
+    r = await client.post("/api/sales", json={"product_id": 1, "quantity": 1}, headers=auth())
+    assert r.status == 403
+
+
+async def test_buy_lifecycle_and_errors(client: TestClient, auth: Auth) -> None:
+    sale = await make_sale(client, auth, quantity=2, limit=1, open_now=False)
+    sid = sale["id"]
+    assert sale["state"] == "scheduled" and sale["remaining"] == 2
+
+    status, body = await buy(client, auth, sid, "amy", "k1")
+    assert (status, body["error"]) == (409, "not_open")
+
+    r = await client.post(f"/api/sales/{sid}/open", headers=auth("admin", "ops"))
+    assert (await r.json())["state"] == "open"
+
+    r = await client.post(f"/api/sales/{sid}/buy", headers=auth("viewer", "amy"))
+    assert r.status == 400 and "Idempotency-Key" in (await r.json())["message"]
+
+    status, body = await buy(client, auth, sid, "amy", "k1")
+    assert status == 201, body
+    order = body["order"]
+    assert body["remaining"] == 1
+    assert order["state"] == "reserved" and order["user_id"] == "amy" and order["qty"] == 1
+    assert order["unit_price_cents"] == 1999 and order["expires_at_ms"] > order["created_at_ms"]
+
+    status, body = await buy(client, auth, sid, "amy", "k2")
+    assert (status, body["error"]) == (409, "limit_reached")
+
+    status, body = await buy(client, auth, sid, "bob", "k1")
+    assert status == 201 and body["remaining"] == 0
+    status, body = await buy(client, auth, sid, "cat", "k1")
+    assert (status, body["error"]) == (409, "sold_out")
+
+    # Only the owner (or an admin) sees and settles an order.
+    oid = order["id"]
+    r = await client.get(f"/api/orders/{oid}", headers=auth("viewer", "bob"))
+    assert r.status == 404
+    r = await client.post(f"/api/orders/{oid}/pay", headers=auth("viewer", "bob"))
+    assert r.status == 404
+    r = await client.post(f"/api/orders/{oid}/pay", headers=auth("viewer", "amy"))
+    assert r.status == 200 and (await r.json())["state"] == "paid"
+    r = await client.post(f"/api/orders/{oid}/pay", headers=auth("viewer", "amy"))
+    assert r.status == 200  # paying twice is idempotent
+    r = await client.post(f"/api/orders/{oid}/cancel", headers=auth("viewer", "amy"))
+    assert (r.status, (await r.json())["error"]) == (409, "order_state")
+
+    r = await client.post(f"/api/sales/{sid}/close", headers=auth("admin", "ops"))
+    assert (await r.json())["state"] == "ended"
+    status, body = await buy(client, auth, sid, "dan", "k1")
+    assert (status, body["error"]) == (410, "ended")
+    r = await client.get("/api/orders/999-1", headers=auth("admin", "ops"))
+    assert r.status == 404
+
+
+async def test_cancel_returns_stock_once(client: TestClient, auth: Auth) -> None:
+    sale = await make_sale(client, auth, quantity=1, limit=1)
+    status, body = await buy(client, auth, sale["id"], "amy", "k")
+    oid = body["order"]["id"]
+    results = await asyncio.gather(
+        *[client.post(f"/api/orders/{oid}/cancel", headers=auth("viewer", "amy")) for _ in range(10)]
+    )
+    assert all(r.status == 200 for r in results)
+    r = await client.get(f"/api/sales/{sale['id']}")
+    assert (await r.json())["remaining"] == 1
+    r = await client.post(f"/api/orders/{oid}/pay", headers=auth("viewer", "amy"))
+    assert (r.status, (await r.json())["error"]) == (409, "order_state")
+    # The buyer's limit is freed too: a new key buys again.
+    status, body = await buy(client, auth, sale["id"], "amy", "k-again")
+    assert status == 201
+
+
+async def test_countdown_then_open(client: TestClient, auth: Auth) -> None:
+    sale = await make_sale(client, auth, quantity=1, open_now=False)
+    r = await client.post(
+        f"/api/sales/{sale['id']}/open", json={"countdown_s": 1}, headers=auth("admin", "ops")
+    )
+    body = await r.json()
+    assert body["state"] == "countdown" and body["starts_at_ms"] > body["server_time_ms"]
+    status, err = await buy(client, auth, sale["id"], "amy", "early")
+    assert (status, err["error"]) == (409, "not_open")
+    await asyncio.sleep(1.1)
+    status, _ = await buy(client, auth, sale["id"], "amy", "early")
+    assert status == 201

@@ -1,0 +1,195 @@
+"""JSON API: products, streams, sales, buying and orders. Thin handlers over domain services."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from aiohttp import web
+
+from flashsale.errors import BadSaleInput
+from web.auth import Principal, Role
+from web.errors import ForbiddenError
+from web.http import field, int_param, json_body, require
+from web.keys import CATALOG, SALES
+
+routes = web.RouteTableDef()
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+# -- products --------------------------------------------------------------------------------
+
+
+@routes.post("/api/products")
+async def create_product(request: web.Request) -> web.Response:
+    """Create a product (admin or host)."""
+    require(request, Role.ADMIN, Role.HOST)
+    body = await json_body(request)
+    product = await request.app[CATALOG].create_product(
+        name=field(body, "name", str),
+        price_cents=field(body, "price_cents", int),
+        description=field(body, "description", str, ""),
+        currency=field(body, "currency", str, "USD"),
+        image_url=field(body, "image_url", str, ""),
+    )
+    return web.json_response(asdict(product), status=201)
+
+
+@routes.get("/api/products")
+async def list_products(request: web.Request) -> web.Response:
+    """List products."""
+    products = await request.app[CATALOG].list_products()
+    return web.json_response({"products": [asdict(p) for p in products]})
+
+
+# -- streams ---------------------------------------------------------------------------------
+
+
+@routes.post("/api/streams")
+async def create_stream(request: web.Request) -> web.Response:
+    """Create a stream owned by the calling host (or, for an admin, by ``host_id``)."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    body = await json_body(request)
+    host_id = who.user_id
+    if who.role == Role.ADMIN:
+        host_id = field(body, "host_id", str, who.user_id)
+    stream = await request.app[CATALOG].create_stream(
+        field(body, "id", str), host_id, field(body, "title", str, "")
+    )
+    return web.json_response(asdict(stream), status=201)
+
+
+@routes.get("/api/streams")
+async def list_streams(request: web.Request) -> web.Response:
+    """List streams, newest first."""
+    streams = await request.app[CATALOG].list_streams()
+    return web.json_response({"streams": [asdict(s) for s in streams]})
+
+
+@routes.get("/api/streams/{stream_id}")
+async def get_stream(request: web.Request) -> web.Response:
+    """One stream."""
+    stream = await request.app[CATALOG].get_stream(request.match_info["stream_id"])
+    if stream is None:
+        raise web.HTTPNotFound(reason="stream not found")
+    return web.json_response(asdict(stream))
+
+
+# -- sales -----------------------------------------------------------------------------------
+
+
+@routes.post("/api/sales")
+async def create_sale(request: web.Request) -> web.Response:
+    """Create a flash sale (admin, or a host for a stream it owns)."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    body = await json_body(request)
+    stream_id = field(body, "stream_id", str, None, optional=True)
+    if stream_id is not None and who.role != Role.ADMIN:
+        stream = await request.app[CATALOG].get_stream(stream_id)
+        if stream is not None and stream.host_id != who.user_id:
+            raise ForbiddenError("only the stream's host may sell in it")
+    sale = await request.app[SALES].create_sale(
+        product_id=field(body, "product_id", int),
+        quantity=field(body, "quantity", int),
+        per_user_limit=field(body, "per_user_limit", int, 1),
+        created_by=who.user_id,
+        price_cents=field(body, "price_cents", int, None, optional=True),
+        duration_s=field(body, "duration_s", int, 300),
+        hold_s=field(body, "hold_s", int, 300),
+        starts_at_ms=field(body, "starts_at_ms", int, None, optional=True),
+        stream_id=stream_id,
+    )
+    return web.json_response(sale.to_json(), status=201)
+
+
+@routes.get("/api/sales/{sale_id}")
+async def get_sale(request: web.Request) -> web.Response:
+    """A sale with its live state and remaining stock."""
+    sale = await request.app[SALES].get_sale(int_param(request, "sale_id"))
+    return web.json_response(sale.to_json())
+
+
+async def _manage_sale(request: web.Request) -> int:
+    """The sale id, once the caller is shown to be an admin, its creator or its stream's host."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    sale = await request.app[SALES].get_sale(int_param(request, "sale_id"))
+    if who.role == Role.ADMIN or who.user_id == sale.created_by:
+        return sale.id
+    if sale.stream_id is not None:
+        stream = await request.app[CATALOG].get_stream(sale.stream_id)
+        if stream is not None and stream.host_id == who.user_id:
+            return sale.id
+    raise ForbiddenError("only an admin, the sale's creator or the stream's host may do this")
+
+
+@routes.post("/api/sales/{sale_id}/open")
+async def open_sale(request: web.Request) -> web.Response:
+    """Open a sale now or after ``countdown_s``."""
+    sale_id = await _manage_sale(request)
+    body = await json_body(request, required=False)
+    sale = await request.app[SALES].open_sale(sale_id, field(body, "countdown_s", int, 0))
+    return web.json_response(sale.to_json())
+
+
+@routes.post("/api/sales/{sale_id}/close")
+async def close_sale(request: web.Request) -> web.Response:
+    """Close a sale now."""
+    sale_id = await _manage_sale(request)
+    sale = await request.app[SALES].close_sale(sale_id)
+    return web.json_response(sale.to_json())
+
+
+@routes.post("/api/sales/{sale_id}/buy")
+async def buy(request: web.Request) -> web.Response:
+    """Reserve units; the ``Idempotency-Key`` header makes retries safe."""
+    who = require(request)
+    sale_id = int_param(request, "sale_id")
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        raise BadSaleInput("the Idempotency-Key header is required")
+    body = await json_body(request, required=False)
+    qty = field(body, "qty", int, 1)
+    show_name = field(body, "show_name", bool, False)
+    result = await request.app[SALES].buy(
+        sale_id, who.user_id, key, qty, public_name=who.name if show_name else None
+    )
+    headers = {"Idempotent-Replayed": "true"} if result.duplicate else {}
+    return web.json_response(
+        {"order": result.order.to_json(), "remaining": result.remaining},
+        status=201,
+        headers=headers,
+    )
+
+
+# -- orders ----------------------------------------------------------------------------------
+
+
+def _caller(who: Principal) -> str:
+    # Admins act on any order; everyone else only on their own (others' ids read as 404).
+    return "" if who.role == Role.ADMIN else who.user_id
+
+
+@routes.get("/api/orders/{order_id}")
+async def get_order(request: web.Request) -> web.Response:
+    """One order (its owner or an admin)."""
+    who = require(request)
+    order = await request.app[SALES].get_order(request.match_info["order_id"])
+    if who.role != Role.ADMIN and order.user_id != who.user_id:
+        raise web.HTTPNotFound(reason="order not found")
+    return web.json_response(order.to_json())
+
+
+@routes.post("/api/orders/{order_id}/pay")
+async def pay_order(request: web.Request) -> web.Response:
+    """Confirm payment of a reserved order."""
+    who = require(request)
+    order = await request.app[SALES].pay(request.match_info["order_id"], _caller(who))
+    return web.json_response(order.to_json())
+
+
+@routes.post("/api/orders/{order_id}/cancel")
+async def cancel_order(request: web.Request) -> web.Response:
+    """Cancel a reserved order and return its stock."""
+    who = require(request)
+    order = await request.app[SALES].cancel(request.match_info["order_id"], _caller(who))
+    return web.json_response(order.to_json())

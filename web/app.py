@@ -1,0 +1,30 @@
+"""The application factory: wires settings, resources, domain services and routes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web import api, health
+from web.auth import TokenSigner
+from web.http import error_middleware
+from web.keys import SETTINGS, SIGNER
+from web.resources import database_ctx, redis_ctx, sales_ctx
+from web.room import setup_room
+from web.settings import Settings
+from web.whip import setup_stream
+
+
+def create_app(settings: Settings | None = None) -> web.Application:
+    """Build the livesell application. Resources open in order on start-up, close in reverse."""
+    settings = settings or Settings.from_env()
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[SIGNER] = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    app.cleanup_ctx.append(redis_ctx)
+    app.cleanup_ctx.append(database_ctx)
+    setup_room(app)  # the room hub must exist before the sale service it observes
+    app.cleanup_ctx.append(sales_ctx)
+    setup_stream(app)
+    app.add_routes(health.routes)
+    app.add_routes(api.routes)
+    return app

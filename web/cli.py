@@ -1,0 +1,95 @@
+"""The ``livesell`` command: serve, token, audit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+
+from web.auth import Role, TokenSigner
+from web.settings import Settings
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from web.app import create_app
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    host = args.host or settings.host
+    port = args.port or settings.port
+    logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+    web.run_app(
+        create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+        print=lambda *_: None,
+    )  # fmt: skip
+    return 0
+
+
+def _token(settings: Settings, args: argparse.Namespace) -> int:
+    signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    print(signer.mint(args.user, Role(args.role), args.name, args.ttl))
+    return 0
+
+
+async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
+    from flashsale.audit import audit_sale
+    from inventory.database import Database
+    from inventory.ledger import Ledger
+    from web.resources import make_redis, redis_url_file
+
+    url = settings.redis_url
+    if not url:
+        path = redis_url_file(settings.data_dir)
+        if not path.exists():
+            raise SystemExit("no LIVESELL_REDIS_URL and no running private Redis under data dir")
+        url = path.read_text().strip()
+    redis = make_redis(url, 4)
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.open()
+        report = await audit_sale(redis, Ledger(db), settings.redis_prefix, sale_id, sync=sync)
+        return report.to_json()
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``livesell`` console script."""
+    parser = argparse.ArgumentParser(prog="livesell", description="livesell server")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("serve", help="run the server (settings from LIVESELL_* variables)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p = sub.add_parser("token", help="print a signed bearer token")
+    p.add_argument("--role", choices=[r.value for r in Role], default="viewer")
+    p.add_argument("--user", required=True)
+    p.add_argument("--name", help="display name (default: the user id)")
+    p.add_argument("--ttl", type=int, help="lifetime in seconds")
+    p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
+    p.add_argument("--sale", type=int, required=True)
+    p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    if args.cmd == "serve":
+        return _serve(settings, args)
+    if args.cmd == "token":
+        return _token(settings, args)
+    report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
+    print(json.dumps(report, indent=2))
+    return 0 if report["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,118 @@
+"""The HTTP edge's shared pieces: JSON errors, the error middleware, auth and body parsing."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from inventory.errors import DomainError, NotFound
+from web.auth import Principal, Role
+from web.errors import AuthError, ForbiddenError
+from web.keys import SIGNER
+
+log = logging.getLogger("livesell.web")
+
+MAX_JSON_BODY = 64 * 1024
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
+    """A JSON error response ``{"error": code, "message": ...}``."""
+    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Translate domain and edge errors into JSON; never leak a traceback."""
+    try:
+        return await handler(request)
+    except DomainError as exc:
+        return json_error(exc.status, exc.code, exc.message)
+    except AuthError as exc:
+        return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})
+    except ForbiddenError as exc:
+        return json_error(403, exc.code, str(exc))
+    except web.HTTPException as exc:
+        if exc.status >= 400 and exc.content_type != "application/json":
+            code = exc.reason.lower().replace(" ", "_")
+            return json_error(exc.status, code, exc.reason, **dict(_safe_headers(exc)))
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal", "internal server error")
+
+
+def _safe_headers(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() in ("allow", "location")}
+
+
+def principal(request: web.Request) -> Principal | None:
+    """The caller from the ``Authorization`` header, or None when anonymous."""
+    return request.app[SIGNER].from_header(request.headers.get("Authorization"))
+
+
+def require(request: web.Request, *roles: Role) -> Principal:
+    """The authenticated caller, required to hold one of ``roles`` (any role when empty)."""
+    who = principal(request)
+    if who is None:
+        raise AuthError("a bearer token is required")
+    if roles:
+        who.require(*roles)
+    return who
+
+
+async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
+    """The request's JSON object body, with a size cap and clear 400s."""
+    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
+        raise web.HTTPRequestEntityTooLarge(
+            max_size=MAX_JSON_BODY, actual_size=request.content_length
+        )
+    raw = await request.content.read(MAX_JSON_BODY + 1)
+    if len(raw) > MAX_JSON_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=len(raw))
+    if not raw.strip():
+        if required:
+            raise BadRequest("a JSON object body is required")
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    if not isinstance(body, dict):
+        raise BadRequest("body must be a JSON object")
+    return body
+
+
+class BadRequest(DomainError):
+    """The request is malformed."""
+
+    code = "bad_request"
+    status = 400
+
+
+def field(
+    body: dict[str, Any], name: str, kind: type, default: Any = ..., optional: bool = False
+) -> Any:
+    """Read one typed field from a JSON body; a wrong type or a missing field is a 400."""
+    if name not in body or (optional and body[name] is None):
+        if default is ...:
+            raise BadRequest(f"field {name!r} is required")
+        return default
+    value = body[name]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise BadRequest(f"field {name!r} must be an integer")
+    if kind is not int and not isinstance(value, kind):
+        raise BadRequest(f"field {name!r} must be {kind.__name__}")
+    return value
+
+
+def int_param(request: web.Request, name: str) -> int:
+    """A positive integer path parameter, or a 404 for anything else."""
+    raw = request.match_info[name]
+    if not raw.isdigit() or len(raw) > 12:
+        raise NotFound(f"{name} {raw!r} not found")
+    return int(raw)

@@ -1,0 +1,98 @@
+"""cleanup_ctx generators for every resource the app owns: Redis, the database, the sale service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+from redis.asyncio import BlockingConnectionPool, Redis
+
+from flashsale.persister import Persister
+from flashsale.reaper import Reaper
+from flashsale.service import SaleService
+from inventory.catalog import Catalog
+from inventory.database import Database
+from inventory.ledger import Ledger
+from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS
+from web.redisproc import RedisProcess
+
+log = logging.getLogger("livesell.app")
+
+
+def redis_url_file(data_dir: Path) -> Path:
+    """Where a server with a private Redis writes its URL, so `livesell audit` can find it."""
+    return data_dir / "redis.url"
+
+
+def make_redis(url: str, pool_size: int) -> Redis:
+    """A client whose pool waits for a free connection instead of failing under load."""
+    pool = BlockingConnectionPool.from_url(
+        url,
+        max_connections=pool_size,
+        timeout=5,
+        socket_timeout=5,
+        socket_connect_timeout=1,
+    )
+    return Redis(connection_pool=pool)
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Connect to ``LIVESELL_REDIS_URL``, or start and later stop a private redis-server."""
+    settings = app[SETTINGS]
+    proc: RedisProcess | None = None
+    url = settings.redis_url
+    if not url:
+        proc = RedisProcess(settings.data_dir / "redis")
+        await proc.start()
+        url = proc.url
+        redis_url_file(settings.data_dir).write_text(url)
+    client = make_redis(url, settings.redis_pool_size)
+    app[REDIS] = client
+    try:
+        yield
+    finally:
+        await client.aclose()
+        if proc is not None:
+            await proc.stop()
+            redis_url_file(settings.data_dir).unlink(missing_ok=True)
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Open the database (migrating it) and the catalogue."""
+    db = Database(app[SETTINGS].resolved_database_url())
+    await db.open()
+    app[DATABASE] = db
+    app[CATALOG] = Catalog(db)
+    try:
+        yield
+    finally:
+        await db.close()
+
+
+async def sales_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sale service with its reaper and persister; the room hub, if any, hears its events."""
+    settings = app[SETTINGS]
+    hub = app.get(ROOM_HUB)
+    ledger = Ledger(app[DATABASE])
+    sales = SaleService(app[REDIS], ledger, app[CATALOG], settings.redis_prefix, observer=hub)
+    app[SALES] = sales
+    if hub is not None and hasattr(hub, "attach_sales"):
+        hub.attach_sales(sales)
+    reaper = Reaper(sales, settings.reaper_interval_s)
+    persister = Persister(
+        app[REDIS],
+        ledger,
+        settings.redis_prefix,
+        interval_s=settings.persister_interval_s,
+        claim_idle_ms=settings.persister_claim_idle_ms,
+    )
+    reaper.start()
+    persister.start()
+    try:
+        yield
+    finally:
+        await reaper.close()
+        await persister.close()
+        await sales.close()
