@@ -28,10 +28,21 @@ def supervise(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
     return task
 
 
-async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
-    """Cancel ``tasks`` and wait until every one has stopped."""
-    for t in tasks:
-        t.cancel()
-    if tasks:
-        await asyncio.gather(*tasks, return_exceptions=True)
+async def cancel_all(tasks: list[asyncio.Task[Any]], grace_s: float = 0.5) -> None:
+    """Cancel ``tasks`` and wait until every one has stopped.
+
+    A cancellation can be swallowed by a library (redis-py's connection code catches it in some
+    paths), leaving a loop running; so tasks still alive after ``grace_s`` are cancelled again.
+    """
+    pending = {t for t in tasks if not t.done()}
+    for attempt in range(20):
+        if not pending:
+            break
+        for t in pending:
+            t.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+        if pending and attempt == 0:
+            log.warning("tasks ignored cancellation: %s", [t.get_name() for t in pending])
+    if pending:
+        log.error("tasks still running after shutdown: %s", [t.get_name() for t in pending])
     tasks.clear()

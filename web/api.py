@@ -6,11 +6,13 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from flashsale.audit import audit_sale
 from flashsale.errors import BadSaleInput
+from inventory.ledger import Ledger
 from web.auth import Principal, Role
 from web.errors import ForbiddenError
 from web.http import field, int_param, json_body, require
-from web.keys import CATALOG, SALES
+from web.keys import CATALOG, DATABASE, REDIS, SALES, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -193,3 +195,16 @@ async def cancel_order(request: web.Request) -> web.Response:
     who = require(request)
     order = await request.app[SALES].cancel(request.match_info["order_id"], _caller(who))
     return web.json_response(order.to_json())
+
+
+@routes.get("/api/sales/{sale_id}/audit")
+async def audit(request: web.Request) -> web.Response:
+    """Check the sale's invariants (admin); 200 when they hold, 409 when any fails."""
+    require(request, Role.ADMIN)
+    report = await audit_sale(
+        request.app[REDIS],
+        Ledger(request.app[DATABASE]),
+        request.app[SETTINGS].redis_prefix,
+        int_param(request, "sale_id"),
+    )
+    return web.json_response(report.to_json(), status=200 if report.ok else 409)

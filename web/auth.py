@@ -44,7 +44,8 @@ class TokenSigner:
 
     def __init__(self, secret: str, ttl_s: int = 7 * 24 * 3600) -> None:
         if len(secret) < 32:
-            raise ValueError("token secret must be at least 32 characters (HS256 wants a 256-bit key)")
+            # HS256 wants a key of at least 256 bits.
+            raise ValueError("token secret must be at least 32 characters")
         self._secret = secret
         self._ttl_s = ttl_s
 

@@ -35,7 +35,14 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
     signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
-    print(signer.mint(args.user, Role(args.role), args.name, args.ttl))
+    if args.count is None:
+        print(signer.mint(args.user, Role(args.role), args.name, args.ttl))
+        return 0
+    # Bulk minting for load tests: one token per line for users <user>-0 .. <user>-(N-1).
+    lines = [
+        signer.mint(f"{args.user}-{i}", Role(args.role), None, args.ttl) for i in range(args.count)
+    ]
+    sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
 
@@ -62,6 +69,39 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         await db.close()
 
 
+async def _persist(settings: Settings) -> None:
+    import signal
+
+    from flashsale.persister import Persister
+    from inventory.database import Database
+    from inventory.ledger import Ledger
+    from web.resources import make_redis
+
+    if not settings.redis_url:
+        raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
+    redis = make_redis(settings.redis_url, 4)
+    db = Database(settings.resolved_database_url())
+    await db.open()
+    persister = Persister(
+        redis,
+        Ledger(db),
+        settings.redis_prefix,
+        interval_s=settings.persister_interval_s,
+        claim_idle_ms=settings.persister_claim_idle_ms,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    persister.start()
+    try:
+        await stop.wait()
+    finally:
+        await persister.close()
+        await redis.aclose()
+        await db.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesell`` console script."""
     parser = argparse.ArgumentParser(prog="livesell", description="livesell server")
@@ -74,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--user", required=True)
     p.add_argument("--name", help="display name (default: the user id)")
     p.add_argument("--ttl", type=int, help="lifetime in seconds")
+    p.add_argument("--count", type=int, help="print N tokens for users <user>-0..<user>-(N-1)")
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
+    sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(
@@ -86,6 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         return _serve(settings, args)
     if args.cmd == "token":
         return _token(settings, args)
+    if args.cmd == "persist":
+        asyncio.run(_persist(settings))
+        return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1

@@ -16,7 +16,9 @@ async def make_sale(
 ) -> dict[str, Any]:  # fmt: skip
     """Create a product and a sale through the API (as an admin), optionally opening it."""
     admin = auth("admin", "ops")
-    r = await client.post("/api/products", json={"name": "Red scarf", "price_cents": 1999}, headers=admin)
+    r = await client.post(
+        "/api/products", json={"name": "Red scarf", "price_cents": 1999}, headers=admin
+    )
     assert r.status == 201, await r.text()
     product = await r.json()
     body = {"product_id": product["id"], "quantity": quantity, "per_user_limit": limit, **extra}

@@ -125,7 +125,10 @@ async def test_cancel_returns_stock_once(client: TestClient, auth: Auth) -> None
     status, body = await buy(client, auth, sale["id"], "amy", "k")
     oid = body["order"]["id"]
     results = await asyncio.gather(
-        *[client.post(f"/api/orders/{oid}/cancel", headers=auth("viewer", "amy")) for _ in range(10)]
+        *[
+            client.post(f"/api/orders/{oid}/cancel", headers=auth("viewer", "amy"))
+            for _ in range(10)
+        ]
     )
     assert all(r.status == 200 for r in results)
     r = await client.get(f"/api/sales/{sale['id']}")
