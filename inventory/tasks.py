@@ -18,7 +18,7 @@ def _report(task: asyncio.Task[Any]) -> None:
     if exc is not None:
         log.error("task %s died", task.get_name(), exc_info=exc)
     else:
-        log.info("task %s finished", task.get_name())
+        log.debug("task %s finished", task.get_name())
 
 
 def supervise(coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -124,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.cmd == "serve":
         return _serve(settings, args)
     if args.cmd == "token":
