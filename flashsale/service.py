@@ -349,10 +349,11 @@ class SaleService:
             raise errors.OrderNotFound(f"order {order_id} not found")  # do not reveal others' ids
         order = OrderView.parse(order_id, reply[1])
         remaining = int(reply[2])
-        if code == "expired":
+        if code == "expired_now":
             self._emit("expired", sale_id, remaining, order_id=order_id, qty=order.qty)
+        if code in ("expired", "expired_now"):
             raise errors.HoldExpired(f"order {order_id} expired; its stock went back on sale")
-        if code in ("paid", "cancelled", "expired"):
+        if code in ("paid", "cancelled"):
             raise errors.OrderStateConflict(f"order {order_id} is {code}")
         if code == "ok":
             kind = "paid" if action == "pay" else "cancelled"

@@ -33,7 +33,7 @@ end
 if now >= exp then
   -- The hold ran out before the reaper got here: expire it now, in this same step.
   local r = settle('expired')
-  return {'expired', r, remaining + tonumber(qty)}
+  return {'expired_now', r, remaining + tonumber(qty)}
 end
 if action == 'pay' then
   return {'ok', settle('paid'), remaining}

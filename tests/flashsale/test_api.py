@@ -152,3 +152,25 @@ async def test_countdown_then_open(client: TestClient, auth: Auth) -> None:
     await asyncio.sleep(1.1)
     status, _ = await buy(client, auth, sale["id"], "amy", "early")
     assert status == 201
+
+
+async def test_unpaid_hold_expires_and_its_stock_returns(client: TestClient, auth: Auth) -> None:
+    sale = await make_sale(client, auth, quantity=1, limit=1, hold_s=1)
+    status, body = await buy(client, auth, sale["id"], "amy", "k")
+    assert status == 201
+    oid = body["order"]["id"]
+    status, body = await buy(client, auth, sale["id"], "bob", "k")
+    assert body["error"] == "sold_out"
+    for _ in range(50):  # the background reaper sweeps every 0.1 s in tests
+        await asyncio.sleep(0.1)
+        r = await client.get(f"/api/orders/{oid}", headers=auth("viewer", "amy"))
+        if (await r.json())["state"] == "expired":
+            break
+    assert (await r.json())["state"] == "expired"
+    r = await client.post(f"/api/orders/{oid}/pay", headers=auth("viewer", "amy"))
+    assert (r.status, (await r.json())["error"]) == (410, "expired")
+    status, body = await buy(client, auth, sale["id"], "bob", "k2")
+    assert status == 201 and body["remaining"] == 0
+    r = await client.get(f"/api/sales/{sale['id']}/audit", headers=auth("admin", "ops"))
+    report = await r.json()
+    assert report["ok"] and report["figures"]["expired"] == 1, report

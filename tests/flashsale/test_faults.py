@@ -130,7 +130,7 @@ async def test_audit_command_prints_json_and_exits_1_on_failure(
     assert ok.returncode == 0, ok.stderr
     body = json.loads(ok.stdout)
     assert body["ok"] and body["figures"]["reserved"] == 1 and body["figures"]["remaining"] == 4
-    await core.redis.hset(core.sales.keys(sale.id).meta, "remaining", 9)  # oversell by 5
+    await core.redis.hset(core.sales.keys(sale.id).meta, "remaining", "9")  # oversell by 5
     bad = await asyncio.to_thread(subprocess.run, cmd, env=_env(settings), capture_output=True)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["checks"]["stock_conserved"] is False

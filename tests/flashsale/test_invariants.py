@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -23,7 +24,7 @@ async def test_5000_concurrent_buyers_stock_100(client: TestClient, auth: Auth) 
     users = [f"u{i}" for i in range(2500)]
     headers = {u: auth("viewer", u) for u in users}
 
-    async def attempt(n: int) -> tuple[int, dict[str, object]]:
+    async def attempt(n: int) -> tuple[int, dict[str, Any]]:
         user = users[n % len(users)]
         r = await client.post(
             f"/api/sales/{sid}/buy", headers={**headers[user], "Idempotency-Key": f"tap-{n}"}
