@@ -9,17 +9,8 @@ from inventory.ledger import OrderRecord
 
 
 @dataclass(frozen=True, slots=True)
-class OrderView:
-    """An order as the API returns it."""
-
-    id: str
-    sale_id: int
-    user_id: str
-    qty: int
-    unit_price_cents: int
-    state: str
-    created_at_ms: int
-    expires_at_ms: int
+class OrderView(OrderRecord):
+    """An order as the API returns it; it is also the row the persister writes."""
 
     @classmethod
     def parse(cls, order_id: str, record: bytes | str) -> OrderView:
@@ -37,11 +28,12 @@ class OrderView:
             expires_at_ms=int(expires),
         )
 
-    def to_record(self) -> OrderRecord:
-        """The SQL row of this order."""
-        return OrderRecord(
-            self.id, self.sale_id, self.user_id, self.qty, self.unit_price_cents, self.state,
-            self.created_at_ms, self.expires_at_ms,
+    @classmethod
+    def of(cls, row: OrderRecord) -> OrderView:
+        """The view of a stored row."""
+        return cls(
+            row.id, row.sale_id, row.user_id, row.qty, row.unit_price_cents, row.state,
+            row.created_at_ms, row.expires_at_ms,
         )  # fmt: skip
 
     def to_json(self) -> dict[str, object]:

@@ -101,7 +101,7 @@ class Persister:
         if not entries:
             return 0
         records: list[OrderRecord] = [
-            OrderView.parse(f[b"o"].decode(), f[b"r"]).to_record() for _, f in entries
+            OrderView.parse(f[b"o"].decode(), f[b"r"]) for _, f in entries
         ]
         n = await self._ledger.upsert_orders(records)
         stream = SaleKeys.of(self._prefix, sale_id).events

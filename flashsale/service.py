@@ -327,10 +327,7 @@ class SaleService:
         row = await self._ledger.get_order(order_id)
         if row is None:
             raise errors.OrderNotFound(f"order {order_id} not found")
-        return OrderView(
-            row.id, row.sale_id, row.user_id, row.qty, row.unit_price_cents, row.state,
-            row.created_at_ms, row.expires_at_ms,
-        )  # fmt: skip
+        return OrderView.of(row)
 
     async def _settle(self, order_id: str, action: str, caller: str) -> OrderView:
         try:
