@@ -149,7 +149,9 @@ class Persister:
                 log.warning("persister step failed (%s); will retry", exc)
                 await asyncio.sleep(1.0)
                 continue
-            if not n:
+            if n < self._batch:
+                # Sleep even after a busy pass: in a rush, events pile up meanwhile and the
+                # next pass writes them in one larger, cheaper SQL batch.
                 await asyncio.sleep(self._interval_s)
 
     def start(self) -> None:

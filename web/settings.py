@@ -52,7 +52,7 @@ class Settings:
     #: How often unpaid reservations are swept for expiry, in seconds.
     reaper_interval_s: float = 0.5
     #: How often the persister polls the sale streams, in seconds.
-    persister_interval_s: float = 0.05
+    persister_interval_s: float = 0.1
     #: Pending events idle longer than this are claimed from a dead consumer, in ms.
     persister_claim_idle_ms: int = 30_000
     #: Token lifetime for ``livesell token``, in seconds.
@@ -75,7 +75,7 @@ class Settings:
             redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
             redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),
             reaper_interval_s=_float(e, "LIVESELL_REAPER_INTERVAL_S", 0.5),
-            persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.05),
+            persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.1),
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
             log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
