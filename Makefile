@@ -34,6 +34,7 @@ fmt: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench flashsale --json var/bench-flashsale.json
+	$(BIN)/python -m loadtest.bench relay --viewers 16 --seconds 10 --json var/bench-relay.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

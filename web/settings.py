@@ -59,6 +59,12 @@ class Settings:
     token_ttl_s: int = 7 * 24 * 3600
     #: Log level name.
     log_level: str = "INFO"
+    #: STUN URLs for the stream relay's peers, comma-separated (empty: host candidates only).
+    ice_servers: str = ""
+    #: The URL other workers redirect WHEP viewers to (empty: http://<host>:<port>).
+    advertise_url: str = ""
+    #: A broadcast ends after this long without media from the publisher, in seconds.
+    stream_media_timeout_s: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -79,6 +85,9 @@ class Settings:
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
             log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
+            ice_servers=e.get("LIVESELL_ICE_SERVERS", ""),
+            advertise_url=e.get("LIVESELL_ADVERTISE_URL", ""),
+            stream_media_timeout_s=_float(e, "LIVESELL_STREAM_MEDIA_TIMEOUT_S", 10.0),
         )
 
     def resolved_database_url(self) -> str:

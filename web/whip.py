@@ -1,0 +1,295 @@
+"""The stream relay's HTTP edge: WHIP ingest, WHEP playback, stream metrics. Thin handlers."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+from aiohttp import web
+
+from inventory.catalog import StreamView
+from stream.errors import AlreadyLive, StreamError, UnsupportedMediaType
+from stream.registry import StreamRegistry
+from stream.relay import Relay
+from web.auth import Principal, Role
+from web.errors import AuthError, ForbiddenError
+from web.http import json_error
+from web.keys import CATALOG, REDIS, RELAY, ROOM_HUB, SETTINGS, SIGNER
+
+log = logging.getLogger("livesell.web")
+
+SDP = "application/sdp"
+TRICKLE = "application/trickle-ice-sdpfrag"
+MAX_SDP = 64 * 1024
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, ETag, Link, Accept-Patch, Accept-Post",
+    "Access-Control-Max-Age": "86400",
+}
+ENDPOINT_METHODS = "POST, OPTIONS"
+SESSION_METHODS = "PATCH, DELETE, OPTIONS"
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: Which worker holds each live stream (docs/stream.md, "Several workers").
+STREAM_REGISTRY = web.AppKey("stream_registry", StreamRegistry)
+
+
+class RoomStreamLifecycle:
+    """StreamLifecycle for the app: records the status in the catalog and tells the live room."""
+
+    def __init__(self, app: web.Application) -> None:
+        self._app = app
+
+    async def stream_live(self, stream_id: str) -> None:
+        """Mark the stream live and announce it in its room."""
+        await self._set(stream_id, "live")
+
+    async def stream_ended(self, stream_id: str, reason: str) -> None:
+        """Mark the stream ended and announce it in its room."""
+        log.info("stream %s ended (%s)", stream_id, reason)
+        await _release(self._app, stream_id)
+        await self._set(stream_id, "ended")
+
+    async def _set(self, stream_id: str, status: str) -> None:
+        try:
+            await self._app[CATALOG].set_stream_status(stream_id, status)
+        except Exception:
+            log.exception("could not record stream %s as %s", stream_id, status)
+        if ROOM_HUB in self._app:
+            try:
+                await self._app[ROOM_HUB].stream_status(stream_id, status)
+            except Exception:
+                # A room failure must never break the relay.
+                log.exception("room hub failed to announce stream %s %s", stream_id, status)
+
+
+async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Create the relay; on shutdown end every broadcast, closing every peer connection."""
+    settings = app[SETTINGS]
+    # Optional settings: the lead may add them to Settings (see docs/stream.md).
+    ice = getattr(settings, "ice_servers", ())
+    relay = Relay(
+        RoomStreamLifecycle(app),
+        ice_servers=tuple(ice.split(",")) if isinstance(ice, str) and ice else tuple(ice or ()),
+        media_timeout_s=float(getattr(settings, "stream_media_timeout_s", 10.0)),
+    )
+    app[RELAY] = relay
+    # Workers are told apart by the URL viewers are redirected to: advertise_url when the
+    # settings have one, else this process's own host and port.
+    own_url = getattr(settings, "advertise_url", "") or f"http://{settings.host}:{settings.port}"
+    registry = StreamRegistry(app[REDIS], settings.redis_prefix, own_url)
+    registry.start(relay.is_live)
+    app[STREAM_REGISTRY] = registry
+    try:
+        yield
+    finally:
+        await relay.close()
+        await registry.close()
+
+
+def setup_stream(app: web.Application) -> None:
+    """Register the WHIP/WHEP routes and the relay's cleanup context."""
+    app.cleanup_ctx.append(relay_ctx)
+    r = app.router
+    for kind, post, delete in (("whip", publish, unpublish), ("whep", watch, leave)):
+        r.add_route("POST", f"/{kind}/{{stream_id}}", _edge(post))
+        r.add_route("OPTIONS", f"/{kind}/{{stream_id}}", _preflight(ENDPOINT_METHODS))
+        r.add_route("DELETE", f"/{kind}/{{stream_id}}/{{session_id}}", _edge(delete))
+        r.add_route("PATCH", f"/{kind}/{{stream_id}}/{{session_id}}", _edge(trickle))
+        r.add_route("OPTIONS", f"/{kind}/{{stream_id}}/{{session_id}}", _preflight(SESSION_METHODS))
+    r.add_route("GET", "/api/streams/{stream_id}/metrics", _edge(metrics))
+
+
+# -- handlers --------------------------------------------------------------------------------
+
+
+async def publish(request: web.Request) -> web.StreamResponse:
+    """WHIP: the stream's host (or an admin) starts broadcasting with an SDP offer."""
+    stream_id = request.match_info["stream_id"]
+    who = _principal(request)
+    if who is None:
+        raise AuthError("publishing needs the host's bearer token")
+    stream = await _stream(request, stream_id)
+    if who.role != Role.ADMIN and who.user_id != stream.host_id:
+        raise ForbiddenError("only the stream's host may publish it")
+    offer = await _body(request, SDP)
+    relay: Relay = request.app[RELAY]
+    holder = await _claim(request.app, stream_id)
+    if holder is not None:
+        raise AlreadyLive(f"stream {stream_id!r} is live on another worker ({holder})")
+    try:
+        answer = await relay.publish(stream_id, offer)
+    except BaseException:
+        if not relay.is_live(stream_id):
+            await _release(request.app, stream_id)
+        raise
+    return _created(request, answer.sdp, answer.session_id, answer.etag)
+
+
+async def watch(request: web.Request) -> web.StreamResponse:
+    """WHEP: anyone (anonymous too) watches a live stream with an SDP offer."""
+    stream_id = request.match_info["stream_id"]
+    _principal(request)  # a token is optional, but a bad one is still a 401
+    await _stream(request, stream_id)
+    relay: Relay = request.app[RELAY]
+    if not relay.is_live(stream_id):
+        holder = await _holder(request.app, stream_id)
+        if holder is not None:
+            # 307 keeps the method and the SDP body: the player re-POSTs to the owning worker.
+            location = f"{holder}/whep/{stream_id}"
+            return web.Response(status=307, headers={**CORS, "Location": location})
+    offer = await _body(request, SDP)
+    answer = await relay.watch(stream_id, offer)
+    return _created(request, answer.sdp, answer.session_id, answer.etag)
+
+
+async def unpublish(request: web.Request) -> web.StreamResponse:
+    """WHIP DELETE: end the broadcast. The unguessable session URL is the capability."""
+    m = request.match_info
+    await request.app[RELAY].unpublish(m["stream_id"], m["session_id"])
+    await _release(request.app, m["stream_id"])
+    return web.Response(status=200, headers=CORS)
+
+
+async def leave(request: web.Request) -> web.StreamResponse:
+    """WHEP DELETE: the viewer leaves."""
+    m = request.match_info
+    await request.app[RELAY].leave(m["stream_id"], m["session_id"])
+    return web.Response(status=200, headers=CORS)
+
+
+async def trickle(request: web.Request) -> web.StreamResponse:
+    """PATCH: trickle ICE candidates into a session (ICE restarts answer 422)."""
+    m = request.match_info
+    relay: Relay = request.app[RELAY]
+    fragment = await _body(request, TRICKLE)
+    if_match = request.headers.get("If-Match")
+    etag = await relay.trickle(m["stream_id"], m["session_id"], fragment, if_match)
+    return web.Response(status=204, headers={**CORS, "ETag": etag})
+
+
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """Per-stream relay metrics, for the stream's host or an admin."""
+    stream_id = request.match_info["stream_id"]
+    who = _principal(request)
+    if who is None:
+        raise AuthError("a bearer token is required")
+    stream = await _stream(request, stream_id)
+    if who.role != Role.ADMIN and who.user_id != stream.host_id:
+        raise ForbiddenError("only the stream's host or an admin may see its metrics")
+    data = request.app[RELAY].metrics(stream_id)
+    if data is None:
+        data = {"stream_id": stream_id, "live": False, "viewers": 0}
+    return web.json_response(data)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def _edge(handler: Handler) -> Handler:
+    """Turn stream and auth errors into JSON with CORS headers (browsers must read them)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except StreamError as exc:
+            return json_error(exc.status, exc.code, exc.message, **CORS)
+        except AuthError as exc:
+            return json_error(401, exc.code, str(exc), **CORS, **{"WWW-Authenticate": "Bearer"})
+        except ForbiddenError as exc:
+            return json_error(403, exc.code, str(exc), **CORS)
+
+    wrapped.__doc__ = handler.__doc__
+    return wrapped
+
+
+async def _claim(app: web.Application, stream_id: str) -> str | None:
+    try:
+        return await app[STREAM_REGISTRY].claim(stream_id)
+    except Exception:
+        # Fail open: with Redis away a single worker still works; only cross-worker checks lapse.
+        log.warning("stream registry unavailable; publishing %s unregistered", stream_id)
+        return None
+
+
+async def _holder(app: web.Application, stream_id: str) -> str | None:
+    try:
+        return await app[STREAM_REGISTRY].holder(stream_id)
+    except Exception:
+        log.warning("stream registry unavailable; cannot look up %s", stream_id)
+        return None
+
+
+async def _release(app: web.Application, stream_id: str) -> None:
+    if STREAM_REGISTRY not in app:
+        return
+    try:
+        await app[STREAM_REGISTRY].release(stream_id)
+    except Exception:
+        log.warning("stream registry unavailable; %s's claim will expire", stream_id)
+
+
+def _preflight(methods: str) -> Handler:
+    async def options(request: web.Request) -> web.StreamResponse:
+        headers = {**CORS, "Access-Control-Allow-Methods": methods, "Allow": methods}
+        if methods == ENDPOINT_METHODS:
+            headers["Accept-Post"] = SDP
+        else:
+            headers["Accept-Patch"] = TRICKLE
+        return web.Response(status=204, headers=headers)
+
+    return options
+
+
+def _principal(request: web.Request) -> Principal | None:
+    return request.app[SIGNER].from_header(request.headers.get("Authorization"))
+
+
+async def _stream(request: web.Request, stream_id: str) -> StreamView:
+    stream = await request.app[CATALOG].get_stream(stream_id)
+    if stream is None:
+        raise _NoSuchStream(f"stream {stream_id!r} not found")
+    return stream
+
+
+class _NoSuchStream(StreamError):
+    """The stream does not exist."""
+
+    code = "stream_not_found"
+    status = 404
+
+
+async def _body(request: web.Request, content_type: str) -> str:
+    if request.content_type != content_type:
+        raise UnsupportedMediaType(f"Content-Type must be {content_type}")
+    if request.content_length is not None and request.content_length > MAX_SDP:
+        raise _TooLarge(f"the body exceeds {MAX_SDP} bytes")
+    raw = await request.content.read(MAX_SDP + 1)
+    if len(raw) > MAX_SDP:
+        raise _TooLarge(f"the body exceeds {MAX_SDP} bytes")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise _BadBody("the body is not UTF-8") from exc
+
+
+class _TooLarge(StreamError):
+    """The body is too large."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class _BadBody(StreamError):
+    """The body cannot be read."""
+
+    code = "bad_request"
+    status = 400
+
+
+def _created(request: web.Request, sdp: str, session_id: str, etag: str) -> web.Response:
+    kind = request.path.strip("/").split("/", 1)[0]
+    location = f"/{kind}/{request.match_info['stream_id']}/{session_id}"
+    headers = {**CORS, "Location": location, "ETag": etag, "Accept-Patch": TRICKLE}
+    return web.Response(status=201, body=sdp.encode(), content_type=SDP, headers=headers)
