@@ -30,6 +30,7 @@ class Reaper:
                 total += n
                 if n < 500:
                     break
+            await self._sales.retire_if_done(sale_id)
         return total
 
     async def _loop(self) -> None:

@@ -378,6 +378,35 @@ class SaleService:
             self._emit("expired", sale_id, remaining, order_id=oid, user_id=user, qty=qty)
         return n
 
+    async def retire_if_done(self, sale_id: int, group: str = "persister") -> bool:
+        """Stop watching a sale once it has ended, holds no reservations and is fully persisted.
+
+        Nothing can change such a sale any more (buys are refused, and only reserved orders can
+        be paid, cancelled or expired), so the workers need not poll it again.
+        """
+        k = self.keys(sale_id)
+        m = await self._call(self._redis.hmget(k.meta, ["state", "end_ms"]))
+        if m[0] is None:
+            return False
+        if _s(m[0]) != "closed" and _now_ms() < int(m[1]):
+            return False
+        if await self._call(self._redis.zcard(k.holds)):
+            return False
+        try:
+            groups = await self._call(self._redis.xinfo_groups(k.events))
+        except RedisError:
+            return False  # no stream yet: nothing was ever sold, keep it until the group exists
+        mine = [g for g in groups if _s(g["name"]) == group]
+        if not mine or mine[0]["pending"] or mine[0].get("lag") not in (0, None):
+            return False
+        if mine[0].get("lag") is None:
+            last = await self._call(self._redis.xinfo_stream(k.events))
+            if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
+                return False
+        await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
+        log.info("sale %d retired from the active set", sale_id)
+        return True
+
     async def active_sale_ids(self) -> list[int]:
         """Ids of sales the background workers watch."""
         members = await self._call(self._redis.smembers(active_sales_key(self._prefix)))

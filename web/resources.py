@@ -89,7 +89,8 @@ async def sales_ctx(app: web.Application) -> AsyncIterator[None]:
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
     reaper.start()
-    persister.start()
+    if settings.persister == "inprocess":
+        persister.start()
     try:
         yield
     finally:

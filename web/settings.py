@@ -31,6 +31,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
+    raw = env.get(name) or default
+    if raw not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
+    return raw
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Server configuration. Every field maps to one ``LIVESELL_<FIELD>`` variable."""
@@ -51,6 +58,9 @@ class Settings:
     redis_pool_size: int = 64
     #: How often unpaid reservations are swept for expiry, in seconds.
     reaper_interval_s: float = 0.5
+    #: Run the Redis-to-SQL persister inside the server (``inprocess``) or not (``off``: run
+    #: ``livesell persist`` as its own process, which takes its CPU off the request path).
+    persister: str = "inprocess"
     #: How often the persister polls the sale streams, in seconds.
     persister_interval_s: float = 0.1
     #: Pending events idle longer than this are claimed from a dead consumer, in ms.
@@ -81,6 +91,7 @@ class Settings:
             redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
             redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),
             reaper_interval_s=_float(e, "LIVESELL_REAPER_INTERVAL_S", 0.5),
+            persister=_choice(e, "LIVESELL_PERSISTER", ("inprocess", "off"), "inprocess"),
             persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.1),
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),

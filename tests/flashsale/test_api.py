@@ -6,7 +6,9 @@ import asyncio
 
 from aiohttp.test_utils import TestClient
 
+from flashsale.keys import active_sales_key
 from tests.flashsale.helpers import Auth, buy, make_sale
+from web.keys import REDIS, SETTINGS
 
 
 async def test_health_and_ready(client: TestClient) -> None:
@@ -174,3 +176,26 @@ async def test_unpaid_hold_expires_and_its_stock_returns(client: TestClient, aut
     r = await client.get(f"/api/sales/{sale['id']}/audit", headers=auth("admin", "ops"))
     report = await r.json()
     assert report["ok"] and report["figures"]["expired"] == 1, report
+
+
+async def test_finished_sale_leaves_the_active_set(client: TestClient, auth: Auth) -> None:
+    redis = client.app[REDIS]
+    active = active_sales_key(client.app[SETTINGS].redis_prefix)
+    sale = await make_sale(client, auth, quantity=2, limit=1)
+    status, body = await buy(client, auth, sale["id"], "amy", "k")
+    assert status == 201
+    admin = auth("admin", "ops")
+    await client.post(f"/api/sales/{sale['id']}/close", headers=admin)
+    await asyncio.sleep(0.5)
+    # Closed but a reservation is still held: the workers must keep watching it.
+    assert await redis.sismember(active, sale["id"])
+    r = await client.post(f"/api/orders/{body['order']['id']}/pay", headers=auth("viewer", "amy"))
+    assert r.status == 200
+    for _ in range(50):
+        await asyncio.sleep(0.1)
+        if not await redis.sismember(active, sale["id"]):
+            break
+    assert not await redis.sismember(active, sale["id"])
+    r = await client.get(f"/api/sales/{sale['id']}/audit", headers=admin)
+    report = await r.json()
+    assert report["ok"] and report["figures"]["paid"] == 1, report

@@ -1,0 +1,34 @@
+"""``python -m loadtest.bench <what> ...``: flashsale, fanout or relay benchmarks."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+#: Benchmark name -> module with ``main(argv) -> int``; imported only when chosen.
+BENCHES = {
+    "flashsale": "loadtest.bench_flashsale",
+    "fanout": "loadtest.bench_fanout",
+    "relay": "loadtest.bench_relay",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Dispatch to one benchmark module."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args or args[0] not in BENCHES:
+        print(f"usage: python -m loadtest.bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
+        return 2
+    name = BENCHES[args[0]]
+    try:
+        module = importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name != name:
+            raise
+        print(f"benchmark {args[0]!r} is not available ({name} is missing)", file=sys.stderr)
+        return 2
+    return int(module.main(args[1:]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
