@@ -35,6 +35,7 @@ fmt: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench flashsale --json var/bench-flashsale.json
 	$(BIN)/python -m loadtest.bench relay --viewers 16 --seconds 10 --json var/bench-relay.json
+	$(BIN)/python -m loadtest.bench fanout --viewers 1000 --json var/bench-fanout.json
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,129 @@
+"""What a viewer can do in a room: chat, react, buy, ping; host actions go to moderation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chat.errors import (
+    BadFrame,
+    BannedWord,
+    Forbidden,
+    Muted,
+    NotAttached,
+    RateLimited,
+    TooLong,
+    Unauthorized,
+)
+from chat.history import RoomLog
+from chat.keys import RoomKeys
+from chat.member import Member, RoomLimits
+from chat.moderation import ACTIONS, Moderation, WordFilter, is_host
+from chat.protocol import Command, error_event
+from chat.reactions import Reactions
+from chat.room import now_ms
+from inventory.catalog import StreamView
+from inventory.errors import DomainError
+
+if TYPE_CHECKING:
+    from flashsale.service import SaleService
+
+#: Errors that count as abuse strikes (a client bug or a spammer, not bad luck).
+STRIKES = (BadFrame, TooLong, RateLimited, BannedWord, Muted, Unauthorized, Forbidden)
+
+
+def error_reply(exc: DomainError, ref: Any) -> dict[str, Any]:
+    """The ``error`` event for a failed command (with retry/mute hints where they apply)."""
+    extra: dict[str, Any] = {}
+    if isinstance(exc, RateLimited):
+        extra["retry_after_ms"] = exc.retry_after_ms
+    if isinstance(exc, Muted):
+        extra["until_ms"] = exc.until_ms
+    return error_event(exc.code, exc.message, ref, **extra)
+
+
+class Commands:
+    """Runs one validated client command for a member; raises DomainError subclasses."""
+
+    def __init__(
+        self,
+        room_log: RoomLog,
+        moderation: Moderation,
+        reactions: Reactions,
+        limits: RoomLimits,
+    ) -> None:
+        self._log = room_log
+        self._moderation = moderation
+        self._reactions = reactions
+        self._limits = limits
+        self.sales: SaleService | None = None
+
+    async def run(
+        self, member: Member, keys: RoomKeys, stream: StreamView, words: WordFilter, cmd: Command
+    ) -> None:
+        """Execute ``cmd``; replies (ack, buy_result, pong) go to ``member`` only."""
+        if cmd.type == "chat":
+            seq = await self._chat(member, keys, stream, words, cmd["text"])
+            self._ack(member, cmd, seq=seq)
+        elif cmd.type == "react":
+            # Extra taps beyond the per-connection budget are dropped silently: likes are
+            # spammy by nature, and an error per tap would cost more than the tap.
+            if member.reactions.take(cmd["count"]):
+                self._reactions.add(member.stream_id, cmd["kind"], cmd["count"])
+        elif cmd.type == "buy":
+            await self._buy(member, cmd)
+        elif cmd.type == "ping":
+            member.send({"type": "pong", "t": cmd["t"], "server_ms": now_ms()})
+        elif cmd.type in ACTIONS:
+            seq = await self._moderation.apply(keys, stream, member.identity, cmd)
+            self._ack(member, cmd, seq=seq)
+        else:  # auth is handled by the hub; parse_command rejects everything else
+            raise AssertionError(cmd.type)
+
+    @staticmethod
+    def _ack(member: Member, cmd: Command, **fields: Any) -> None:
+        if cmd.ref is not None:
+            member.send({"type": "ack", "ref": cmd.ref, **fields})
+
+    async def _chat(
+        self, member: Member, keys: RoomKeys, stream: StreamView, words: WordFilter, text: str
+    ) -> int:
+        who = member.identity
+        if who is None:
+            raise Unauthorized("sign in to chat: send an auth event with a bearer token")
+        words.check(text)
+        event = {
+            "type": "chat",
+            "user_id": who.user_id,
+            "name": who.name,
+            "text": text,
+            "at_ms": now_ms(),
+        }
+        base_role = "host" if is_host(who, stream) else "viewer"
+        return await self._log.post_chat(
+            keys, event, who.user_id, base_role, self._limits.chat_burst, self._limits.chat_per_s
+        )
+
+    async def _buy(self, member: Member, cmd: Command) -> None:
+        who = member.identity
+        if who is None:
+            raise Unauthorized("sign in to buy: send an auth event with a bearer token")
+        if self.sales is None:
+            raise NotAttached("sales are not available yet; try again")
+        # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
+        result = await self.sales.buy(
+            cmd["sale_id"],
+            who.user_id,
+            cmd["key"],
+            cmd["qty"],
+            public_name=who.name if cmd["show_name"] else None,
+        )
+        member.send(
+            {
+                "type": "buy_result",
+                "ref": cmd.ref,
+                "key": cmd["key"],
+                "order": result.order.to_json(),
+                "remaining": result.remaining,
+                "duplicate": result.duplicate,
+            }
+        )

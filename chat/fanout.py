@@ -1,0 +1,115 @@
+"""One room's local fan-out: its clients, the events waiting for the next frame, delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from chat.keys import RoomKeys
+from chat.member import LAGGING, ClientConnection, Member, trim_frame
+from chat.moderation import WordFilter
+from chat.protocol import Frame, batch_payload
+from inventory.catalog import StreamView
+
+
+class LocalRoom:
+    """This process's view of one room: its clients and the events waiting for the next frame."""
+
+    def __init__(self, stream_id: str, keys: RoomKeys) -> None:
+        self.stream_id = stream_id
+        self.keys = keys
+        self.stream: StreamView | None = None
+        self.ready = asyncio.Event()
+        self.failed: BaseException | None = None
+        self.live: dict[Member, ClientConnection] = {}
+        self.joining: set[Member] = set()
+        self.lagging: set[Member] = set()
+        self.pending: list[bytes] = []
+        self.first_seq = 0
+        self.last_seq = 0
+        self.flush_handle: asyncio.TimerHandle | None = None
+        self.last_flush = 0.0
+        #: Seconds the last flush took (it scales with the number of local sockets).
+        self.flush_cost = 0.0
+        self.words = WordFilter([])
+        #: The newest snapshot/replay seq a member went live with; frames with older events
+        #: must be filtered per member (rare: only right after a join).
+        self.guard_seq = 0
+        self.empty_since = time.monotonic()
+        self.frames_sent = 0
+        self.deliveries = 0
+
+    def members(self) -> list[Member]:
+        """Every member in any delivery state."""
+        return [*self.live, *self.joining, *self.lagging]
+
+    def size(self) -> int:
+        """Local client count (for presence)."""
+        return len(self.live) + len(self.joining) + len(self.lagging)
+
+    def push(self, data: bytes, seq: int, window_s: float) -> None:
+        """Queue one encoded event for the next frame."""
+        if seq:
+            self.first_seq = self.first_seq or seq
+            self.last_seq = seq
+        self.pending.append(data)
+        if self.flush_handle is None:
+            # At most one frame per window per room, but an event after a quiet spell goes out
+            # at once (still batched with whatever arrives in the same read burst).
+            # The window also stretches to twice the last flush's cost: with thousands of local
+            # sockets a flush takes tens of ms (one write syscall per socket), and frames must
+            # not come so often that writing them starves everything else in the process.
+            loop = asyncio.get_running_loop()
+            delay = self.last_flush + max(window_s, 2 * self.flush_cost) - loop.time()
+            self.flush_handle = loop.call_later(max(0.0, delay), self.flush)
+
+    def flush(self) -> None:
+        """Build one frame from the pending events and write it to every live client."""
+        self.flush_handle = None
+        started = time.perf_counter()
+        self.last_flush = asyncio.get_running_loop().time()
+        events, self.pending = self.pending, []
+        if not events:
+            return
+        payload = events[0] if len(events) == 1 else batch_payload(events)
+        frame = Frame(payload, self.first_seq, self.last_seq)
+        self.first_seq = self.last_seq = 0
+        overflow: list[Member] = []
+        if frame.first_seq and frame.first_seq <= self.guard_seq:
+            overflow = self._send_filtered(frame)
+        else:
+            # The hot loop: one buffer check and one write of the same bytes per socket.
+            for member, conn in self.live.items():
+                if not conn.send_frame(frame):
+                    overflow.append(member)
+        for member in self.joining:
+            member.pending.append(frame)
+        self.frames_sent += 1
+        self.deliveries += (len(self.live) - len(overflow)) * len(events)
+        for member in overflow:
+            self.lag(member)
+        self.flush_cost = time.perf_counter() - started
+
+    def _send_filtered(self, frame: Frame) -> list[Member]:
+        # A member that just joined may already hold some of these events (they were in its
+        # snapshot or replay, read while this batch was in flight): skip or trim for it.
+        overflow: list[Member] = []
+        trimmed: dict[int, Frame | None] = {}
+        for member, conn in self.live.items():
+            after = member.after_seq
+            out: Frame | None = frame
+            if frame.first_seq <= after:
+                if after not in trimmed:
+                    trimmed[after] = trim_frame(frame, after)
+                out = trimmed[after]
+            if out is not None and not conn.send_frame(out):
+                overflow.append(member)
+        return overflow
+
+    def lag(self, member: Member) -> None:
+        """Stop feeding a client whose buffer is full; the hub resyncs or drops it later."""
+        # Never block the room for one client, and never buffer for it without bound.
+        self.live.pop(member, None)
+        member.state = LAGGING
+        member.lag_since = time.monotonic()
+        self.lagging.add(member)

@@ -1,0 +1,138 @@
+"""Room state in Redis, shared by every process: pin, announcement, slow mode, words, roles."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import msgpack
+from redis.asyncio import Redis
+
+from chat.keys import RoomKeys
+from chat.protocol import decode, encode
+
+
+def now_ms() -> int:
+    """Wall-clock milliseconds (shared by every process; Redis TIME decides where it matters)."""
+    return int(time.time() * 1000)
+
+
+@dataclass(slots=True)
+class RoomSnapshot:
+    """What a room holds in Redis at one sequence number."""
+
+    seq: int
+    messages: list[dict[str, Any]]
+    pinned: dict[str, Any] | None
+    announcement: dict[str, Any] | None
+    slow_mode_s: int
+    viewers: int
+    reactions: dict[str, int]
+    muted_until: int = 0
+    moderator: bool = False
+    banned: bool = False
+    #: The last status announced in the room (None: only the catalogue knows).
+    stream_status: str | None = None
+
+
+def _unpack(raw: bytes | None) -> Any:
+    return None if raw is None else decode(raw)
+
+
+class RoomState:
+    """Reads and writes the shared state of rooms."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def snapshot(self, keys: RoomKeys, user_id: str | None) -> RoomSnapshot:
+        """One atomic read (MULTI) of the room: its seq matches its history exactly."""
+        async with self._redis.pipeline(transaction=True) as p:
+            p.get(keys.seq)
+            p.lrange(keys.history, 0, -1)
+            p.hgetall(keys.state)
+            p.hgetall(keys.reactions)
+            if user_id is not None:
+                p.hget(keys.mutes, user_id)
+                p.sismember(keys.mods, user_id)
+                p.sismember(keys.bans, user_id)
+            reply = await p.execute()
+        seq, history, state, reactions = reply[:4]
+        snap = RoomSnapshot(
+            seq=int(seq or 0),
+            # LPUSH keeps the newest first; clients want them oldest first.
+            messages=[decode(m) for m in reversed(history)],
+            pinned=_unpack(state.get(b"pinned")),
+            announcement=_unpack(state.get(b"announcement")),
+            slow_mode_s=int(state.get(b"slow_mode_s", 0)),
+            viewers=int(state.get(b"viewers", 0)),
+            reactions={k.decode(): int(v) for k, v in reactions.items()},
+            stream_status=state[b"stream_status"].decode() if b"stream_status" in state else None,
+        )
+        if user_id is not None:
+            muted = int(reply[4] or 0)
+            snap.muted_until = muted if muted > now_ms() else 0
+            snap.moderator = bool(reply[5])
+            snap.banned = bool(reply[6])
+        return snap
+
+    async def set_stream_status(self, keys: RoomKeys, status: str) -> None:
+        """Record the stream's status for snapshots (the event announces it)."""
+        await self._redis.hset(keys.state, mapping={"stream_status": status})
+
+    async def set_pinned(self, keys: RoomKeys, product: dict[str, Any] | None) -> None:
+        """Pin a product card (None unpins)."""
+        if product is None:
+            await self._redis.hdel(keys.state, "pinned")
+        else:
+            await self._redis.hset(keys.state, mapping={"pinned": encode(product)})
+
+    async def set_announcement(self, keys: RoomKeys, announcement: dict[str, Any] | None) -> None:
+        """Set the pinned announcement (None clears it)."""
+        if announcement is None:
+            await self._redis.hdel(keys.state, "announcement")
+        else:
+            await self._redis.hset(keys.state, mapping={"announcement": encode(announcement)})
+
+    async def set_slow_mode(self, keys: RoomKeys, seconds: int) -> None:
+        """Viewers may post once per ``seconds`` (0 turns slow mode off)."""
+        await self._redis.hset(keys.state, mapping={"slow_mode_s": seconds})
+
+    async def set_banned_words(self, keys: RoomKeys, words: list[str]) -> None:
+        """Replace the room's banned-word list."""
+        await self._redis.hset(keys.state, mapping={"banned_words": encode(words)})
+
+    async def banned_words(self, keys: RoomKeys) -> list[str]:
+        """The room's banned-word list."""
+        raw = await self._redis.hget(keys.state, "banned_words")
+        return [] if raw is None else list(msgpack.unpackb(raw, raw=False))
+
+    async def is_moderator(self, keys: RoomKeys, user_id: str) -> bool:
+        """Whether the host promoted ``user_id`` in this room."""
+        return bool(await self._redis.sismember(keys.mods, user_id))
+
+    async def set_moderator(self, keys: RoomKeys, user_id: str, on: bool) -> None:
+        """Promote or demote a moderator."""
+        if on:
+            await self._redis.sadd(keys.mods, user_id)
+        else:
+            await self._redis.srem(keys.mods, user_id)
+
+    async def is_banned(self, keys: RoomKeys, user_id: str) -> bool:
+        """Whether ``user_id`` is banned from the room."""
+        return bool(await self._redis.sismember(keys.bans, user_id))
+
+    async def set_banned(self, keys: RoomKeys, user_id: str, on: bool) -> None:
+        """Ban or unban a user."""
+        if on:
+            await self._redis.sadd(keys.bans, user_id)
+        else:
+            await self._redis.srem(keys.bans, user_id)
+
+    async def set_muted_until(self, keys: RoomKeys, user_id: str, until_ms: int) -> None:
+        """Mute until ``until_ms`` (0 unmutes)."""
+        if until_ms:
+            await self._redis.hset(keys.mutes, mapping={user_id: until_ms})
+        else:
+            await self._redis.hdel(keys.mutes, user_id)

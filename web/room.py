@@ -1,0 +1,182 @@
+"""The live room's edge: the websocket ``GET /ws/rooms/{stream_id}`` and HTTP host actions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import WSMsgType, web
+
+from chat.errors import Banned, RoomNotFound, Unauthorized
+from chat.hub import Hub
+from chat.member import Identity
+from chat.moderation import ACTIONS
+from chat.protocol import (
+    CLOSE_BANNED,
+    CLOSE_NOT_FOUND,
+    CLOSE_UNAUTHORIZED,
+    MAX_FRAME_BYTES,
+    Frame,
+    encode,
+    error_event,
+    parse_command,
+)
+from web.auth import Principal
+from web.errors import AuthError
+from web.http import json_body, principal
+from web.keys import CATALOG, REDIS, ROOM_HUB, SETTINGS, SIGNER
+
+log = logging.getLogger("livesell.web")
+
+routes = web.RouteTableDef()
+
+
+class WsConnection:
+    """chat.member.ClientConnection over an aiohttp websocket.
+
+    Broadcast frames are written straight to the transport as one pre-built websocket frame
+    (server frames are unmasked, so the bytes are the same for every socket); the transport's
+    write buffer is the client's bounded send queue.
+    """
+
+    __slots__ = ("_limit", "_transport", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, transport: Any, limit: int) -> None:
+        self.ws = ws
+        self._transport = transport
+        self._limit = limit
+
+    def send_frame(self, frame: Frame) -> bool:
+        """Write the frame unless the client's buffer is over the limit."""
+        t = self._transport
+        if t is None or t.is_closing():
+            return True  # gone: the handler's read loop ends and leaves the room
+        if t.get_write_buffer_size() > self._limit:
+            return False
+        t.write(frame.wire)
+        return True
+
+    def buffered_bytes(self) -> int:
+        """Bytes queued in the transport."""
+        t = self._transport
+        return 0 if t is None or t.is_closing() else int(t.get_write_buffer_size())
+
+    async def close(self, code: int, reason: str) -> None:
+        """Close with ``code``; a client that does not drain is cut off after 2 s."""
+        try:
+            await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 2)
+        except (TimeoutError, ConnectionError, RuntimeError):
+            if self._transport is not None:
+                self._transport.abort()
+
+
+def _identity(who: Principal) -> Identity:
+    return Identity(who.user_id, who.name, who.role.value)
+
+
+async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
+    await ws.send_bytes(encode(error_event(code, message)))
+    await ws.close(code=close, message=message.encode()[:120])
+
+
+@routes.get("/ws/rooms/{stream_id}")
+async def room_socket(request: web.Request) -> web.WebSocketResponse:
+    """The live room. Token: ``?token=``, an Authorization header, or an ``auth`` event."""
+    hub: Hub = request.app[ROOM_HUB]
+    # compress=False: frames are pre-built once and shared by every socket.
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=30)
+    await ws.prepare(request)
+    conn = WsConnection(ws, request.transport, hub.limits.max_buffer_bytes)
+    token = request.query.get("token")
+    header = request.headers.get("Authorization", "")
+    if not token and header.lower().startswith("bearer "):
+        token = header[7:].strip()
+    identity: Identity | None = None
+    if token:
+        try:
+            identity = _identity(request.app[SIGNER].verify(token))
+        except AuthError as exc:
+            await _refuse(ws, "unauthorized", str(exc), CLOSE_UNAUTHORIZED)
+            return ws
+    raw_since = request.query.get("since")
+    since = int(raw_since) if raw_since is not None and raw_since.isdigit() else None
+    try:
+        member = await hub.join(request.match_info["stream_id"], conn, identity, since)
+    except RoomNotFound as exc:
+        await _refuse(ws, exc.code, exc.message, CLOSE_NOT_FOUND)
+        return ws
+    except Banned as exc:
+        await _refuse(ws, exc.code, exc.message, CLOSE_BANNED)
+        return ws
+    try:
+        async for msg in ws:
+            if msg.type == WSMsgType.BINARY:
+                await hub.receive(member, msg.data)
+            elif msg.type == WSMsgType.TEXT:
+                # Text frames are not the protocol; this yields a bad_frame error (a strike).
+                await hub.receive(member, msg.data.encode()[: MAX_FRAME_BYTES + 1])
+    finally:
+        hub.leave(member)
+    return ws
+
+
+@routes.post("/api/streams/{stream_id}/room/{action}")
+async def room_action(request: web.Request) -> web.Response:
+    """A host/moderator action over HTTP, e.g. ``pin`` with ``{"product_id": 1}``."""
+    who = principal(request)
+    if who is None:
+        raise AuthError("a bearer token is required")
+    action = request.match_info["action"]
+    if action not in ACTIONS:
+        raise web.HTTPNotFound(reason="unknown room action")
+    body = await json_body(request, required=False)
+    command = parse_command(encode({**body, "type": action}))
+    seq = await request.app[ROOM_HUB].act(request.match_info["stream_id"], _identity(who), command)
+    return web.json_response({"ok": True, "seq": seq})
+
+
+@routes.get("/api/rooms/stats")
+async def room_stats(request: web.Request) -> web.Response:
+    """This process's room counters (rooms, clients, frames, deliveries)."""
+    return web.json_response(request.app[ROOM_HUB].stats())
+
+
+def _authenticator(app: web.Application) -> Any:
+    signer = app[SIGNER]
+
+    def authenticate(token: str) -> Identity:
+        try:
+            return _identity(signer.verify(token))
+        except AuthError as exc:
+            raise Unauthorized(str(exc)) from exc
+
+    return authenticate
+
+
+async def room_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build and start the Hub (before the sale service, which reports to it), stop it last."""
+    hub = Hub(
+        app[REDIS], app[CATALOG], app[SETTINGS].redis_prefix, authenticate=_authenticator(app)
+    )
+    app[ROOM_HUB] = hub
+    await hub.start()
+    try:
+        yield
+    finally:
+        await hub.close()
+
+
+async def _close_sockets(app: web.Application) -> None:
+    # on_shutdown runs before aiohttp waits for open handlers: close sockets with 1001 now,
+    # instead of letting every client hang until the shutdown timeout.
+    if ROOM_HUB in app:
+        await app[ROOM_HUB].close_clients()
+
+
+def setup_room(app: web.Application) -> None:
+    """Register the room routes and the Hub's cleanup context (call before the sale service)."""
+    app.cleanup_ctx.append(room_ctx)
+    app.on_shutdown.append(_close_sockets)
+    app.add_routes(routes)
