@@ -162,6 +162,8 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         pids = {"server": server.proc.pid, "redis": redis_proc.pid}
         if server.persister is not None:
             pids["persister"] = server.persister.pid
+        elif (child := server.persister_child()) is not None:
+            pids["persister"] = child  # the server's own supervised `livesell persist` child
         # Warm-up: first-request costs (imports, statement caches) are not what we measure.
         await drive(server, min(2000, args.attempts), 0, args.connections, pids)
         for round_no in range(args.runs):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import psutil
 
 from loadtest.flashsale_load import livesell_command
 
@@ -106,6 +107,15 @@ class Server:
                     pass
                 await asyncio.sleep(0.1)
         raise SystemExit("livesell serve did not become healthy in 60 s")
+
+    def persister_child(self) -> int | None:
+        """The pid of the persister child that ``livesell serve`` starts by default, if any."""
+        if self.proc is None:
+            return None
+        for child in psutil.Process(self.proc.pid).children():
+            if "persist" in child.cmdline():
+                return int(child.pid)
+        return None
 
     def stop(self) -> None:
         """Stop it."""

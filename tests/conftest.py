@@ -90,6 +90,7 @@ def settings(tmp_path: Path, redis_url: str, database_url: str) -> Settings:
         data_dir=tmp_path,
         redis_prefix=f"t{uuid.uuid4().hex[:8]}",
         reaper_interval_s=0.1,
+        persister="inprocess",  # one process per test app; the child mode has its own test
         persister_interval_s=0.02,
         persister_claim_idle_ms=1000,
     )

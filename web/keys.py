@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
 REDIS: web.AppKey[Redis] = web.AppKey("redis")
+#: The URL actually in use (the private server's when LIVESELL_REDIS_URL is empty).
+REDIS_URL = web.AppKey("redis_url", str)
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
 SALES: web.AppKey[SaleService] = web.AppKey("sales")

@@ -15,7 +15,8 @@ from flashsale.service import SaleService
 from inventory.catalog import Catalog
 from inventory.database import Database
 from inventory.ledger import Ledger
-from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS
+from web.keys import CATALOG, DATABASE, REDIS, REDIS_URL, ROOM_HUB, SALES, SETTINGS
+from web.persistproc import PersisterProcess
 from web.redisproc import RedisProcess
 
 log = logging.getLogger("livesell.app")
@@ -50,6 +51,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
         redis_url_file(settings.data_dir).write_text(url)
     client = make_redis(url, settings.redis_pool_size)
     app[REDIS] = client
+    app[REDIS_URL] = url
     try:
         yield
     finally:
@@ -88,12 +90,16 @@ async def sales_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
+    child = PersisterProcess(settings, app[REDIS_URL])
     reaper.start()
     if settings.persister == "inprocess":
         persister.start()
+    elif settings.persister == "process":
+        child.start()
     try:
         yield
     finally:
         await reaper.close()
         await persister.close()
+        await child.close()
         await sales.close()

@@ -58,9 +58,10 @@ class Settings:
     redis_pool_size: int = 64
     #: How often unpaid reservations are swept for expiry, in seconds.
     reaper_interval_s: float = 0.5
-    #: Run the Redis-to-SQL persister inside the server (``inprocess``) or not (``off``: run
-    #: ``livesell persist`` as its own process, which takes its CPU off the request path).
-    persister: str = "inprocess"
+    #: Where the Redis-to-SQL persister runs: ``process`` (a supervised ``livesell persist``
+    #: child, off the request path), ``inprocess`` (in the server's event loop), or ``off``
+    #: (run ``livesell persist`` yourself, e.g. on another machine).
+    persister: str = "process"
     #: How often the persister polls the sale streams, in seconds.
     persister_interval_s: float = 0.1
     #: Pending events idle longer than this are claimed from a dead consumer, in ms.
@@ -91,7 +92,7 @@ class Settings:
             redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
             redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),
             reaper_interval_s=_float(e, "LIVESELL_REAPER_INTERVAL_S", 0.5),
-            persister=_choice(e, "LIVESELL_PERSISTER", ("inprocess", "off"), "inprocess"),
+            persister=_choice(e, "LIVESELL_PERSISTER", ("process", "inprocess", "off"), "process"),
             persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.1),
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),

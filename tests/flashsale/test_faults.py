@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import signal
@@ -11,9 +12,12 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import psutil
 from aiohttp.test_utils import TestClient
 
 from flashsale.audit import audit_sale
+from inventory.database import Database
+from inventory.ledger import Ledger
 from tests.conftest import TEST_SECRET
 from tests.flashsale.conftest import Core
 from tests.flashsale.helpers import Auth, buy, make_sale
@@ -42,6 +46,7 @@ async def test_redis_stopped_mid_sale_gives_503_then_recovers(
     settings = Settings(
         redis_url=redis.url, database_url=database_url, secret=TEST_SECRET, data_dir=tmp_path,
         redis_prefix="fault", reaper_interval_s=0.1, persister_interval_s=0.02,
+        persister="inprocess",
     )  # fmt: skip
     client: TestClient = await aiohttp_client(create_app(settings))
     try:
@@ -134,3 +139,40 @@ async def test_audit_command_prints_json_and_exits_1_on_failure(
     bad = await asyncio.to_thread(subprocess.run, cmd, env=_env(settings), capture_output=True)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["checks"]["stock_conserved"] is False
+
+
+async def test_persister_child_process_is_restarted_when_it_dies(
+    aiohttp_client, settings: Settings, auth: Auth
+) -> None:  # type: ignore[no-untyped-def]
+    settings = dataclasses.replace(settings, persister="process")
+    client: TestClient = await aiohttp_client(create_app(settings))
+    db = Database(settings.resolved_database_url())
+    ledger = Ledger(db)
+
+    async def persisted(sale_id: int, want: int) -> int:
+        for _ in range(150):
+            n = len(await ledger.orders_for_sale(sale_id))
+            if n >= want:
+                return n
+            await asyncio.sleep(0.1)
+        return n
+
+    def child() -> psutil.Process:
+        kids = [p for p in psutil.Process().children() if "persist" in p.cmdline()]
+        assert len(kids) == 1, kids
+        return kids[0]
+
+    try:
+        sale = await make_sale(client, auth, quantity=100, limit=1)
+        for i in range(40):
+            assert (await buy(client, auth, sale["id"], f"a{i}", "k"))[0] == 201
+        assert await persisted(sale["id"], 40) == 40  # written by the child, not the server
+        first = child()
+        first.kill()
+        for i in range(40):
+            assert (await buy(client, auth, sale["id"], f"b{i}", "k"))[0] == 201
+        assert await persisted(sale["id"], 80) == 80
+        assert child().pid != first.pid
+    finally:
+        await client.close()
+        await db.close()
