@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 
 import jwt
@@ -79,3 +81,45 @@ def test_tokens_round_trip_and_reject_tampering() -> None:
         signer.from_header("Token abc")
     with pytest.raises(ValueError):
         TokenSigner("short")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def test_fast_token_path_agrees_with_pyjwt() -> None:
+    signer = TokenSigner(SECRET)
+    good = signer.mint("bob", Role.VIEWER, "Bob")
+    assert signer._fast_claims(good) is not None  # our own tokens take the fast path
+    assert signer.verify(good).user_id == "bob"
+    header, payload, sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=="))
+    forged_payload = _b64(json.dumps({**claims, "role": "admin"}).encode())
+    bad_sig = ("A" if sig[0] != "A" else "B") + sig[1:]
+    none_header = _b64(b'{"alg":"none","typ":"JWT"}')
+    for token in (
+        f"{header}.{forged_payload}.{sig}",
+        f"{header}.{payload}.{bad_sig}",
+        f"{none_header}.{payload}.",
+        f"{header}.{payload}",
+        f"{header}.!!!.{sig}",
+    ):
+        with pytest.raises(AuthError):
+            TokenSigner(SECRET).verify(token)
+    # Tokens in another shape (other header order, extra claims) are judged by PyJWT itself.
+    other = jwt.encode(
+        {"sub": "cy", "role": "host", "exp": time.time() + 60, "nbf": time.time() + 30},
+        SECRET,
+        "HS256",
+        headers={"kid": "k1"},
+    )
+    assert signer._fast_claims(other) is None
+    with pytest.raises(AuthError):
+        signer.verify(other)  # not yet valid (nbf), as PyJWT rules
+    ok = jwt.encode({"sub": "cy", "role": "host", "exp": time.time() + 60}, SECRET, "HS256",
+                    headers={"kid": "k1"})  # fmt: skip
+    assert signer.verify(ok).role == Role.HOST
+    future_iat = jwt.encode({"sub": "cy", "exp": time.time() + 60, "iat": time.time() + 600},
+                            SECRET, "HS256")  # fmt: skip
+    with pytest.raises(AuthError):
+        signer.verify(future_iat)
