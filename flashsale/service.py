@@ -6,7 +6,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
@@ -47,21 +47,10 @@ def _s(v: Any) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class SaleView:
-    """A sale with its live state and remaining stock."""
+class SaleView(SaleRecord):
+    """A sale with its live state, window and remaining stock (from Redis while it runs)."""
 
-    id: int
-    product_id: int
-    stream_id: str | None
-    price_cents: int
-    quantity: int
-    per_user_limit: int
-    starts_at_ms: int
-    ends_at_ms: int
-    hold_s: int
-    state: str
     remaining: int
-    created_by: str = ""
 
     def to_json(self) -> dict[str, object]:
         """The API shape; ``state`` is as the buyer sees it now (scheduled/open/ended)."""
@@ -224,16 +213,9 @@ class SaleService:
             self._redis.hmget(self.keys(sale_id).meta, ["state", "start_ms", "end_ms", "remaining"])
         )
         if m[0] is None:
-            return SaleView(
-                rec.id, rec.product_id, rec.stream_id, rec.price_cents, rec.quantity,
-                rec.per_user_limit, rec.starts_at_ms, rec.ends_at_ms, rec.hold_s, rec.state,
-                rec.quantity, rec.created_by,
-            )  # fmt: skip
-        return SaleView(
-            rec.id, rec.product_id, rec.stream_id, rec.price_cents, rec.quantity,
-            rec.per_user_limit, int(m[1]), int(m[2]), rec.hold_s, _s(m[0]), int(m[3]),
-            rec.created_by,
-        )  # fmt: skip
+            return SaleView(**asdict(rec), remaining=rec.quantity)
+        live = {"starts_at_ms": int(m[1]), "ends_at_ms": int(m[2]), "state": _s(m[0])}
+        return SaleView(**{**asdict(rec), **live}, remaining=int(m[3]))
 
     async def active_sale_for_stream(self, stream_id: str) -> SaleView | None:
         """The newest not-closed sale of a stream, for the room's join snapshot."""
