@@ -14,6 +14,7 @@ from chat.protocol import decode, encode
 from tests.flashsale.helpers import make_sale
 from web.app import create_app
 from web.auth import Role, TokenSigner
+from web.keys import REDIS
 from web.settings import Settings
 
 Auth = Callable[..., dict[str, str]]
@@ -306,3 +307,28 @@ async def test_stuck_socket_does_not_delay_others(
         tail = tail[-16:] + chunk
     stuck.close()
     host_reader.cancel()
+
+
+async def test_room_survives_a_dropped_pubsub_connection(
+    client: TestClient, auth: Auth, signer: TokenSigner
+) -> None:
+    sid = await make_stream(client, auth)
+    host = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
+    viewer = await connect(client, f"/ws/rooms/{sid}")
+    await host.send("chat", text="before")
+    await viewer.until(lambda e: e.get("text") == "before")
+    # Drop every pub/sub connection on the (test-owned) Redis, as a network blip would.
+    killed = await client.app[REDIS].client_kill_filter(_type="pubsub")
+    assert killed >= 1
+    # The hub must resubscribe; the viewer gets a fresh snapshot for what it may have missed,
+    # and then live chat again.
+    await viewer.until(lambda e: e["type"] == "snapshot" and e.get("resync"), wait_s=10)
+    for attempt in range(50):
+        await host.send("chat", text=f"after {attempt}")
+        try:
+            await viewer.until(lambda e: str(e.get("text", "")).startswith("after"), wait_s=0.2)
+            break
+        except TimeoutError:
+            continue
+    else:
+        raise AssertionError("no chat reached the viewer after the pub/sub connection dropped")
