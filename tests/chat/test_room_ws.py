@@ -322,7 +322,7 @@ async def test_room_survives_a_dropped_pubsub_connection(
     assert killed >= 1
     # The hub must resubscribe; the viewer gets a fresh snapshot for what it may have missed,
     # and then live chat again.
-    await viewer.until(lambda e: e["type"] == "snapshot" and e.get("resync"), wait_s=10)
+    await viewer.until(lambda e: e["type"] == "snapshot" and bool(e.get("resync")), wait_s=10)
     for attempt in range(50):
         await host.send("chat", text=f"after {attempt}")
         try:
