@@ -11,7 +11,7 @@ from aiohttp import WSMsgType, web
 
 from chat.errors import Banned, RoomNotFound, Unauthorized
 from chat.hub import Hub
-from chat.member import Identity
+from chat.member import Identity, RoomLimits
 from chat.moderation import ACTIONS
 from chat.protocol import (
     CLOSE_BANNED,
@@ -157,8 +157,20 @@ def _authenticator(app: web.Application) -> Any:
 
 async def room_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build and start the Hub (before the sale service, which reports to it), stop it last."""
+    settings = app[SETTINGS]
+    limits = RoomLimits(
+        chat_burst=settings.room_chat_burst,
+        chat_per_s=settings.room_chat_per_s,
+        max_buffer_bytes=settings.room_send_buffer_bytes,
+        resume_buffer_bytes=min(64 << 10, settings.room_send_buffer_bytes // 4),
+        batch_window_s=settings.room_batch_window_s,
+    )
     hub = Hub(
-        app[REDIS], app[CATALOG], app[SETTINGS].redis_prefix, authenticate=_authenticator(app)
+        app[REDIS],
+        app[CATALOG],
+        settings.redis_prefix,
+        authenticate=_authenticator(app),
+        limits=limits,
     )
     app[ROOM_HUB] = hub
     await hub.start()

@@ -70,6 +70,13 @@ class Settings:
     token_ttl_s: int = 7 * 24 * 3600
     #: Log level name.
     log_level: str = "INFO"
+    #: Live room: chat messages per user per room, burst and sustained per second.
+    room_chat_burst: float = 10
+    room_chat_per_s: float = 2
+    #: Live room: a socket's send buffer above which it is set aside and later resynced.
+    room_send_buffer_bytes: int = 1 << 20
+    #: Live room: events arriving within this window share one websocket frame.
+    room_batch_window_s: float = 0.05
     #: STUN URLs for the stream relay's peers, comma-separated (empty: host candidates only).
     ice_servers: str = ""
     #: The URL other workers redirect WHEP viewers to (empty: http://<host>:<port>).
@@ -97,6 +104,10 @@ class Settings:
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
             log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
+            room_chat_burst=_float(e, "LIVESELL_ROOM_CHAT_BURST", 10),
+            room_chat_per_s=_float(e, "LIVESELL_ROOM_CHAT_PER_S", 2),
+            room_send_buffer_bytes=_int(e, "LIVESELL_ROOM_SEND_BUFFER_BYTES", 1 << 20),
+            room_batch_window_s=_float(e, "LIVESELL_ROOM_BATCH_WINDOW_S", 0.05),
             ice_servers=e.get("LIVESELL_ICE_SERVERS", ""),
             advertise_url=e.get("LIVESELL_ADVERTISE_URL", ""),
             stream_media_timeout_s=_float(e, "LIVESELL_STREAM_MEDIA_TIMEOUT_S", 10.0),

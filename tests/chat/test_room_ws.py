@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -332,3 +333,17 @@ async def test_room_survives_a_dropped_pubsub_connection(
             continue
     else:
         raise AssertionError("no chat reached the viewer after the pub/sub connection dropped")
+
+
+async def test_room_limits_come_from_settings(
+    aiohttp_client, settings: Settings, auth: Auth, signer: TokenSigner
+) -> None:  # type: ignore[no-untyped-def]
+    tight = dataclasses.replace(settings, room_chat_burst=2, room_chat_per_s=0.01)
+    client = await aiohttp_client(create_app(tight))
+    sid = await make_stream(client, auth)
+    amy = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'amy')}")
+    for i in range(3):
+        await amy.send("chat", text=f"m{i}", ref=f"r{i}")
+    await amy.until(lambda e: e.get("text") == "m1")
+    err = await amy.until(lambda e: e["type"] == "error" and e.get("ref") == "r2")
+    assert err["code"] == "rate_limited"
