@@ -45,8 +45,10 @@ class PersisterProcess:
 
     async def _run(self) -> None:
         while True:
+            # Its own session, so a terminal's Ctrl-C does not stop it behind the supervisor's
+            # back; close() stops it after the server has stopped taking buys.
             self._proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "web.cli", "persist", env=self._env
+                sys.executable, "-m", "web.cli", "persist", env=self._env, start_new_session=True
             )
             self.starts += 1
             code = await self._proc.wait()

@@ -73,7 +73,11 @@ class RedisProcess:
             "--protected-mode", "yes",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # A session of its own: Ctrl-C in the terminal must reach livesell only, which then
+        # shuts down in order and stops Redis last, instead of Redis dying under it.
+        self._proc = subprocess.Popen(
+            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
 
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
