@@ -74,6 +74,12 @@ class Broadcast:
         self._watchdog = supervise(self._watch_media(), f"watchdog:{self.stream_id}")
         return answer
 
+    def mark_live_if_media(self) -> None:
+        """Announce "live" once media has arrived (the watchdog polls; ending checks too)."""
+        if not self.live and any(f.last_frame_at for f in self.forwarders.values()):
+            self.live = True
+            self._on_live()
+
     async def _send_pli(self) -> int:
         return await self.publisher.request_keyframe()
 
@@ -82,10 +88,8 @@ class Broadcast:
         tick = max(0.05, min(0.25, self.config.media_timeout_s / 4))
         while not self.ended:
             await asyncio.sleep(tick)
+            self.mark_live_if_media()
             seen = [f.last_frame_at for f in self.forwarders.values() if f.last_frame_at]
-            if seen and not self.live:
-                self.live = True
-                self._on_live()
             last = max(seen) if seen else self._started_at
             if time.monotonic() - last > self.config.media_timeout_s:
                 log.info("stream %s: no media for %.1f s", self.stream_id, time.monotonic() - last)

@@ -182,6 +182,9 @@ class Relay:
             return
         if self._broadcasts.get(broadcast.stream_id) is broadcast:
             del self._broadcasts[broadcast.stream_id]
+        # A broadcast that ends within one watchdog tick of its first frame was still live:
+        # announce it, so the room always hears "live" before "ended".
+        broadcast.mark_live_if_media()
         went_live = broadcast.live
         await broadcast.close()
         log.info("stream %s ended: %s", broadcast.stream_id, reason)
