@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inventory.errors import Conflict, Gone, InvalidInput, NotFound, Unavailable
+from inventory.errors import Conflict, DomainError, Gone, InvalidInput, NotFound, Unavailable
 
 
 class SaleNotFound(NotFound):
@@ -27,6 +27,13 @@ class LimitReached(Conflict):
     """The buyer already holds the per-user limit."""
 
     code = "limit_reached"
+
+
+class TooManyAttempts(DomainError):
+    """The buyer has made too many distinct attempts in this sale."""
+
+    code = "too_many_attempts"
+    status = 429
 
 
 class NotOpen(Conflict):

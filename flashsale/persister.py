@@ -57,7 +57,8 @@ class Persister:
         self._batch = batch
         self._groups: set[str] = set()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._last_claim = 0.0
+        # Per sale: one shared timestamp let only the first sale of each pass ever reclaim.
+        self._last_claim: dict[int, float] = {}
 
     async def _ensure_group(self, stream: str) -> None:
         if stream in self._groups:
@@ -79,8 +80,8 @@ class Persister:
         for _, items in mine or []:
             entries += [(i, f) for i, f in items if f]
         now = time.monotonic()
-        if now - self._last_claim > self._claim_idle_ms / 3000:
-            self._last_claim = now
+        if now - self._last_claim.get(sale_id, 0.0) > self._claim_idle_ms / 3000:
+            self._last_claim[sale_id] = now
             claimed = await self._redis.xautoclaim(
                 stream, GROUP, self.consumer, self._claim_idle_ms, "0-0", count=self._batch
             )

@@ -35,6 +35,7 @@ _BUY_ERRORS: dict[str, type[DomainError]] = {
     "not_open": errors.NotOpen,
     "ended": errors.Ended,
     "sale_not_found": errors.SaleNotFound,
+    "too_many_attempts": errors.TooManyAttempts,
 }
 
 

@@ -15,6 +15,8 @@ end
 local state, start_ms, end_ms = m[1], tonumber(m[2]), tonumber(m[3])
 local remaining, limit, hold_ms = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
 local price, sale_id = m[7], m[8]
+-- Enough for any honest buyer (retries reuse their key and are not counted).
+local max_attempts = math.max(100, limit * 4)
 local window
 if state == 'closed' or now >= end_ms then
   window = 'ended'
@@ -27,18 +29,25 @@ end
 local changed = false
 for i = 0, n - 1 do
   local user, key, qty = ARGV[2 + i * 3], ARGV[3 + i * 3], tonumber(ARGV[4 + i * 3])
-  if window ~= 'ok' then
+  local ifield = user .. '|' .. key
+  -- A retry gets its first answer back even after the window closed (a buyer whose reply was
+  -- lost in the last second must still learn its order id).
+  local prev = redis.call('HGET', KEYS[3], ifield)
+  if prev then
+    if string.sub(prev, 1, 1) == '!' then
+      out[i + 1] = {string.sub(prev, 2)}
+    else
+      out[i + 1] = {'duplicate', prev, redis.call('HGET', KEYS[4], prev), remaining}
+    end
+  elseif window ~= 'ok' then
     -- Outside the window nothing is recorded, so a retry after opening is judged afresh.
     out[i + 1] = {window}
   else
-    local ifield = user .. '|' .. key
-    local prev = redis.call('HGET', KEYS[3], ifield)
-    if prev then
-      if string.sub(prev, 1, 1) == '!' then
-        out[i + 1] = {string.sub(prev, 2)}
-      else
-        out[i + 1] = {'duplicate', prev, redis.call('HGET', KEYS[4], prev), remaining}
-      end
+    -- Each buyer's attempts are capped, so unique keys cannot grow the idempotency hash
+    -- without bound ('#' never starts a user id, so this field cannot clash with user|key).
+    local tries = redis.call('HINCRBY', KEYS[3], '#|' .. user, 1)
+    if tries > max_attempts then
+      out[i + 1] = {'too_many_attempts'}
     else
       local held = tonumber(redis.call('HGET', KEYS[2], user) or '0')
       if held + qty > limit then

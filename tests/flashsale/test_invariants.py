@@ -11,8 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from flashsale.audit import audit_sale
-from flashsale.errors import HoldExpired
+from flashsale.errors import Ended, HoldExpired
 from flashsale.persister import Persister
+from inventory.errors import DomainError
 from tests.flashsale.conftest import Core
 from tests.flashsale.helpers import Auth, make_sale
 
@@ -159,3 +160,41 @@ async def test_audit_reports_broken_invariants(core: Core) -> None:
     assert not report.ok
     assert report.checks["stock_conserved"] is False
     assert report.checks["user_counters_match_orders"] is False
+
+
+async def test_retry_after_the_sale_ended_still_gets_the_order(core: Core) -> None:
+    sale = await core.sale(quantity=5, limit=1)
+    first = await core.sales.buy(sale.id, "amy", "k1")
+    await core.sales.close_sale(sale.id)
+    again = await core.sales.buy(sale.id, "amy", "k1")
+    assert again.duplicate and again.order.id == first.order.id
+    with pytest.raises(Ended):
+        await core.sales.buy(sale.id, "amy", "k2")
+
+
+async def test_distinct_attempts_per_buyer_are_capped(core: Core) -> None:
+    sale = await core.sale(quantity=1, limit=1)
+    await core.sales.buy(sale.id, "amy", "win")
+    refusals: Counter[str] = Counter()
+    for i in range(120):
+        try:
+            await core.sales.buy(sale.id, "bob", f"k{i}")
+        except DomainError as exc:
+            refusals[exc.code] += 1
+    assert refusals == {"sold_out": 100, "too_many_attempts": 20}
+    fields = await core.redis.hlen(core.sales.keys(sale.id).idem)
+    assert fields <= 1 + 1 + 100 + 1  # amy's key and counter, bob's 100 answers and counter
+
+
+async def test_persister_reclaims_dead_consumers_events_on_every_sale(core: Core) -> None:
+    sales = [await core.sale(quantity=10, limit=1) for _ in range(3)]
+    dead = Persister(core.redis, core.ledger, core.prefix, consumer="dead")
+    for sale in sales:
+        await core.sales.buy(sale.id, "amy", "k")
+        assert len(await dead.read(sale.id)) == 1  # read, never committed
+    await asyncio.sleep(0.3)
+    alive = Persister(core.redis, core.ledger, core.prefix, consumer="alive", claim_idle_ms=200)
+    for _ in range(10):
+        await alive.step()
+    for sale in sales:
+        assert len(await core.ledger.orders_for_sale(sale.id)) == 1, sale.id
