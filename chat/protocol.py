@@ -33,8 +33,8 @@ CLOSE_NOT_FOUND = 4004
 CLOSE_ABUSE = 4008
 CLOSE_TOO_SLOW = 4009
 
-_USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}$")
-_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+_USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
+_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
 # Control characters (other than newline and tab) are dropped: they render as garbage or
 # confuse terminals and logs. Text is otherwise stored and sent verbatim, never as HTML.
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")

@@ -28,7 +28,7 @@ log = logging.getLogger("livesell.flashsale")
 
 #: An end time far in the future: a sale with no start time waits for a manual open.
 NOT_SCHEDULED_END_MS = 2**50
-IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
+IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
 _BUY_ERRORS: dict[str, type[DomainError]] = {
     "sold_out": errors.SoldOut,
     "limit_reached": errors.LimitReached,
@@ -162,6 +162,8 @@ class SaleService:
         stream_id: str | None = None,
     ) -> SaleView:
         """Create a scheduled sale; it opens at ``starts_at_ms`` or when ``open_sale`` is called."""
+        if not 1 <= product_id <= 2**31 - 1:
+            raise NotFound(f"product {product_id} not found")
         if not 1 <= quantity <= 10_000_000:
             raise errors.BadSaleInput("quantity must be 1..10,000,000")
         if not 1 <= per_user_limit <= 1000:

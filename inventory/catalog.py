@@ -7,12 +7,13 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from inventory.database import Database
 from inventory.errors import Conflict, InvalidInput, NotFound
 from inventory.models import Product, Stream
 
-STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 STREAM_STATUSES = ("scheduled", "live", "ended")
 
 
@@ -97,6 +98,8 @@ class Catalog:
 
     async def get_product(self, product_id: int) -> ProductView:
         """One product, or NotFound."""
+        if not 1 <= product_id <= 2**31 - 1:  # beyond any id, and beyond the column's range
+            raise NotFound(f"product {product_id} not found")
         async with self._db.session() as s:
             row = await s.get(Product, product_id)
             if row is None:
@@ -109,18 +112,21 @@ class Catalog:
             raise InvalidInput("stream id must be 1..64 of [A-Za-z0-9_-]")
         if len(title) > 200:
             raise InvalidInput("title must be at most 200 characters")
-        async with self._db.session() as s, s.begin():
-            if await s.get(Stream, stream_id) is not None:
-                raise Conflict(f"stream {stream_id} already exists", code="exists")
-            row = Stream(
-                id=stream_id,
-                host_id=host_id,
-                title=title,
-                status="scheduled",
-                created_at_ms=_now_ms(),
-            )
-            s.add(row)
-            return _stream(row)
+        try:
+            async with self._db.session() as s, s.begin():
+                if await s.get(Stream, stream_id) is not None:
+                    raise Conflict(f"stream {stream_id} already exists", code="exists")
+                row = Stream(
+                    id=stream_id,
+                    host_id=host_id,
+                    title=title,
+                    status="scheduled",
+                    created_at_ms=_now_ms(),
+                )
+                s.add(row)
+                return _stream(row)
+        except IntegrityError as exc:  # a concurrent create won the race
+            raise Conflict(f"stream {stream_id} already exists", code="exists") from exc
 
     async def get_stream(self, stream_id: str) -> StreamView | None:
         """One stream, or None."""

@@ -9,9 +9,9 @@ from aiohttp import web
 from flashsale.audit import audit_sale
 from flashsale.errors import BadSaleInput
 from inventory.ledger import Ledger
-from web.auth import Principal, Role
+from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
-from web.http import field, int_param, json_body, require
+from web.http import BadRequest, field, int_param, json_body, require
 from web.keys import CATALOG, DATABASE, REDIS, SALES, SETTINGS
 
 routes = web.RouteTableDef()
@@ -55,6 +55,8 @@ async def create_stream(request: web.Request) -> web.Response:
     host_id = who.user_id
     if who.role == Role.ADMIN:
         host_id = field(body, "host_id", str, who.user_id)
+        if not USER_ID_RE.match(host_id):
+            raise BadRequest("host_id must be 1..64 of [A-Za-z0-9_.@:-]")
     stream = await request.app[CATALOG].create_stream(
         field(body, "id", str), host_id, field(body, "title", str, "")
     )

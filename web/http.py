@@ -65,15 +65,33 @@ def require(request: web.Request, *roles: Role) -> Principal:
     return who
 
 
+async def read_capped(request: web.Request, limit: int) -> bytes | None:
+    """The whole body, or None once it exceeds ``limit`` bytes.
+
+    One ``read(n)`` returns only what has arrived so far, so a body sent in several TCP
+    segments must be read until its end.
+    """
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return None
+
+
 async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
     """The request's JSON object body, with a size cap and clear 400s."""
     if request.content_length is not None and request.content_length > MAX_JSON_BODY:
         raise web.HTTPRequestEntityTooLarge(
             max_size=MAX_JSON_BODY, actual_size=request.content_length
         )
-    raw = await request.content.read(MAX_JSON_BODY + 1)
-    if len(raw) > MAX_JSON_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=len(raw))
+    raw = await read_capped(request, MAX_JSON_BODY)
+    if raw is None:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=MAX_JSON_BODY + 1)
     if not raw.strip():
         if required:
             raise BadRequest("a JSON object body is required")
@@ -113,6 +131,6 @@ def field(
 def int_param(request: web.Request, name: str) -> int:
     """A positive integer path parameter, or a 404 for anything else."""
     raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 12:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:
         raise NotFound(f"{name} {raw!r} not found")
     return int(raw)

@@ -101,7 +101,14 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
             await _refuse(ws, "unauthorized", str(exc), CLOSE_UNAUTHORIZED)
             return ws
     raw_since = request.query.get("since")
-    since = int(raw_since) if raw_since is not None and raw_since.isdigit() else None
+    since = None
+    if (
+        raw_since is not None
+        and raw_since.isascii()
+        and raw_since.isdigit()
+        and len(raw_since) < 19
+    ):
+        since = int(raw_since)
     try:
         member = await hub.join(request.match_info["stream_id"], conn, identity, since)
     except RoomNotFound as exc:

@@ -13,7 +13,7 @@ from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.auth import Principal, Role
 from web.errors import AuthError, ForbiddenError
-from web.http import json_error
+from web.http import json_error, read_capped
 from web.keys import CATALOG, REDIS, RELAY, ROOM_HUB, SETTINGS, SIGNER
 
 log = logging.getLogger("livesell.web")
@@ -265,8 +265,8 @@ async def _body(request: web.Request, content_type: str) -> str:
         raise UnsupportedMediaType(f"Content-Type must be {content_type}")
     if request.content_length is not None and request.content_length > MAX_SDP:
         raise _TooLarge(f"the body exceeds {MAX_SDP} bytes")
-    raw = await request.content.read(MAX_SDP + 1)
-    if len(raw) > MAX_SDP:
+    raw = await read_capped(request, MAX_SDP)
+    if raw is None:
         raise _TooLarge(f"the body exceeds {MAX_SDP} bytes")
     try:
         return raw.decode("utf-8")

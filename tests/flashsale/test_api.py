@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from aiohttp.test_utils import TestClient
 
@@ -199,3 +200,37 @@ async def test_finished_sale_leaves_the_active_set(client: TestClient, auth: Aut
     r = await client.get(f"/api/sales/{sale['id']}/audit", headers=admin)
     report = await r.json()
     assert report["ok"] and report["figures"]["paid"] == 1, report
+
+
+async def test_odd_input_gets_4xx_not_500(client: TestClient, auth: Auth) -> None:
+    admin = auth("admin", "ops")
+    r = await client.get("/api/sales/%C2%B2")  # a Unicode digit
+    assert r.status == 404
+    r = await client.post("/api/sales", json={"product_id": 2**70, "quantity": 1}, headers=admin)
+    assert r.status == 404
+    r = await client.post("/api/streams", json={"id": "s1", "host_id": "x" * 65}, headers=admin)
+    assert r.status == 400
+    r = await client.post("/api/streams", json={"id": "s1\n"}, headers=admin)
+    assert r.status == 400
+    created = await asyncio.gather(
+        *[client.post("/api/streams", json={"id": "race"}, headers=admin) for _ in range(5)]
+    )
+    assert sorted(r.status for r in created) == [201, 409, 409, 409, 409]
+
+
+async def test_a_body_arriving_in_pieces_is_read_whole(client: TestClient, auth: Auth) -> None:
+    body = json.dumps({"name": "Scarf", "description": "x" * 3000, "price_cents": 5}).encode()
+    head = (
+        f"POST /api/products HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        f"Authorization: {auth('admin', 'ops')['Authorization']}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(client.host, client.port)
+    writer.write(head + body[:1000])
+    await writer.drain()
+    await asyncio.sleep(0.2)  # the rest arrives in a later segment
+    writer.write(body[1000:])
+    await writer.drain()
+    reply = await reader.read()
+    writer.close()
+    assert reply.startswith(b"HTTP/1.1 201"), reply[:300]

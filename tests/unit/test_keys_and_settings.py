@@ -123,3 +123,18 @@ def test_fast_token_path_agrees_with_pyjwt() -> None:
                             SECRET, "HS256")  # fmt: skip
     with pytest.raises(AuthError):
         signer.verify(future_iat)
+
+
+def test_tokens_with_odd_numbers_or_ids_are_refused() -> None:
+    signer = TokenSigner(SECRET)
+    for claims in (
+        {"sub": "amy", "exp": float("nan")},
+        {"sub": "amy", "exp": "never"},
+        {"sub": "amy", "exp": int(time.time()) + 60, "iat": int(time.time()) + 30},
+        {"sub": "amy\n", "exp": int(time.time()) + 60},
+    ):
+        forged = jwt.encode(claims, SECRET, "HS256")
+        with pytest.raises(AuthError):
+            signer.verify(forged)
+    with pytest.raises(ValueError):
+        signer.mint("x" * 64 + "\n", Role.VIEWER)
