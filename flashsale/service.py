@@ -28,6 +28,10 @@ log = logging.getLogger("livesell.flashsale")
 
 #: An end time far in the future: a sale with no start time waits for a manual open.
 NOT_SCHEDULED_END_MS = 2**50
+#: A sale ended by its clock is retired only this long after its end (clock skew margin).
+RETIRE_GRACE_MS = 5_000
+#: How long a retired sale's Redis state is kept before SQL alone holds it.
+RETAIN_RETIRED_MS = 7 * 86_400_000
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
 _BUY_ERRORS: dict[str, type[DomainError]] = {
     "sold_out": errors.SoldOut,
@@ -202,11 +206,20 @@ class SaleService:
         await self._call(self._redis.sadd(active_sales_key(self._prefix), rec.id))
 
     async def _ensure_redis(self, rec: SaleRecord) -> None:
-        # A sale whose Redis half is missing (created while Redis was down) is re-initialised
-        # from SQL; 'init' never overwrites an existing sale, so this is safe to repeat.
-        if not await self._call(self._redis.exists(self.keys(rec.id).meta)):
-            duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
-            await self._init_redis(rec, duration)
+        # A sale whose Redis half is missing because it was created while Redis was down is
+        # initialised from SQL ('init' never overwrites, so this is safe to repeat). One that
+        # already sold (Redis lost its data, or its retention ran out) is never rebuilt with
+        # its full stock: that would sell its units again.
+        if await self._call(self._redis.exists(self.keys(rec.id).meta)):
+            return
+        if rec.state == "closed":
+            raise errors.Ended(f"sale {rec.id} has ended")
+        if await self._ledger.orders_for_sale(rec.id):
+            raise errors.RedisUnavailable(
+                f"sale {rec.id} has orders but no live state in Redis; it needs reconciling"
+            )
+        duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
+        await self._init_redis(rec, duration)
 
     async def get_sale(self, sale_id: int) -> SaleView:
         """The sale with its live state and remaining stock."""
@@ -215,8 +228,9 @@ class SaleService:
         m = await self._call(
             self._redis.hmget(self.keys(sale_id).meta, ["state", "start_ms", "end_ms", "remaining"])
         )
-        if m[0] is None:
-            return SaleView(**asdict(rec), remaining=rec.quantity)
+        if m[0] is None:  # never initialised, or retired and past its retention
+            held = await self._ledger.units_held(sale_id)
+            return SaleView(**asdict(rec), remaining=rec.quantity - held)
         live = {"starts_at_ms": int(m[1]), "ends_at_ms": int(m[2]), "state": _s(m[0])}
         return SaleView(**{**asdict(rec), **live}, remaining=int(m[3]))
 
@@ -373,22 +387,27 @@ class SaleService:
         m = await self._call(self._redis.hmget(k.meta, ["state", "end_ms"]))
         if m[0] is None:
             return False
-        if _s(m[0]) != "closed" and _now_ms() < int(m[1]):
+        # Redis's clock decides when a sale ends, so judge by it too, with a grace margin.
+        sec, usec = await self._call(self._redis.time())
+        if _s(m[0]) != "closed" and sec * 1000 + usec // 1000 < int(m[1]) + RETIRE_GRACE_MS:
             return False
         if await self._call(self._redis.zcard(k.holds)):
             return False
-        try:
+        if await self._call(self._redis.exists(k.events)):
             groups = await self._call(self._redis.xinfo_groups(k.events))
-        except RedisError:
-            return False  # no stream yet: nothing was ever sold, keep it until the group exists
-        mine = [g for g in groups if _s(g["name"]) == group]
-        if not mine or mine[0]["pending"] or mine[0].get("lag") not in (0, None):
-            return False
-        if mine[0].get("lag") is None:
-            last = await self._call(self._redis.xinfo_stream(k.events))
-            if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
+            mine = [g for g in groups if _s(g["name"]) == group]
+            if not mine or mine[0]["pending"] or mine[0].get("lag") not in (0, None):
                 return False
+            if mine[0].get("lag") is None:
+                last = await self._call(self._redis.xinfo_stream(k.events))
+                if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
+                    return False
         await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
+        # Its Redis state stays for a while (audits, order look-ups), then SQL is the record.
+        pipe = self._redis.pipeline(transaction=False)
+        for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events):
+            pipe.pexpire(key, RETAIN_RETIRED_MS)
+        await self._call(pipe.execute())
         log.info("sale %d retired from the active set", sale_id)
         return True
 

@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
@@ -177,6 +177,16 @@ class Ledger:
         async with self._db.session() as s:
             rows = await s.scalars(select(Order).where(Order.sale_id == sale_id))
             return [_order(r) for r in rows]
+
+    async def units_held(self, sale_id: int) -> int:
+        """Units of a sale in reserved or paid orders, as SQL knows them."""
+        async with self._db.session() as s:
+            total = await s.scalar(
+                select(func.coalesce(func.sum(Order.qty), 0)).where(
+                    Order.sale_id == sale_id, Order.state.in_(("reserved", "paid"))
+                )
+            )
+            return int(total or 0)
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
         """One order row, or None."""

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from flashsale.keys import active_sales_key
 from tests.flashsale.helpers import Auth, buy, make_sale
-from web.keys import REDIS, SETTINGS
+from web.keys import REDIS, SALES, SETTINGS
 
 
 async def test_health_and_ready(client: TestClient) -> None:
@@ -197,6 +197,8 @@ async def test_finished_sale_leaves_the_active_set(client: TestClient, auth: Aut
         if not await redis.sismember(active, sale["id"]):
             break
     assert not await redis.sismember(active, sale["id"])
+    meta = client.app[SALES].keys(sale["id"]).meta
+    assert 0 < await redis.pttl(meta) <= 7 * 86_400_000  # kept a while, then SQL is the record
     r = await client.get(f"/api/sales/{sale['id']}/audit", headers=admin)
     report = await r.json()
     assert report["ok"] and report["figures"]["paid"] == 1, report

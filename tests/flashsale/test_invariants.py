@@ -11,7 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from flashsale.audit import audit_sale
-from flashsale.errors import Ended, HoldExpired
+from flashsale.errors import Ended, HoldExpired, RedisUnavailable
 from flashsale.persister import Persister
 from inventory.errors import DomainError
 from tests.flashsale.conftest import Core
@@ -198,3 +198,13 @@ async def test_persister_reclaims_dead_consumers_events_on_every_sale(core: Core
         await alive.step()
     for sale in sales:
         assert len(await core.ledger.orders_for_sale(sale.id)) == 1, sale.id
+
+
+async def test_a_sale_that_sold_is_never_rebuilt_with_full_stock(core: Core) -> None:
+    sale = await core.sale(quantity=3, limit=1)
+    await core.sales.buy(sale.id, "amy", "k")
+    await Persister(core.redis, core.ledger, core.prefix).drain(sale.id)
+    await core.redis.delete(*core.sales.keys(sale.id).for_buy())  # Redis lost the sale
+    with pytest.raises(RedisUnavailable):
+        await core.sales.open_sale(sale.id)
+    assert (await core.sales.get_sale(sale.id)).remaining == 2  # from SQL, not a fresh 3
