@@ -59,6 +59,8 @@ class Moderation:
             return ANONYMOUS
         if is_host(who, stream):
             return HOST
+        if await self._state.is_banned(keys, who.user_id):
+            return VIEWER  # a banned moderator keeps no power (and cannot post either)
         return MODERATOR if await self._state.is_moderator(keys, who.user_id) else VIEWER
 
     async def apply(

@@ -124,9 +124,12 @@ class RoomState:
         return bool(await self._redis.sismember(keys.bans, user_id))
 
     async def set_banned(self, keys: RoomKeys, user_id: str, on: bool) -> None:
-        """Ban or unban a user."""
+        """Ban or unban a user; a ban also takes away moderator rights."""
         if on:
-            await self._redis.sadd(keys.bans, user_id)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.sadd(keys.bans, user_id)
+            pipe.srem(keys.mods, user_id)
+            await pipe.execute()
         else:
             await self._redis.srem(keys.bans, user_id)
 

@@ -347,3 +347,20 @@ async def test_room_limits_come_from_settings(
     await amy.until(lambda e: e.get("text") == "m1")
     err = await amy.until(lambda e: e["type"] == "error" and e.get("ref") == "r2")
     assert err["code"] == "rate_limited"
+
+
+async def test_a_banned_moderator_loses_its_powers(client: TestClient, auth: Auth) -> None:
+    sid = await make_stream(client, auth)
+    host = auth("host", "hostess")
+
+    async def act(action: str, headers: dict[str, str], **body: Any) -> int:
+        r = await client.post(f"/api/streams/{sid}/room/{action}", json=body, headers=headers)
+        return r.status
+
+    assert await act("promote", host, user_id="mo") == 200
+    assert await act("announce", auth("viewer", "mo"), text="hello") == 200
+    assert await act("ban", host, user_id="mo") == 200
+    assert await act("announce", auth("viewer", "mo"), text="free stuff") == 403
+    assert await act("ban", auth("viewer", "mo"), user_id="victim") == 403
+    assert await act("unban", host, user_id="mo") == 200
+    assert await act("announce", auth("viewer", "mo"), text="back?") == 403  # not a mod any more
