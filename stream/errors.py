@@ -78,3 +78,10 @@ class RelayClosed(StreamError):
 
     code = "unavailable"
     status = 503
+
+
+class StreamFull(StreamError):
+    """The stream, or the relay as a whole, has as many viewers as it may take."""
+
+    code = "stream_full"
+    status = 503

@@ -17,6 +17,7 @@ from stream.errors import (
     PreconditionFailed,
     RelayClosed,
     SessionNotFound,
+    StreamFull,
 )
 from stream.lifecycle import NullLifecycle, StreamLifecycle
 from stream.tasks import cancel, supervise
@@ -46,8 +47,15 @@ class Relay:
         video_queue: int | None = None,
         audio_queue: int | None = None,
         connect_timeout_s: float = 30.0,
+        max_viewers_per_stream: int = 1000,
+        max_viewers: int = 5000,
     ) -> None:
         aiortc_internals.check()
+        # Every viewer session holds an aiortc peer (sockets, ICE, DTLS) from its first POST,
+        # connected or not, so their number is capped per stream and for the whole relay.
+        self._max_viewers_per_stream = max_viewers_per_stream
+        self._max_viewers = max_viewers
+        self._joining: dict[str, int] = {}
         self._lifecycle: StreamLifecycle = lifecycle or NullLifecycle()
         self._config = BroadcastConfig(
             ice_servers=tuple(ice_servers),
@@ -107,7 +115,22 @@ class Relay:
         self._check_open()
         offer = parse_offer(offer_sdp)
         broadcast = self._broadcast(stream_id)
-        viewer, answer = await broadcast.add_viewer(offer, offer_sdp)
+        # Offers still negotiating count too, so a burst of POSTs cannot slip past the cap.
+        joining = self._joining.get(stream_id, 0)
+        if len(broadcast.viewers) + joining >= self._max_viewers_per_stream:
+            raise StreamFull(f"stream {stream_id!r} has its maximum of viewers")
+        total = sum(len(b.viewers) for b in self._broadcasts.values())
+        if total + sum(self._joining.values()) >= self._max_viewers:
+            raise StreamFull("the relay has its maximum of viewers")
+        self._joining[stream_id] = joining + 1
+        try:
+            viewer, answer = await broadcast.add_viewer(offer, offer_sdp)
+        finally:
+            left = self._joining[stream_id] - 1
+            if left:
+                self._joining[stream_id] = left
+            else:
+                del self._joining[stream_id]
         viewer.on_gone(
             lambda _reason: self._leave_soon(broadcast, viewer.id),
             connect_within_s=self._config.connect_timeout_s,

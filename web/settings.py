@@ -83,6 +83,9 @@ class Settings:
     advertise_url: str = ""
     #: A broadcast ends after this long without media from the publisher, in seconds.
     stream_media_timeout_s: float = 10.0
+    #: WHEP viewer sessions allowed per stream, and per relay process in all.
+    stream_max_viewers: int = 1000
+    relay_max_viewers: int = 5000
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -111,6 +114,8 @@ class Settings:
             ice_servers=e.get("LIVESELL_ICE_SERVERS", ""),
             advertise_url=e.get("LIVESELL_ADVERTISE_URL", ""),
             stream_media_timeout_s=_float(e, "LIVESELL_STREAM_MEDIA_TIMEOUT_S", 10.0),
+            stream_max_viewers=_int(e, "LIVESELL_STREAM_MAX_VIEWERS", 1000),
+            relay_max_viewers=_int(e, "LIVESELL_RELAY_MAX_VIEWERS", 5000),
         )
 
     def resolved_database_url(self) -> str:

@@ -67,17 +67,18 @@ class RoomStreamLifecycle:
 async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
     """Create the relay; on shutdown end every broadcast, closing every peer connection."""
     settings = app[SETTINGS]
-    # Optional settings: the lead may add them to Settings (see docs/stream.md).
-    ice = getattr(settings, "ice_servers", ())
+    ice = settings.ice_servers
     relay = Relay(
         RoomStreamLifecycle(app),
-        ice_servers=tuple(ice.split(",")) if isinstance(ice, str) and ice else tuple(ice or ()),
-        media_timeout_s=float(getattr(settings, "stream_media_timeout_s", 10.0)),
+        ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
+        media_timeout_s=settings.stream_media_timeout_s,
+        max_viewers_per_stream=settings.stream_max_viewers,
+        max_viewers=settings.relay_max_viewers,
     )
     app[RELAY] = relay
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.
-    own_url = getattr(settings, "advertise_url", "") or f"http://{settings.host}:{settings.port}"
+    own_url = settings.advertise_url or f"http://{settings.host}:{settings.port}"
     registry = StreamRegistry(app[REDIS], settings.redis_prefix, own_url)
     registry.start(relay.is_live)
     app[STREAM_REGISTRY] = registry

@@ -10,7 +10,14 @@ from collections.abc import AsyncIterator
 import pytest
 from aiortc import RTCRtpReceiver
 
-from stream.errors import AlreadyLive, BadSdp, CodecMismatch, NotPublishing, RelayClosed
+from stream.errors import (
+    AlreadyLive,
+    BadSdp,
+    CodecMismatch,
+    NotPublishing,
+    RelayClosed,
+    StreamFull,
+)
 from stream.relay import Relay
 from tests.stream.peers import HostPeer, ViewerPeer
 
@@ -303,6 +310,27 @@ async def test_a_viewer_that_never_connects_is_dropped(recorder: Recorder) -> No
             await asyncio.sleep(0.1)
             metrics = relay.metrics("show")
             assert metrics is not None
+    finally:
+        await relay.close()
+        await peers.close()
+
+
+async def test_viewer_sessions_are_capped(recorder: Recorder) -> None:
+    relay = Relay(recorder, max_viewers_per_stream=2, max_viewers=3)
+    peers = Peers(relay)
+    try:
+        await peers.go_live("a")
+        await peers.go_live("b")
+        # A burst of offers: only as many as the cap get a session, the rest a clear 503.
+        offers = [await peers.viewer().offer() for _ in range(4)]
+        results = await asyncio.gather(
+            *(relay.watch("a", offer) for offer in offers), return_exceptions=True
+        )
+        assert sum(1 for r in results if isinstance(r, StreamFull)) == 2
+        assert StreamFull.status == 503
+        await relay.watch("b", await peers.viewer().offer())
+        with pytest.raises(StreamFull):  # the relay-wide cap
+            await relay.watch("b", await peers.viewer().offer())
     finally:
         await relay.close()
         await peers.close()
