@@ -101,9 +101,14 @@ class Persister:
         """Write the events' orders to SQL, then ack them. Returns the number of orders written."""
         if not entries:
             return 0
-        records: list[OrderRecord] = [
-            OrderView.parse(f[b"o"].decode(), f[b"r"]) for _, f in entries
-        ]
+        records: list[OrderRecord] = []
+        for entry_id, f in entries:
+            try:
+                records.append(OrderView.parse(f[b"o"].decode(), f[b"r"]))
+            except (KeyError, ValueError):
+                # Only the sale scripts write here; anything else is logged and acked so it
+                # cannot block the stream forever.
+                log.error("sale %d: malformed event %r skipped", sale_id, entry_id)
         n = await self._ledger.upsert_orders(records)
         stream = SaleKeys.of(self._prefix, sale_id).events
         await self._redis.xack(stream, GROUP, *[i for i, _ in entries])
@@ -114,12 +119,19 @@ class Persister:
         total = 0
         for raw in await self._redis.smembers(active_sales_key(self._prefix)):
             sale_id = int(raw)
-            while True:
-                entries = await self.read(sale_id)
-                await self.commit(sale_id, entries)
-                total += len(entries)
-                if len(entries) < self._batch:
-                    break
+            try:
+                while True:
+                    entries = await self.read(sale_id)
+                    await self.commit(sale_id, entries)
+                    total += len(entries)
+                    if len(entries) < self._batch:
+                        break
+            except ResponseError as exc:
+                # One sale's trouble (e.g. its stream and group vanished with a Redis restart
+                # that lost data) must not stop the others from being persisted.
+                if "NOGROUP" in str(exc):
+                    self._groups.discard(SaleKeys.of(self._prefix, sale_id).events)
+                log.warning("persisting sale %d failed: %s", sale_id, exc)
         return total
 
     async def drain(self, sale_id: int) -> None:

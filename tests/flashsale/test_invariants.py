@@ -208,3 +208,16 @@ async def test_a_sale_that_sold_is_never_rebuilt_with_full_stock(core: Core) -> 
     with pytest.raises(RedisUnavailable):
         await core.sales.open_sale(sale.id)
     assert (await core.sales.get_sale(sale.id)).remaining == 2  # from SQL, not a fresh 3
+
+
+async def test_a_broken_sale_does_not_stop_the_persister(core: Core) -> None:
+    broken, fine = await core.sale(quantity=5), await core.sale(quantity=5)
+    persister = Persister(core.redis, core.ledger, core.prefix, consumer="p")
+    await core.sales.buy(broken.id, "amy", "k")
+    await persister.step()
+    await core.redis.delete(core.sales.keys(broken.id).events)  # stream and group gone
+    await core.redis.xadd(core.sales.keys(broken.id).events, {"x": "1"})  # a group-less stream
+    await core.sales.buy(fine.id, "amy", "k")
+    await persister.step()
+    assert len(await core.ledger.orders_for_sale(fine.id)) == 1
+    await persister.step()  # the group is re-created, the junk entry is skipped
