@@ -44,6 +44,9 @@ from inventory.tasks import cancel_all, supervise
 if TYPE_CHECKING:
     from flashsale.service import SaleService
 
+#: How long a room's keys are kept after its stream ended.
+ROOM_RETAIN_MS = 7 * 86_400_000
+
 log = logging.getLogger("livesell.chat")
 
 Authenticate = Callable[[str], Identity]
@@ -144,6 +147,15 @@ class Hub:
         keys = self.keys(stream_id)
         await self.state.set_stream_status(keys, status)
         await self.log.publish(keys, {"type": "stream", "status": status})
+        # After the show the room is kept for a while (late chat, moderation review), then its
+        # keys expire; going live again keeps them.
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys.durable():
+            if status == "ended":
+                pipe.pexpire(key, ROOM_RETAIN_MS)
+            else:
+                pipe.persist(key)
+        await pipe.execute()
 
     async def act(self, stream_id: str, actor: Identity, command: Command) -> int:
         """Run a host/moderator action outside a socket (the HTTP host routes)."""

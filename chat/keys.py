@@ -41,6 +41,13 @@ class RoomKeys:
             channel=f"{base}:ch",
         )
 
+    def durable(self) -> list[str]:
+        """Every long-lived key of the room (what is kept, then expired, after the show)."""
+        return [
+            self.seq, self.events, self.history, self.state, self.mods, self.bans, self.mutes,
+            self.reactions, self.viewers, self.viewers_gate,
+        ]  # fmt: skip
+
     def bucket(self, user_id: str) -> str:
         """The user's token bucket and slow-mode clock in this room."""
         return f"{self.base}:rl:{user_id}"

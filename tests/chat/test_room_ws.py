@@ -15,7 +15,7 @@ from chat.protocol import decode, encode
 from tests.flashsale.helpers import make_sale
 from web.app import create_app
 from web.auth import Role, TokenSigner
-from web.keys import REDIS
+from web.keys import REDIS, ROOM_HUB
 from web.settings import Settings
 
 Auth = Callable[..., dict[str, str]]
@@ -364,3 +364,19 @@ async def test_a_banned_moderator_loses_its_powers(client: TestClient, auth: Aut
     assert await act("ban", auth("viewer", "mo"), user_id="victim") == 403
     assert await act("unban", host, user_id="mo") == 200
     assert await act("announce", auth("viewer", "mo"), text="back?") == 403  # not a mod any more
+
+
+async def test_room_keys_expire_after_the_show_unless_it_goes_live_again(
+    client: TestClient, auth: Auth, signer: TokenSigner
+) -> None:
+    sid = await make_stream(client, auth)
+    host = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
+    await host.send("chat", text="hello")
+    await host.until(lambda e: e.get("text") == "hello")
+    hub, redis = client.app[ROOM_HUB], client.app[REDIS]
+    history = hub.keys(sid).history
+    assert await redis.pttl(history) == -1
+    await hub.stream_status(sid, "ended")
+    assert 0 < await redis.pttl(history) <= 7 * 86_400_000
+    await hub.stream_status(sid, "live")
+    assert await redis.pttl(history) == -1
