@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import sys
+from typing import Any
 
 from web.auth import Role, TokenSigner
 from web.settings import Settings
@@ -16,6 +17,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
+    from web.workers import Supervisor, private_port
 
     try:
         import uvloop
@@ -25,12 +27,40 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         pass
     host = args.host or settings.host
     port = args.port or settings.port
-    logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
-    web.run_app(
-        create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
-        print=lambda *_: None,
-    )  # fmt: skip
+    workers = args.workers or settings.workers
+    if args.worker_index is None and workers > 1:
+        return Supervisor(settings, host, port, workers).run()
+    if args.worker_index is None:
+        logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+        web.run_app(
+            create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+            print=lambda *_: None,
+        )  # fmt: skip
+        return 0
+    asyncio.run(
+        _run_worker(create_app(settings), host, port, private_port(port, args.worker_index))
+    )
     return 0
+
+
+async def _run_worker(app: Any, host: str, port: int, own_port: int) -> None:
+    """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
+    import signal
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, reuse_port=True).start()
+    await web.TCPSite(runner, host, own_port).start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()
 
 
 def _token(settings: Settings, args: argparse.Namespace) -> int:
@@ -109,6 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("serve", help="run the server (settings from LIVESELL_* variables)")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    p.add_argument("--workers", type=int, help="server processes on one port (LIVESELL_WORKERS)")
+    p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
     p = sub.add_parser("token", help="print a signed bearer token")
     p.add_argument("--role", choices=[r.value for r in Role], default="viewer")
     p.add_argument("--user", required=True)

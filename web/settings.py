@@ -50,6 +50,8 @@ class Settings:
     secret: str = ""
     host: str = "127.0.0.1"
     port: int = 8080
+    #: Server processes sharing the port (``livesell serve --workers N``); see web/workers.py.
+    workers: int = 1
     #: Where embedded state lives (SQLite file, private Redis data, secret).
     data_dir: Path = field(default_factory=lambda: Path("var"))
     #: Prefix of every Redis key this server writes (tests use their own).
@@ -98,6 +100,7 @@ class Settings:
             secret=e.get("LIVESELL_SECRET", ""),
             host=e.get("LIVESELL_HOST", "127.0.0.1"),
             port=_int(e, "LIVESELL_PORT", 8080),
+            workers=_int(e, "LIVESELL_WORKERS", 1),
             data_dir=data_dir,
             redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
             redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),

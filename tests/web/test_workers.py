@@ -1,0 +1,125 @@
+"""``livesell serve --workers N``: one port, several processes, one audit-clean sale."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psutil
+
+from tests.conftest import TEST_SECRET
+from web.auth import Role, TokenSigner
+
+
+def _free_run(n: int) -> int:
+    """A port p such that p .. p+n-1 are all free on loopback."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            base = int(s.getsockname()[1])
+        if base + n > 65535:
+            continue
+        try:
+            socks = []
+            for p in range(base, base + n):
+                t = socket.socket()
+                socks.append(t)
+                t.bind(("127.0.0.1", p))
+            return base
+        except OSError:
+            continue
+        finally:
+            for t in socks:
+                t.close()
+    raise RuntimeError("no free run of ports")
+
+
+async def _get_json(url: str) -> Any:
+    async with aiohttp.ClientSession() as s, s.get(url, headers={"Connection": "close"}) as r:
+        return await r.json()
+
+
+async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_url: str) -> None:
+    port = _free_run(3)
+    env = {
+        **os.environ,
+        "LIVESELL_REDIS_URL": redis_url,
+        "LIVESELL_REDIS_PREFIX": f"w{uuid.uuid4().hex[:6]}",
+        "LIVESELL_DATA_DIR": str(tmp_path),
+        "LIVESELL_SECRET": TEST_SECRET,
+        "LIVESELL_LOG_LEVEL": "WARNING",
+    }
+    argv = [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", "2"]
+    parent = await asyncio.create_subprocess_exec(*argv, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        own: list[int] = []
+        for _ in range(200):  # until both workers answer on their own ports
+            try:
+                own = [
+                    (await _get_json(f"http://127.0.0.1:{port + 1 + i}/healthz"))["pid"]
+                    for i in (0, 1)
+                ]
+                break
+            except aiohttp.ClientError:
+                await asyncio.sleep(0.1)
+        assert len(set(own)) == 2, own
+        pids = Counter([(await _get_json(f"{url}/healthz"))["pid"] for _ in range(40)])
+        assert len(pids) == 2, pids  # the kernel spreads connections over both workers
+        assert set(own) == set(pids)
+
+        signer = TokenSigner(TEST_SECRET)
+        admin = {"Authorization": f"Bearer {signer.mint('ops', Role.ADMIN)}"}
+        async with aiohttp.ClientSession() as s:
+            r = await s.post(
+                f"{url}/api/products", json={"name": "Hat", "price_cents": 1}, headers=admin
+            )
+            product = await r.json()
+            r = await s.post(
+                f"{url}/api/sales",
+                json={"product_id": product["id"], "quantity": 100},
+                headers=admin,
+            )
+            sale = await r.json()
+            await s.post(f"{url}/api/sales/{sale['id']}/open", headers=admin)
+
+            async def buy(i: int) -> int:
+                h = {
+                    "Authorization": f"Bearer {signer.mint(f'u{i}', Role.VIEWER)}",
+                    "Idempotency-Key": "k",
+                    "Connection": "close",  # new connections: both workers take buys
+                }
+                async with s.post(f"{url}/api/sales/{sale['id']}/buy", headers=h) as resp:
+                    return resp.status
+
+            statuses = Counter(await asyncio.gather(*[buy(i) for i in range(300)]))
+            assert statuses == {201: 100, 409: 200}, statuses
+            r = await s.get(f"{url}/api/sales/{sale['id']}/audit", headers=admin)
+            report = await r.json()
+            assert r.status == 200 and report["figures"]["sql_orders"] == 100, report
+
+        # A worker that dies is replaced.
+        os.kill(own[0], signal.SIGKILL)
+        for _ in range(100):
+            await asyncio.sleep(0.1)
+            try:
+                again = (await _get_json(f"http://127.0.0.1:{port + 1}/healthz"))["pid"]
+            except aiohttp.ClientError:
+                continue
+            if again != own[0]:
+                break
+        assert again != own[0]
+        children = psutil.Process(parent.pid).children()
+    finally:
+        parent.send_signal(signal.SIGTERM)
+        code = await asyncio.wait_for(parent.wait(), 40)
+    assert code == 0
+    assert not any(c.is_running() and c.status() != psutil.STATUS_ZOMBIE for c in children)
