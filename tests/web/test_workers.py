@@ -16,7 +16,10 @@ import aiohttp
 import psutil
 
 from tests.conftest import TEST_SECRET
+from tests.stream.peers import HostPeer, ViewerPeer
 from web.auth import Role, TokenSigner
+
+SDP = {"Content-Type": "application/sdp"}
 
 
 def _free_run(n: int) -> int:
@@ -105,6 +108,33 @@ async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_
             r = await s.get(f"{url}/api/sales/{sale['id']}/audit", headers=admin)
             report = await r.json()
             assert r.status == 200 and report["figures"]["sql_orders"] == 100, report
+
+            # A viewer who reaches the worker without the publisher is sent to the one with it.
+            r = await s.post(
+                f"{url}/api/streams", json={"id": "show", "host_id": "hana"}, headers=admin
+            )
+            assert r.status == 201
+            host, viewer = HostPeer(), ViewerPeer()
+            try:
+                whip = {**SDP, "Authorization": f"Bearer {signer.mint('hana', Role.HOST)}"}
+                first = f"http://127.0.0.1:{port + 1}"
+                r = await s.post(f"{first}/whip/show", data=await host.offer(), headers=whip)
+                assert r.status == 201, await r.text()
+                await host.accept(await r.text())
+                r = await s.post(
+                    f"http://127.0.0.1:{port + 2}/whep/show",
+                    data=await viewer.offer(),
+                    headers=SDP,
+                    allow_redirects=False,
+                )
+                assert r.status == 307 and r.headers["Location"] == f"{first}/whep/show"
+                r = await s.post(r.headers["Location"], data=await viewer.offer(), headers=SDP)
+                assert r.status == 201, await r.text()
+                await viewer.accept(await r.text())
+                await viewer.wait_frames(5, within_s=10)
+            finally:
+                await viewer.close()
+                await host.close()
 
         # A worker that dies is replaced.
         os.kill(own[0], signal.SIGKILL)
