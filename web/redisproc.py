@@ -32,6 +32,18 @@ def find_redis_server() -> str:
     )
 
 
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """Terminate a child and wait for it; kill it if it has not stopped within ``timeout_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def free_port() -> int:
     """An unused TCP port on loopback."""
     with socket.socket() as s:
@@ -101,14 +113,8 @@ class RedisProcess:
 
     def stop_sync(self) -> None:
         """Stop the server (SIGTERM makes it flush its AOF) and wait for it."""
-        if self._proc is None or self._proc.poll() is not None:
-            return
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        if self._proc is not None:
+            stop_process(self._proc, 10)
 
     async def stop(self) -> None:
         """Stop without blocking the event loop."""

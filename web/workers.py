@@ -19,7 +19,7 @@ import time
 from types import FrameType
 
 from inventory.database import Database
-from web.redisproc import RedisProcess
+from web.redisproc import RedisProcess, stop_process
 from web.resources import redis_url_file
 from web.settings import Settings
 
@@ -121,20 +121,9 @@ class Supervisor:
         # Workers first (they drain their sockets), then the persister (it writes what they
         # sold), then Redis.
         for proc in self._workers.values():
-            _stop(proc, 15)
+            stop_process(proc, 15)
         if self._persister is not None:
-            _stop(self._persister, 10)
+            stop_process(self._persister, 10)
         if self._redis is not None:
             self._redis.stop_sync()
             redis_url_file(self._settings.data_dir).unlink(missing_ok=True)
-
-
-def _stop(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
