@@ -11,6 +11,7 @@ from chat.errors import (
     Muted,
     NotAttached,
     RateLimited,
+    SelfModeration,
     TooLong,
     Unauthorized,
 )
@@ -21,6 +22,7 @@ from chat.moderation import ACTIONS, Moderation, WordFilter, is_host
 from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
+from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
 
@@ -29,6 +31,11 @@ if TYPE_CHECKING:
 
 #: Errors that count as abuse strikes (a client bug or a spammer, not bad luck).
 STRIKES = (BadFrame, TooLong, RateLimited, BannedWord, Muted, Unauthorized, Forbidden)
+
+
+def is_strike(exc: DomainError) -> bool:
+    """Whether a failed command counts towards closing the socket (4008)."""
+    return isinstance(exc, STRIKES) and not isinstance(exc, SelfModeration)
 
 
 def error_reply(exc: DomainError, ref: Any) -> dict[str, Any]:
@@ -72,7 +79,8 @@ class Commands:
         elif cmd.type == "buy":
             await self._buy(member, cmd)
         elif cmd.type == "ping":
-            member.send({"type": "pong", "t": cmd["t"], "server_ms": now_ms()})
+            pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
+            member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})
         elif cmd.type in ACTIONS:
             seq = await self._moderation.apply(keys, stream, member.identity, cmd)
             self._ack(member, cmd, seq=seq)
@@ -109,6 +117,10 @@ class Commands:
             raise Unauthorized("sign in to buy: send an auth event with a bearer token")
         if self.sales is None:
             raise NotAttached("sales are not available yet; try again")
+        # A room sells its own stream's sales only: a page cannot be made to buy something
+        # else than what its viewers see (muted viewers may buy: muting is about chat).
+        if await self.sales.stream_of(cmd["sale_id"]) != member.stream_id:
+            raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
         result = await self.sales.buy(
             cmd["sale_id"],

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from chat.commands import STRIKES, Commands, error_reply
+from chat.commands import Commands, error_reply, is_strike
 from chat.errors import BadFrame, Banned, RateLimited, RoomNotFound, Unauthorized
 from chat.fanout import LocalRoom
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import CLOSED, JOINING, LIVE, ClientConnection, Identity, Member, RoomLimits
-from chat.moderation import ACTIONS, Moderation, WordFilter
+from chat.moderation import ACTIONS, Moderation, WordFilter, auth_ok
 from chat.presence import Presence
 from chat.protocol import (
     CLOSE_ABUSE,
@@ -79,7 +79,7 @@ class Hub:
         self.log = RoomLog(redis)
         self._presence = Presence(redis, self.process_id, self.limits.viewers_interval_s)
         self._reactions = Reactions(redis)
-        self.feed = SaleFeed(redis, prefix, self.log, self.keys)
+        self.feed = SaleFeed(redis, prefix, self.log, self.keys, self.limits.sale_sweep_s)
         moderation = Moderation(self.state, self.log, catalog)
         self.moderation = moderation
         self._commands = Commands(self.log, moderation, self._reactions, self.limits)
@@ -261,27 +261,25 @@ class Hub:
         if room.size() == 0:
             room.empty_since = time.monotonic()
 
-    async def authenticate(self, member: Member, token: str) -> None:
+    async def authenticate(self, member: Member, token: str, ref: Any = None) -> None:
         """Attach a user to an anonymous connection (the ``auth`` event); bad tokens close 4001."""
         if self._authenticate is None:
             raise Unauthorized("this server does not accept tokens")
         try:
             identity = self._authenticate(token)
         except Unauthorized as exc:
-            member.send(error_event(exc.code, exc.message))
+            member.send(error_event(exc.code, exc.message, ref))
             await member.conn.close(CLOSE_UNAUTHORIZED, "invalid token")
             return
         room = self._rooms[member.stream_id]
         if await self.state.is_banned(room.keys, identity.user_id):
-            member.send(error_event("banned", "you are banned from this room"))
+            member.send(error_event("banned", "you are banned from this room", ref))
             await member.conn.close(CLOSE_BANNED, "banned")
             return
         member.identity = identity
         assert room.stream is not None
-        role = await self.moderation.room_role(room.keys, room.stream, identity)
-        member.send(
-            {"type": "auth_ok", "user_id": identity.user_id, "name": identity.name, "role": role}
-        )
+        standing = await self.moderation.standing(room.keys, room.stream, identity)
+        member.send(auth_ok(identity, standing, ref))
 
     # -- inbound -----------------------------------------------------------------------------
 
@@ -291,19 +289,22 @@ class Hub:
             return  # kicked (ban, too slow) while this frame was in flight
         ref = None
         try:
-            if not member.frames.take():
-                raise RateLimited(1000, "too many frames; slow down")
-            cmd = parse_command(data)
+            within_budget = member.frames.take()
+            cmd = parse_command(data)  # first, so that even the rate-limit error has the ref
             ref = cmd.ref
+            if not within_budget:
+                raise RateLimited(1000, "too many frames; slow down")
             room = self._rooms[member.stream_id]
             assert room.stream is not None
             if cmd.type == "auth":
-                await self.authenticate(member, cmd["token"])
+                await self.authenticate(member, cmd["token"], ref)
                 return
             await self._commands.run(member, room.keys, room.stream, room.words, cmd)
         except DomainError as exc:
+            if isinstance(exc, BadFrame):
+                ref = exc.ref
             member.send(error_reply(exc, ref))
-            if isinstance(exc, STRIKES) and member.strike():
+            if is_strike(exc) and member.strike():
                 await member.conn.close(CLOSE_ABUSE, "too many invalid or rejected frames")
         except RedisError:
             log.warning("room command failed: Redis unavailable", exc_info=True)
@@ -359,8 +360,6 @@ class Hub:
             room.stream = dataclasses.replace(room.stream, status=ev["status"])
         elif kind == "sale":
             self._snapshots.forget_sale(room.stream_id)
-        elif kind == "stock":
-            self._snapshots.stock(room.stream_id, ev["sale_id"], ev["remaining"])
         elif kind == "moderation" and ev.get("action") == "ban":
             for m in room.members():
                 if m.user_id == ev["user_id"]:
