@@ -118,6 +118,15 @@ class RoomLog:
         """Broadcast an unsequenced (ephemeral) event: counts that the next one supersedes."""
         await self._redis.publish(keys.channel, encode(event))
 
+    async def broadcast_many(self, events: list[tuple[RoomKeys, dict[str, Any]]]) -> None:
+        """Broadcast several unsequenced events in one round trip."""
+        if not events:
+            return
+        async with self._redis.pipeline(transaction=False) as p:
+            for keys, event in events:
+                p.publish(keys.channel, encode(event))
+            await p.execute()
+
     async def post_chat(
         self,
         keys: RoomKeys,

@@ -11,7 +11,7 @@ from chat.member import Identity, Member
 from chat.moderation import ANONYMOUS, HOST, MODERATOR, VIEWER, Moderation, is_host
 from chat.protocol import Frame, batch_payload
 from chat.room import RoomState
-from chat.salefeed import SaleFeed
+from chat.salefeed import RoomSales
 from inventory.catalog import StreamView
 
 if TYPE_CHECKING:
@@ -26,12 +26,12 @@ class Snapshots:
     """Builds ``snapshot`` events; caches the one SQL-backed part (the active sale) briefly."""
 
     def __init__(
-        self, state: RoomState, room_log: RoomLog, moderation: Moderation, feed: SaleFeed
+        self, state: RoomState, room_log: RoomLog, moderation: Moderation, sales: RoomSales
     ) -> None:
         self._state = state
         self._log = room_log
         self._moderation = moderation
-        self._feed = feed
+        self._room_sales = sales
         self._sales: dict[str, tuple[float, SaleView | None, int | None]] = {}
 
     def forget_sale(self, stream_id: str) -> None:
@@ -45,13 +45,10 @@ class Snapshots:
             self._sales[stream_id] = (cached[0], cached[1], remaining)
 
     async def _sale(self, stream_id: str) -> dict[str, Any] | None:
-        sales = self._feed.sales
-        if sales is None:
-            return None
         now = time.monotonic()
         cached = self._sales.get(stream_id)
         if cached is None or now - cached[0] > SALE_CACHE_S:
-            cached = (now, await sales.active_sale_for_stream(stream_id), None)
+            cached = (now, await self._room_sales.active_sale_for_stream(stream_id), None)
             self._sales[stream_id] = cached
         _, view, remaining = cached
         if view is None:

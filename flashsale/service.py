@@ -113,23 +113,9 @@ class SaleService:
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._stream_of: dict[int, str | None] = {}
 
-    @property
-    def prefix(self) -> str:
-        """The Redis key prefix."""
-        return self._prefix
-
-    @property
-    def scripts(self) -> Scripts:
-        """The registered Lua scripts."""
-        return self._scripts
-
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
         return SaleKeys.of(self._prefix, sale_id)
-
-    def set_observer(self, observer: SaleObserver) -> None:
-        """Replace the observer that hears sale events."""
-        self._observer = observer
 
     def _emit(self, kind: Any, sale_id: int, remaining: int, **fields: Any) -> None:
         try:
@@ -233,6 +219,14 @@ class SaleService:
             return SaleView(**asdict(rec), remaining=rec.quantity - held)
         live = {"starts_at_ms": int(m[1]), "ends_at_ms": int(m[2]), "state": _s(m[0])}
         return SaleView(**{**asdict(rec), **live}, remaining=int(m[3]))
+
+    async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
+        """The live remaining stock of each sale, in one round trip (None: no live state)."""
+        async with self._redis.pipeline(transaction=False) as p:
+            for sale_id in sale_ids:
+                p.hget(self.keys(sale_id).meta, "remaining")
+            replies = await self._call(p.execute())
+        return [None if r is None else int(r) for r in replies]
 
     async def active_sale_for_stream(self, stream_id: str) -> SaleView | None:
         """The newest not-closed sale of a stream, for the room's join snapshot."""
