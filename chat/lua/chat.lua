@@ -1,0 +1,35 @@
+-- Post a chat message after the ban, mute, slow-mode and token-bucket checks.
+-- KEYS[4] bans, [5] mutes, [6] mods, [7] state, [8] the user's bucket.
+-- ARGV[3] event (header counts role and seq), [4] user, [5] base role (host|viewer),
+-- [6] bucket capacity, [7] refill per second, [8] history length.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local user = ARGV[4]
+if redis.call('SISMEMBER', KEYS[4], user) == 1 then return {'banned', 0} end
+local muted = tonumber(redis.call('HGET', KEYS[5], user) or '0')
+if muted > now then return {'muted', muted} end
+local role = ARGV[5]
+if role ~= 'host' and redis.call('SISMEMBER', KEYS[6], user) == 1 then role = 'moderator' end
+if role ~= 'host' then
+  local b = redis.call('HMGET', KEYS[8], 'tokens', 'ts', 'last')
+  local cap = tonumber(ARGV[6])
+  local tokens = tonumber(b[1] or cap)
+  local ts = tonumber(b[2] or now)
+  local last = tonumber(b[3] or 0)
+  if role == 'viewer' then
+    local slow = tonumber(redis.call('HGET', KEYS[7], 'slow_mode_s') or '0')
+    if slow > 0 and now - last < slow * 1000 then return {'slow_mode', last + slow * 1000 - now} end
+  end
+  local rate = tonumber(ARGV[7])
+  tokens = math.min(cap, tokens + (now - ts) * rate / 1000)
+  if tokens < 1 then
+    redis.call('HSET', KEYS[8], 'tokens', tostring(tokens), 'ts', now)
+    return {'rate_limited', math.ceil((1 - tokens) * 1000 / rate)}
+  end
+  redis.call('HSET', KEYS[8], 'tokens', tostring(tokens - 1), 'ts', now, 'last', now)
+  redis.call('PEXPIRE', KEYS[8], 3600000)
+end
+local seq, ev = publish(ARGV[3] .. cmsgpack.pack('role') .. cmsgpack.pack(role))
+redis.call('LPUSH', KEYS[3], ev)
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)
+return {'ok', seq}
