@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import pytest
@@ -23,6 +23,15 @@ from tests.chat.conftest import FAST
 from tests.chat.helpers import FakeCatalog, FakeConnection, HashSales
 
 ALICE = Identity("alice", "Alice", "viewer")
+
+
+async def until(pred: Callable[[], object], wait_s: float = 2.0) -> None:
+    """Wait until ``pred()`` holds (the checks run on the loop's next turns)."""
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        await asyncio.sleep(0.02)
 
 
 @pytest.fixture
@@ -66,20 +75,14 @@ async def test_a_full_buffer_sets_aside_then_resyncs_the_member(
     member = await audience.join("show", slow, None, None)
     slow.backlog = slow.limit + 1  # stops reading
     await room_log.publish(keys, {"type": "announcement", "text": "missed"})
-    for _ in range(100):
-        if member.state is Delivery.LAGGING:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: member.state is Delivery.LAGGING)
     assert member.state is Delivery.LAGGING
     audience.check_lagging(time.monotonic())
     assert member.state is Delivery.LAGGING, "still over the resume threshold"
     slow.backlog = 0  # drained
     audience.check_lagging(time.monotonic())
     await slow.wait_for(lambda e: any(x["type"] == "snapshot" and x["resync"] for x in e))
-    for _ in range(100):
-        if member.state is Delivery.LIVE:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: member.state is Delivery.LIVE)
     assert member.state is Delivery.LIVE
 
 
@@ -91,16 +94,10 @@ async def test_a_member_lagging_too_long_is_closed(
     member = await audience.join("show", slow, None, None)
     slow.backlog = slow.limit + 1
     await room_log.publish(keys, {"type": "announcement", "text": "missed"})
-    for _ in range(100):
-        if member.state is Delivery.LAGGING:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: member.state is Delivery.LAGGING)
     audience.check_lagging(time.monotonic() + FAST.lag_timeout_s + 1)
     assert member.state is Delivery.CLOSED
-    for _ in range(100):
-        if slow.closed:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: slow.closed)
     assert slow.closed is not None and slow.closed[0] == CLOSE_TOO_SLOW
 
 
@@ -113,10 +110,7 @@ async def test_a_ban_event_closes_the_banned_users_sockets(
     await audience.join("show", other, None, None)
     await room_log.publish(keys, {"type": "moderation", "action": "ban", "user_id": "alice"})
     await other.wait_for(lambda e: any(x["type"] == "moderation" for x in e))
-    for _ in range(100):
-        if alice.closed:
-            break
-        await asyncio.sleep(0.02)
+    await until(lambda: alice.closed)
     assert alice.closed is not None and alice.closed[0] == CLOSE_BANNED
     assert banned.state is Delivery.CLOSED and other.closed is None
 
