@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from chat.errors import (
     BadFrame,
     BannedWord,
     Forbidden,
     Muted,
-    NotAttached,
     RateLimited,
     SelfModeration,
     TooLong,
@@ -22,12 +21,10 @@ from chat.moderation import ACTIONS, Moderation, WordFilter, is_host
 from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
+from chat.salefeed import RoomSales
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
-
-if TYPE_CHECKING:
-    from flashsale.service import SaleService
 
 #: Errors that count as abuse strikes (a client bug or a spammer, not bad luck).
 STRIKES = (BadFrame, TooLong, RateLimited, BannedWord, Muted, Unauthorized, Forbidden)
@@ -56,13 +53,14 @@ class Commands:
         room_log: RoomLog,
         moderation: Moderation,
         reactions: Reactions,
+        sales: RoomSales,
         limits: RoomLimits,
     ) -> None:
         self._log = room_log
         self._moderation = moderation
         self._reactions = reactions
         self._limits = limits
-        self.sales: SaleService | None = None
+        self._sales = sales
 
     async def run(
         self, member: Member, keys: RoomKeys, stream: StreamView, words: WordFilter, cmd: Command
@@ -115,14 +113,12 @@ class Commands:
         who = member.identity
         if who is None:
             raise Unauthorized("sign in to buy: send an auth event with a bearer token")
-        if self.sales is None:
-            raise NotAttached("sales are not available yet; try again")
         # A room sells its own stream's sales only: a page cannot be made to buy something
         # else than what its viewers see (muted viewers may buy: muting is about chat).
-        if await self.sales.stream_of(cmd["sale_id"]) != member.stream_id:
+        if await self._sales.stream_of(cmd["sale_id"]) != member.stream_id:
             raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
-        result = await self.sales.buy(
+        result = await self._sales.buy(
             cmd["sale_id"],
             who.user_id,
             cmd["key"],

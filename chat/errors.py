@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from inventory.errors import Conflict, DomainError, InvalidInput, NotFound
+from inventory.errors import DomainError, InvalidInput, NotFound
 
 
 class BadFrame(InvalidInput):
@@ -88,10 +88,3 @@ class MessageNotFound(NotFound):
     """No chat message with this sequence number in the room's recent history."""
 
     code = "message_not_found"
-
-
-class NotAttached(Conflict):
-    """The sale service is not attached yet (the server is starting)."""
-
-    code = "unavailable"
-    status = 503

@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from chat.keys import RoomKeys
-from chat.member import LAGGING, ClientConnection, Member, trim_frame
+from chat.member import ClientConnection, Delivery, Member, trim_frame
 from chat.moderation import WordFilter
 from chat.protocol import Frame, batch_payload
 from inventory.catalog import StreamView
@@ -110,6 +110,6 @@ class LocalRoom:
         """Stop feeding a client whose buffer is full; the hub resyncs or drops it later."""
         # Never block the room for one client, and never buffer for it without bound.
         self.live.pop(member, None)
-        member.state = LAGGING
+        member.state = Delivery.LAGGING
         member.lag_since = time.monotonic()
         self.lagging.add(member)

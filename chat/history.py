@@ -1,9 +1,9 @@
 """The room's ordered log: per-room sequence numbers, a Redis Stream for replay, chat history.
 
-Every sequenced event goes through one Lua call that INCRs the room's sequence, appends the
-event to the room's stream, and PUBLISHes it. Redis runs scripts one at a time, so publish
-order is sequence order in every process, and a reader that registers before reading the
-stream cannot miss an event between the two.
+Every sequenced event goes through one Lua call (``chat/lua``) that INCRs the room's sequence,
+appends the event to the room's stream, and PUBLISHes it. Redis runs scripts one at a time, so
+publish order is sequence order in every process, and a reader that registers before reading
+the stream cannot miss an event between the two.
 """
 
 from __future__ import annotations
@@ -15,93 +15,7 @@ from redis.asyncio import Redis
 from chat.errors import Banned, MessageNotFound, Muted, RateLimited, SlowMode
 from chat.keys import RoomKeys
 from chat.protocol import decode, encode, open_payload
-
-# KEYS[1] seq, KEYS[2] events, KEYS[3] history; ARGV[1] channel, ARGV[2] stream max length.
-_PUBLISH_FN = """
-local function publish(ev_head)
-  local seq = redis.call('INCR', KEYS[1])
-  local ev = ev_head .. cmsgpack.pack('seq') .. cmsgpack.pack(seq)
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ev)
-  redis.call('PUBLISH', ARGV[1], ev)
-  return seq, ev
-end
-"""
-
-# ARGV[3] the event, its map header counting the appended seq.
-PUBLISH_LUA = (
-    _PUBLISH_FN
-    + """
-local seq = publish(ARGV[3])
-return seq
-"""
-)
-
-# KEYS[4] bans, [5] mutes, [6] mods, [7] state, [8] the user's bucket.
-# ARGV[3] event (header counts role and seq), [4] user, [5] base role (host|viewer),
-# [6] bucket capacity, [7] refill per second, [8] history length.
-CHAT_LUA = (
-    _PUBLISH_FN
-    + """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local user = ARGV[4]
-if redis.call('SISMEMBER', KEYS[4], user) == 1 then return {'banned', 0} end
-local muted = tonumber(redis.call('HGET', KEYS[5], user) or '0')
-if muted > now then return {'muted', muted} end
-local role = ARGV[5]
-if role ~= 'host' and redis.call('SISMEMBER', KEYS[6], user) == 1 then role = 'moderator' end
-if role ~= 'host' then
-  local b = redis.call('HMGET', KEYS[8], 'tokens', 'ts', 'last', 'last_us')
-  local cap = tonumber(ARGV[6])
-  local tokens = tonumber(b[1] or cap)
-  local ts = tonumber(b[2] or now)
-  local last = tonumber(b[3] or 0)
-  if role == 'viewer' then
-    -- Only a post made after slow mode was switched on counts (microseconds: both are quick).
-    local sm = redis.call('HMGET', KEYS[7], 'slow_mode_s', 'slow_since_us')
-    local slow, since = tonumber(sm[1] or '0'), tonumber(sm[2] or '0')
-    if slow > 0 and tonumber(b[4] or '0') > since and now - last < slow * 1000 then
-      return {'slow_mode', last + slow * 1000 - now}
-    end
-  end
-  local rate = tonumber(ARGV[7])
-  tokens = math.min(cap, tokens + (now - ts) * rate / 1000)
-  if tokens < 1 then
-    redis.call('HSET', KEYS[8], 'tokens', tostring(tokens), 'ts', now)
-    return {'rate_limited', math.ceil((1 - tokens) * 1000 / rate)}
-  end
-  -- %d: a number past 14 digits would be written as a float and lose its last digits.
-  local now_us = string.format('%d', tonumber(t[1]) * 1000000 + tonumber(t[2]))
-  redis.call('HSET', KEYS[8], 'tokens', tostring(tokens - 1), 'ts', now, 'last', now,
-    'last_us', now_us)
-  redis.call('PEXPIRE', KEYS[8], 3600000)
-end
-local seq, ev = publish(ARGV[3] .. cmsgpack.pack('role') .. cmsgpack.pack(role))
-redis.call('LPUSH', KEYS[3], ev)
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[8]) - 1)
-return {'ok', seq}
-"""
-)
-
-# ARGV[3] the 'deleted' event (header counts seq), ARGV[4] the target chat message's seq.
-DELETE_LUA = (
-    _PUBLISH_FN
-    + """
-local target = ARGV[4]
-local found = redis.call('XRANGE', KEYS[2], target .. '-0', target .. '-0')
-if #found == 0 then return {'not_found', 0} end
-local ev = cmsgpack.unpack(found[1][2][2])
-if ev['type'] ~= 'chat' then return {'not_found', 0} end
-for _, item in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
-  if cmsgpack.unpack(item)['seq'] == tonumber(target) then
-    redis.call('LREM', KEYS[3], 1, item)
-    break
-  end
-end
-local seq = publish(ARGV[3])
-return {'ok', seq}
-"""
-)
+from inventory.luascript import load_script
 
 
 class RoomLog:
@@ -111,9 +25,11 @@ class RoomLog:
         self._redis = redis
         self.max_events = max_events
         self.history_len = history_len
-        self._publish = redis.register_script(PUBLISH_LUA)
-        self._chat = redis.register_script(CHAT_LUA)
-        self._delete = redis.register_script(DELETE_LUA)
+        # Each script starts with the shared sequenced publish (chat/lua/publish_fn.lua).
+        self._publish = load_script(redis, "chat", "publish_fn", "publish")
+        self._chat = load_script(redis, "chat", "publish_fn", "chat")
+        self._delete = load_script(redis, "chat", "publish_fn", "delete")
+        self._sale_events = load_script(redis, "chat", "publish_fn", "sale_events")
 
     async def publish(self, keys: RoomKeys, event: dict[str, Any]) -> int:
         """Give ``event`` the room's next sequence number, log it and broadcast it."""
@@ -121,9 +37,31 @@ class RoomLog:
         args: list[Any] = [keys.channel, self.max_events, payload]
         return int(await self._publish(keys=keys.log(), args=args))
 
+    async def publish_once(
+        self, keys: RoomKeys, sale_id: int, numbered: list[tuple[int, dict[str, Any]]]
+    ) -> int:
+        """Publish a sale's numbered events that the room has not had yet, in order.
+
+        Any process may offer the same numbers; each is published once. Returns the last
+        number the room has published for the sale.
+        """
+        args: list[Any] = [keys.channel, self.max_events, sale_id]
+        for number, event in numbered:
+            args += [number, open_payload(event, 1)]
+        return int(await self._sale_events(keys=[*keys.log(), keys.state], args=args))
+
     async def broadcast(self, keys: RoomKeys, event: dict[str, Any]) -> None:
         """Broadcast an unsequenced (ephemeral) event: counts that the next one supersedes."""
         await self._redis.publish(keys.channel, encode(event))
+
+    async def broadcast_many(self, events: list[tuple[RoomKeys, dict[str, Any]]]) -> None:
+        """Broadcast several unsequenced events in one round trip."""
+        if not events:
+            return
+        async with self._redis.pipeline(transaction=False) as p:
+            for keys, event in events:
+                p.publish(keys.channel, encode(event))
+            await p.execute()
 
     async def post_chat(
         self,

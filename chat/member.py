@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -90,7 +91,17 @@ class TokenBucket:
         return False
 
 
-JOINING, LIVE, LAGGING, CLOSED = "joining", "live", "lagging", "closed"
+class Delivery(enum.Enum):
+    """Where a member is in the room's delivery: catching up, live, set aside, or gone."""
+
+    #: Reading its snapshot or replay; live frames queue in ``Member.pending`` meanwhile.
+    JOINING = "joining"
+    #: Receives every frame.
+    LIVE = "live"
+    #: Its buffer overflowed; frames are dropped until it drains and is resynced.
+    LAGGING = "lagging"
+    #: Left or was closed; nothing is sent any more.
+    CLOSED = "closed"
 
 
 class Member:
@@ -102,7 +113,7 @@ class Member:
         self.stream_id = stream_id
         self.conn = conn
         self.identity = identity
-        self.state = JOINING
+        self.state = Delivery.JOINING
         #: Frames that arrived while the snapshot or replay was being read.
         self.pending: list[Frame] = []
         #: Sequenced events up to here were in the snapshot/replay; later frames start after it.
@@ -122,7 +133,7 @@ class Member:
         """Send a personal event (reply, error) to this client only."""
         # Replies go out even to a lagging client: they answer its own (rate-limited) requests,
         # and a lost buy_result would leave it guessing.
-        if self.state != CLOSED:
+        if self.state is not Delivery.CLOSED:
             self.conn.send_frame(Frame(encode(event)))
 
     def strike(self) -> bool:

@@ -12,6 +12,9 @@ from redis.asyncio import Redis
 from chat.keys import RoomKeys
 from chat.protocol import decode, encode
 
+#: How long a room's keys are kept after its stream ended.
+ROOM_RETAIN_MS = 7 * 86_400_000
+
 
 def now_ms() -> int:
     """Wall-clock milliseconds (shared by every process; Redis TIME decides where it matters)."""
@@ -94,6 +97,18 @@ class RoomState:
     async def set_stream_status(self, keys: RoomKeys, status: str) -> None:
         """Record the stream's status for snapshots (the event announces it)."""
         await self._redis.hset(keys.state, mapping={"stream_status": status})
+
+    async def retain(self, keys: RoomKeys, ended: bool) -> None:
+        """Expire the keys ``ROOM_RETAIN_MS`` after the stream ended; persist them while live."""
+        # After the show the room is kept for a while (late chat, moderation review), then its
+        # keys expire; going live again keeps them.
+        pipe = self._redis.pipeline(transaction=False)
+        for key in keys.durable():
+            if ended:
+                pipe.pexpire(key, ROOM_RETAIN_MS)
+            else:
+                pipe.persist(key)
+        await pipe.execute()
 
     async def set_pinned(self, keys: RoomKeys, product: dict[str, Any] | None) -> None:
         """Pin a product card (None unpins)."""

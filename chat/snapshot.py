@@ -11,7 +11,7 @@ from chat.member import Identity, Member
 from chat.moderation import ANONYMOUS, HOST, MODERATOR, VIEWER, Moderation, is_host
 from chat.protocol import Frame, batch_payload
 from chat.room import RoomState
-from chat.salefeed import SaleFeed
+from chat.salefeed import RoomSales
 from inventory.catalog import StreamView
 
 if TYPE_CHECKING:
@@ -34,12 +34,12 @@ class Snapshots:
     """Builds ``snapshot`` events; caches the one SQL-backed part (the room's sales) briefly."""
 
     def __init__(
-        self, state: RoomState, room_log: RoomLog, moderation: Moderation, feed: SaleFeed
+        self, state: RoomState, room_log: RoomLog, moderation: Moderation, sales: RoomSales
     ) -> None:
         self._state = state
         self._log = room_log
         self._moderation = moderation
-        self._feed = feed
+        self._room_sales = sales
         self._sales: dict[str, tuple[float, list[SaleRecord]]] = {}
 
     def forget_sale(self, stream_id: str) -> None:
@@ -48,16 +48,14 @@ class Snapshots:
 
     async def _live_sales(self, stream_id: str) -> list[dict[str, Any]]:
         """Every sale of the room that has not ended, the one that matters most first."""
-        sales = self._feed.sales
-        if sales is None:
-            return []
         now = time.monotonic()
         cached = self._sales.get(stream_id)
         if cached is None or now - cached[0] > SALE_CACHE_S:
-            cached = self._sales[stream_id] = (now, await sales.sales_for_stream(stream_id))
+            records = await self._room_sales.sales_for_stream(stream_id)
+            cached = self._sales[stream_id] = (now, records)
         # State and stock come from Redis (with its clock) now, never from earlier events: a
         # sale that opened, sold out or ended while nobody watched is shown as it is.
-        live = [v.to_json() for v in await sales.live_views(cached[1])]
+        live = [v.to_json() for v in await self._room_sales.live_views(cached[1])]
         return sorted((s for s in live if s["state"] != "ended"), key=sale_rank)
 
     async def build(

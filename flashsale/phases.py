@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys
-from flashsale.scripts import script_source
+from inventory.luascript import load_script
 
 #: What a viewer is told: created, counting down, buying possible, no stock, stock back, over.
 Phase = Literal["scheduled", "countdown", "opened", "sold_out", "restocked", "closed"]
@@ -51,7 +51,7 @@ class SalePhases:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._prefix = prefix
-        self._script: Any = redis.register_script(script_source("phase"))
+        self._script = load_script(redis, "flashsale", "phase")
 
     async def check(self, sale_id: int, known: int = 0) -> PhaseReport | None:
         """Record the sale's transition if it has one; return those after ``known``."""

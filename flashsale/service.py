@@ -18,7 +18,7 @@ from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.order import OrderView
-from flashsale.phases import SalePhases
+from flashsale.phases import PhaseReport, SalePhases
 from flashsale.scripts import Scripts
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
@@ -75,25 +75,11 @@ class SaleService:
         self._observer: SaleObserver = observer or NullObserver()
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._stream_of: dict[int, str | None] = {}
-        self.phases = SalePhases(redis, prefix)
-
-    @property
-    def prefix(self) -> str:
-        """The Redis key prefix."""
-        return self._prefix
-
-    @property
-    def scripts(self) -> Scripts:
-        """The registered Lua scripts."""
-        return self._scripts
+        self._phases = SalePhases(redis, prefix)
 
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
         return SaleKeys.of(self._prefix, sale_id)
-
-    def set_observer(self, observer: SaleObserver) -> None:
-        """Replace the observer that hears sale events."""
-        self._observer = observer
 
     def _emit(self, kind: Any, sale_id: int, remaining: int, **fields: Any) -> None:
         try:
@@ -220,6 +206,18 @@ class SaleService:
         if sale_id not in self._stream_of:
             self._stream_of[sale_id] = (await self._ledger.get_sale(sale_id)).stream_id
         return self._stream_of[sale_id]
+
+    async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
+        """The live remaining stock of each sale, in one round trip (None: no live state)."""
+        async with self._redis.pipeline(transaction=False) as p:
+            for sale_id in sale_ids:
+                p.hget(self.keys(sale_id).meta, "remaining")
+            replies = await self._call(p.execute())
+        return [None if r is None else int(r) for r in replies]
+
+    async def phase(self, sale_id: int, known: int = 0) -> PhaseReport | None:
+        """Record the sale's phase transition if it has one (see flashsale/phases.py)."""
+        return await self._call(self._phases.check(sale_id, known))
 
     async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""

@@ -19,15 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] not in BENCHES:
         print(f"usage: python -m loadtest.bench {{{','.join(BENCHES)}}} [options]", file=sys.stderr)
         return 2
-    name = BENCHES[args[0]]
-    try:
-        module = importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name != name:
-            raise
-        print(f"benchmark {args[0]!r} is not available ({name} is missing)", file=sys.stderr)
-        return 2
-    return int(module.main(args[1:]))
+    return int(importlib.import_module(BENCHES[args[0]]).main(args[1:]))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ import psutil
 from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys
-from flashsale.scripts import script_source
+from inventory.luascript import script_source
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
 from loadtest.flashsale_load import FlashsaleConfig, livesell_command, run_flashsale
@@ -49,7 +49,7 @@ async def lua_limit(
 ) -> dict[str, Any]:
     """EVALSHA buy.lua ``calls`` times in pipelines of ``depth``, ``batch`` buyers per call."""
     keys = SaleKeys.of("bench", sale_id)
-    sha = await redis.script_load(script_source("buy"))
+    sha = await redis.script_load(script_source("flashsale", "buy"))
     units = calls * batch
     now_ms = int(time.time() * 1000)
     # The meta hash as control.lua's 'init' then 'open' leave it (see SaleService._init_redis).

@@ -95,15 +95,11 @@ class PgBaseline:
                 n += 1
             return n
 
-        start = time.perf_counter()
-        counts = await asyncio.gather(*(buyer(c, i) for i, c in enumerate(conns)))
-        elapsed = time.perf_counter() - start
-        for c in conns:
-            await c.close()
+        bought, elapsed = await _race(conns, buyer)
         orders = await setup.fetchval("SELECT count(*) FROM orders")
         left = await setup.fetchval("SELECT stock FROM products WHERE id = 1")
         await setup.close()
-        return _figures(sum(counts), elapsed, int(orders), int(left))
+        return _figures(bought, elapsed, int(orders), int(left))
 
     async def close(self) -> None:
         """Drop the temporary database."""
@@ -161,18 +157,24 @@ class SqliteBaseline:
                 n += 1
             return n
 
-        start = time.perf_counter()
-        counts = await asyncio.gather(*(buyer(c, i) for i, c in enumerate(conns)))
-        elapsed = time.perf_counter() - start
-        for c in conns:
-            await c.close()
+        bought, elapsed = await _race(conns, buyer)
         async with aiosqlite.connect(self._path) as db:
             orders = await _scalar(db, "SELECT count(*) FROM orders")
             left = await _scalar(db, "SELECT stock FROM products")
-        return _figures(sum(counts), elapsed, int(orders), int(left))
+        return _figures(bought, elapsed, int(orders), int(left))
 
     async def close(self) -> None:
         """Nothing to drop: the file lives in the bench's temporary directory."""
+
+
+async def _race(conns: list[Any], buyer: Any) -> tuple[int, float]:
+    """Run one buyer per connection at once, then close them: units bought and wall time."""
+    start = time.perf_counter()
+    counts = await asyncio.gather(*(buyer(c, i) for i, c in enumerate(conns)))
+    elapsed = time.perf_counter() - start
+    for c in conns:
+        await c.close()
+    return sum(counts), elapsed
 
 
 async def _scalar(db: Any, sql: str) -> int:

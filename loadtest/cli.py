@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import json
 import sys
 from collections.abc import Callable, Coroutine
@@ -25,33 +24,19 @@ def _install_uvloop() -> None:
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
-    from loadtest import flashsale_load
+    from loadtest import chat_load, flashsale_load
 
     parser = argparse.ArgumentParser(prog="livesell-loadtest", description="livesell load tests")
     sub = parser.add_subparsers(dest="cmd", required=True)
-    runners: dict[str, Runner] = {"flashsale": flashsale_load.run_from_args}
     flashsale_load.add_parser(sub)
-    try:
-        # The chat generator is written separately; the flash-sale one must work without it.
-        chat_load: Any = importlib.import_module("loadtest.chat_load")
-    except ImportError as exc:
-        p = sub.add_parser("chat", help="chat load test (not available in this build)")
-        p.set_defaults(unavailable=f"the chat load test is not available: {exc}")
-    else:
-        chat_load.add_parser(sub)
-        runners["chat"] = chat_load.run_chat
-    return parser, runners
+    chat_load.add_parser(sub)
+    return parser, {"flashsale": flashsale_load.run_from_args, "chat": chat_load.run_chat}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesell-loadtest`` console script."""
     parser, runners = _build_parser()
-    args, rest = parser.parse_known_args(argv)
-    if getattr(args, "unavailable", None):
-        print(args.unavailable, file=sys.stderr)
-        return 2
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    args = parser.parse_args(argv)
     _install_uvloop()
     result: dict[str, Any] = asyncio.run(runners[args.cmd](args))
     out = getattr(args, "json", None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,8 +150,3 @@ class Broadcast:
         await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
         self.metrics.viewers = 0
         await self.publisher.close()
-
-    @property
-    def peer_sessions(self) -> Sequence[PeerSession]:
-        """Every open session of this broadcast."""
-        return [self.publisher, *self.viewers.values()]

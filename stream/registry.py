@@ -1,6 +1,6 @@
 """Which worker holds each live stream, kept in Redis so any worker can redirect a viewer (307).
 
-Each broadcast's worker claims ``<prefix>:{r<stream>}:relay`` = its own URL (``SET NX`` with a
+Each broadcast's worker claims ``<prefix>:{relay:<stream>}`` = its own URL (``SET NX`` with a
 TTL, refreshed while the broadcast lives). A WHEP request reaching another worker reads the key
 and is redirected there; a second publisher on any worker finds the claim and gets 409. A crashed
 worker's claims expire on their own. The Redis client is passed in (redis.asyncio-compatible), so
@@ -12,20 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from stream.tasks import cancel, supervise
 
 log = logging.getLogger("livesell.stream")
 
-# Touch or delete a claim only while it is still ours (another worker may have taken over).
-_REFRESH = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then "
-    "return redis.call('expire', KEYS[1], ARGV[2]) end return 0"
-)
-_RELEASE = (
-    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-)
+
+def claim_key(prefix: str, stream_id: str) -> str:
+    """The claim key of a stream: its own hash tag, so a Cluster spreads streams over slots."""
+    return f"{prefix}:{{relay:{stream_id}}}"
+
+
+def _script(redis: Any, name: str) -> Any:
+    # The client's registered script runs by EVALSHA and reloads itself after NOSCRIPT.
+    return redis.register_script(resources.files("stream").joinpath(f"lua/{name}.lua").read_text())
 
 
 class StreamRegistry:
@@ -41,10 +43,12 @@ class StreamRegistry:
         self._refresh_s = refresh_s
         self._claimed: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        self._refresh = _script(redis, "claim_refresh")
+        self._release = _script(redis, "claim_release")
 
     def key(self, stream_id: str) -> str:
-        """The claim key of ``stream_id`` (in the room's hash slot)."""
-        return f"{self._prefix}:{{r{stream_id}}}:relay"
+        """The claim key of ``stream_id``."""
+        return claim_key(self._prefix, stream_id)
 
     async def claim(self, stream_id: str) -> str | None:
         """Claim ``stream_id`` for this worker; return the holder's URL if another has it."""
@@ -68,7 +72,7 @@ class StreamRegistry:
     async def release(self, stream_id: str) -> None:
         """Drop this worker's claim on ``stream_id`` (if it is still ours)."""
         self._claimed.discard(stream_id)
-        await self._redis.eval(_RELEASE, 1, self.key(stream_id), self.self_url)
+        await self._release(keys=[self.key(stream_id)], args=[self.self_url])
 
     def start(self, is_live: Callable[[str], bool]) -> None:
         """Keep live streams' claims fresh and release the others, every ``refresh_s``."""
@@ -81,7 +85,7 @@ class StreamRegistry:
                 try:
                     if is_live(stream_id):
                         key = self.key(stream_id)
-                        await self._redis.eval(_REFRESH, 1, key, self.self_url, self._ttl)
+                        await self._refresh(keys=[key], args=[self.self_url, self._ttl])
                     else:
                         await self.release(stream_id)
                 except Exception:

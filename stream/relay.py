@@ -157,11 +157,6 @@ class Relay:
         """Whether ``stream_id`` has a publisher in this process."""
         return stream_id in self._broadcasts
 
-    def publisher_of(self, stream_id: str, session_id: str) -> bool:
-        """Whether ``session_id`` is the publisher session of ``stream_id``."""
-        broadcast = self._broadcasts.get(stream_id)
-        return broadcast is not None and broadcast.publisher.id == session_id
-
     def metrics(self, stream_id: str) -> dict[str, Any] | None:
         """The stream's metrics, or None when it has no publisher here."""
         broadcast = self._broadcasts.get(stream_id)

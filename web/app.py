@@ -1,4 +1,4 @@
-"""The application factory: wires settings, resources, domain services and routes."""
+"""The application factory: settings, resources, the composition root (web/services.py), routes."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from web import api, health
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
-from web.resources import database_ctx, redis_ctx, sales_ctx
+from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.room import setup_room
+from web.services import services_ctx
 from web.settings import Settings
 from web.whip import setup_stream
 
@@ -39,8 +40,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app[SIGNER] = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
-    setup_room(app)  # the room hub must exist before the sale service it observes
-    app.cleanup_ctx.append(sales_ctx)
+    app.cleanup_ctx.append(services_ctx)  # the composition root: sales, room, relay
+    app.cleanup_ctx.append(sale_workers_ctx)
+    setup_room(app)
     setup_stream(app)
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)

@@ -1,8 +1,8 @@
-"""Typed application-state keys (``web.AppKey``), one per resource the app owns."""
+"""Typed application-state keys (``web.AppKey``), one per resource or service the app owns."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -12,9 +12,13 @@ from web.settings import Settings
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from chat.hub import Hub
     from flashsale.service import SaleService
     from inventory.catalog import Catalog
     from inventory.database import Database
+    from inventory.ledger import Ledger
+    from stream.registry import StreamRegistry
+    from stream.relay import Relay
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
@@ -23,8 +27,11 @@ REDIS: web.AppKey[Redis] = web.AppKey("redis")
 REDIS_URL = web.AppKey("redis_url", str)
 DATABASE: web.AppKey[Database] = web.AppKey("database")
 CATALOG: web.AppKey[Catalog] = web.AppKey("catalog")
+LEDGER: web.AppKey[Ledger] = web.AppKey("ledger")
 SALES: web.AppKey[SaleService] = web.AppKey("sales")
-#: The live-room hub (chat.hub.Hub); set by web/room.py.
-ROOM_HUB: web.AppKey[Any] = web.AppKey("room_hub")
-#: The stream relay (stream.relay.Relay); set by web/whip.py.
-RELAY: web.AppKey[Any] = web.AppKey("relay")
+#: This process's live room (built by web/services.py).
+ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
+#: The stream relay (built by web/services.py).
+RELAY: web.AppKey[Relay] = web.AppKey("relay")
+#: Which worker holds each live stream (docs/stream.md, "Several workers").
+STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")

@@ -1,4 +1,4 @@
-"""cleanup_ctx generators for every resource the app owns: Redis, the database, the sale service."""
+"""cleanup_ctx generators for the app's resources: Redis, the database, the sale workers."""
 
 from __future__ import annotations
 
@@ -11,11 +11,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
-from flashsale.service import SaleService
 from inventory.catalog import Catalog
 from inventory.database import Database
-from inventory.ledger import Ledger
-from web.keys import CATALOG, DATABASE, REDIS, REDIS_URL, ROOM_HUB, SALES, SETTINGS
+from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.persistproc import PersisterProcess
 from web.redisproc import RedisProcess
 
@@ -73,15 +71,10 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.close()
 
 
-async def sales_ctx(app: web.Application) -> AsyncIterator[None]:
-    """The sale service with its reaper and persister; the room hub, if any, hears its events."""
+async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The sale service's reaper and persister (in this process or a child process)."""
     settings = app[SETTINGS]
-    hub = app.get(ROOM_HUB)
-    ledger = Ledger(app[DATABASE])
-    sales = SaleService(app[REDIS], ledger, app[CATALOG], settings.redis_prefix, observer=hub)
-    app[SALES] = sales
-    if hub is not None and hasattr(hub, "attach_sales"):
-        hub.attach_sales(sales)
+    sales, ledger = app[SALES], app[LEDGER]
     reaper = Reaper(sales, settings.reaper_interval_s)
     persister = Persister(
         app[REDIS],
@@ -102,4 +95,3 @@ async def sales_ctx(app: web.Application) -> AsyncIterator[None]:
         await reaper.close()
         await persister.close()
         await child.close()
-        await sales.close()

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
 from aiohttp import WSMsgType, web
 
 from chat.errors import Banned, RoomNotFound, Unauthorized
-from chat.hub import Hub
+from chat.hub import Authenticate
 from chat.member import Identity, RoomLimits
 from chat.moderation import ACTIONS
 from chat.protocol import (
@@ -23,10 +22,11 @@ from chat.protocol import (
     error_event,
     parse_command,
 )
-from web.auth import Principal
+from web.auth import Principal, TokenSigner
 from web.errors import AuthError
 from web.http import json_body, principal
-from web.keys import CATALOG, REDIS, ROOM_HUB, SETTINGS, SIGNER
+from web.keys import ROOM_HUB, SIGNER
+from web.settings import Settings
 
 log = logging.getLogger("livesell.web")
 
@@ -84,7 +84,7 @@ async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int
 @routes.get("/ws/rooms/{stream_id}")
 async def room_socket(request: web.Request) -> web.WebSocketResponse:
     """The live room. Token: ``?token=``, an Authorization header, or an ``auth`` event."""
-    hub: Hub = request.app[ROOM_HUB]
+    hub = request.app[ROOM_HUB]
     # compress=False: frames are pre-built once and shared by every socket.
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=30)
     await ws.prepare(request)
@@ -150,8 +150,8 @@ async def room_stats(request: web.Request) -> web.Response:
     return web.json_response(request.app[ROOM_HUB].stats())
 
 
-def _authenticator(app: web.Application) -> Any:
-    signer = app[SIGNER]
+def authenticator(signer: TokenSigner) -> Authenticate:
+    """The room's token check (the ``auth`` event), over the app's token signer."""
 
     def authenticate(token: str) -> Identity:
         try:
@@ -162,40 +162,25 @@ def _authenticator(app: web.Application) -> Any:
     return authenticate
 
 
-async def room_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Build and start the Hub (before the sale service, which reports to it), stop it last."""
-    settings = app[SETTINGS]
-    limits = RoomLimits(
+def room_limits(settings: Settings) -> RoomLimits:
+    """The room's limits from the settings."""
+    return RoomLimits(
         chat_burst=settings.room_chat_burst,
         chat_per_s=settings.room_chat_per_s,
         max_buffer_bytes=settings.room_send_buffer_bytes,
         resume_buffer_bytes=min(64 << 10, settings.room_send_buffer_bytes // 4),
         batch_window_s=settings.room_batch_window_s,
     )
-    hub = Hub(
-        app[REDIS],
-        app[CATALOG],
-        settings.redis_prefix,
-        authenticate=_authenticator(app),
-        limits=limits,
-    )
-    app[ROOM_HUB] = hub
-    await hub.start()
-    try:
-        yield
-    finally:
-        await hub.close()
 
 
 async def _close_sockets(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for open handlers: close sockets with 1001 now,
     # instead of letting every client hang until the shutdown timeout.
-    if ROOM_HUB in app:
+    if ROOM_HUB in app:  # absent when start-up failed before the room was built
         await app[ROOM_HUB].close_clients()
 
 
 def setup_room(app: web.Application) -> None:
-    """Register the room routes and the Hub's cleanup context (call before the sale service)."""
-    app.cleanup_ctx.append(room_ctx)
+    """Register the room routes (the Hub is built by the composition root)."""
     app.on_shutdown.append(_close_sockets)
     app.add_routes(routes)

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from aiohttp import web
 
-from inventory.catalog import StreamView
+from inventory.catalog import Catalog, StreamView
 from stream.errors import AlreadyLive, StreamError, UnsupportedMediaType
 from stream.registry import StreamRegistry
-from stream.relay import Relay
 from web.auth import Principal, Role
 from web.errors import AuthError, ForbiddenError
 from web.http import json_error, read_capped
-from web.keys import CATALOG, REDIS, RELAY, ROOM_HUB, SETTINGS, SIGNER
+from web.keys import CATALOG, RELAY, SIGNER, STREAM_REGISTRY
 
 log = logging.getLogger("livesell.web")
 
@@ -31,15 +31,28 @@ ENDPOINT_METHODS = "POST, OPTIONS"
 SESSION_METHODS = "PATCH, DELETE, OPTIONS"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-#: Which worker holds each live stream (docs/stream.md, "Several workers").
-STREAM_REGISTRY = web.AppKey("stream_registry", StreamRegistry)
+
+
+class StreamAnnouncer(Protocol):
+    """The live room as the relay's lifecycle sees it (``chat.hub.Hub``)."""
+
+    async def stream_status(self, stream_id: str, status: str) -> None:
+        """Announce that the stream went live or ended."""
+        ...
 
 
 class RoomStreamLifecycle:
     """StreamLifecycle for the app: records the status in the catalog and tells the live room."""
 
-    def __init__(self, app: web.Application) -> None:
-        self._app = app
+    def __init__(
+        self,
+        catalog: Catalog,
+        room: StreamAnnouncer,
+        release: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self._catalog = catalog
+        self._room = room
+        self._release = release
 
     async def stream_live(self, stream_id: str) -> None:
         """Mark the stream live and announce it in its room."""
@@ -48,50 +61,23 @@ class RoomStreamLifecycle:
     async def stream_ended(self, stream_id: str, reason: str) -> None:
         """Mark the stream ended and announce it in its room."""
         log.info("stream %s ended (%s)", stream_id, reason)
-        await _release(self._app, stream_id)
+        await self._release(stream_id)
         await self._set(stream_id, "ended")
 
     async def _set(self, stream_id: str, status: str) -> None:
         try:
-            await self._app[CATALOG].set_stream_status(stream_id, status)
+            await self._catalog.set_stream_status(stream_id, status)
         except Exception:
             log.exception("could not record stream %s as %s", stream_id, status)
-        if ROOM_HUB in self._app:
-            try:
-                await self._app[ROOM_HUB].stream_status(stream_id, status)
-            except Exception:
-                # A room failure must never break the relay.
-                log.exception("room hub failed to announce stream %s %s", stream_id, status)
-
-
-async def relay_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Create the relay; on shutdown end every broadcast, closing every peer connection."""
-    settings = app[SETTINGS]
-    ice = settings.ice_servers
-    relay = Relay(
-        RoomStreamLifecycle(app),
-        ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
-        media_timeout_s=settings.stream_media_timeout_s,
-        max_viewers_per_stream=settings.stream_max_viewers,
-        max_viewers=settings.relay_max_viewers,
-    )
-    app[RELAY] = relay
-    # Workers are told apart by the URL viewers are redirected to: advertise_url when the
-    # settings have one, else this process's own host and port.
-    own_url = settings.advertise_url or f"http://{settings.host}:{settings.port}"
-    registry = StreamRegistry(app[REDIS], settings.redis_prefix, own_url)
-    registry.start(relay.is_live)
-    app[STREAM_REGISTRY] = registry
-    try:
-        yield
-    finally:
-        await relay.close()
-        await registry.close()
+        try:
+            await self._room.stream_status(stream_id, status)
+        except Exception:
+            # A room failure must never break the relay.
+            log.exception("room hub failed to announce stream %s %s", stream_id, status)
 
 
 def setup_stream(app: web.Application) -> None:
-    """Register the WHIP/WHEP routes and the relay's cleanup context."""
-    app.cleanup_ctx.append(relay_ctx)
+    """Register the WHIP/WHEP routes (the relay is built by the composition root)."""
     r = app.router
     for kind, post, delete in (("whip", publish, unpublish), ("whep", watch, leave)):
         r.add_route("POST", f"/{kind}/{{stream_id}}", _edge(post))
@@ -115,7 +101,7 @@ async def publish(request: web.Request) -> web.StreamResponse:
     if who.role != Role.ADMIN and who.user_id != stream.host_id:
         raise ForbiddenError("only the stream's host may publish it")
     offer = await _body(request, SDP)
-    relay: Relay = request.app[RELAY]
+    relay = request.app[RELAY]
     holder = await _claim(request.app, stream_id)
     if holder is not None:
         raise AlreadyLive(f"stream {stream_id!r} is live on another worker ({holder})")
@@ -133,7 +119,7 @@ async def watch(request: web.Request) -> web.StreamResponse:
     stream_id = request.match_info["stream_id"]
     _principal(request)  # a token is optional, but a bad one is still a 401
     await _stream(request, stream_id)
-    relay: Relay = request.app[RELAY]
+    relay = request.app[RELAY]
     if not relay.is_live(stream_id):
         holder = await _holder(request.app, stream_id)
         if holder is not None:
@@ -163,7 +149,7 @@ async def leave(request: web.Request) -> web.StreamResponse:
 async def trickle(request: web.Request) -> web.StreamResponse:
     """PATCH: trickle ICE candidates into a session (ICE restarts answer 422)."""
     m = request.match_info
-    relay: Relay = request.app[RELAY]
+    relay = request.app[RELAY]
     fragment = await _body(request, TRICKLE)
     if_match = request.headers.get("If-Match")
     etag = await relay.trickle(m["stream_id"], m["session_id"], fragment, if_match)
@@ -223,10 +209,13 @@ async def _holder(app: web.Application, stream_id: str) -> str | None:
 
 
 async def _release(app: web.Application, stream_id: str) -> None:
-    if STREAM_REGISTRY not in app:
-        return
+    await release_claim(app[STREAM_REGISTRY], stream_id)
+
+
+async def release_claim(registry: StreamRegistry, stream_id: str) -> None:
+    """Drop this worker's claim on a stream; with Redis away the claim expires by itself."""
     try:
-        await app[STREAM_REGISTRY].release(stream_id)
+        await registry.release(stream_id)
     except Exception:
         log.warning("stream registry unavailable; %s's claim will expire", stream_id)
 

@@ -9,9 +9,11 @@ import pytest
 from redis.asyncio import Redis
 
 from chat.errors import Unauthorized
+from chat.factory import build_room
 from chat.hub import Hub
 from chat.member import Identity, RoomLimits
-from tests.chat.helpers import FakeCatalog
+from chat.salefeed import SaleFeed
+from tests.chat.helpers import FakeCatalog, HashSales
 
 FAST = RoomLimits(
     batch_window_s=0.02,
@@ -60,7 +62,15 @@ async def make_hub(
     hubs: list[Hub] = []
 
     async def make(limits: RoomLimits = FAST) -> Hub:
-        hub = Hub(redis, catalog, prefix, authenticate=fake_auth, limits=limits)  # type: ignore[arg-type]
+        hub = build_room(
+            redis,
+            catalog,  # type: ignore[arg-type]
+            prefix,
+            HashSales(redis, prefix),  # type: ignore[arg-type]
+            SaleFeed(),
+            authenticate=fake_auth,
+            limits=limits,
+        )
         await hub.start()
         hubs.append(hub)
         return hub

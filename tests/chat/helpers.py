@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from chat.protocol import Frame, decode, encode
@@ -95,3 +95,65 @@ class FakeCatalog:
 def frame(type_: str, **fields: Any) -> bytes:
     """A client frame."""
     return encode({"type": type_, **fields})
+
+
+class HashSale:
+    """A sale as the room describes it in ``sale`` events (id and remaining stock)."""
+
+    def __init__(self, sale_id: int, remaining: int) -> None:
+        self.id = sale_id
+        self.remaining = remaining
+
+    def to_json(self) -> dict[str, object]:
+        """The event's ``sale`` field."""
+        return {"id": self.id, "remaining": self.remaining}
+
+
+class HashSales:
+    """chat.salefeed.RoomSales reading a sale's stock from its Redis hash; no SQL, no buying.
+
+    Hub unit tests drive sale events by hand; the real service is tested with the app.
+    """
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def buy(self, *args: Any, **kwargs: Any) -> Any:
+        """Not in hub unit tests."""
+        raise NotImplementedError
+
+    async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
+        """The ``remaining`` field of each sale's hash."""
+        from flashsale.keys import SaleKeys
+
+        out: list[int | None] = []
+        for sale_id in sale_ids:
+            left = await self._redis.hget(SaleKeys.of(self._prefix, sale_id).meta, "remaining")
+            out.append(None if left is None else int(left))
+        return out
+
+    async def get_sale(self, sale_id: int) -> HashSale:
+        """The sale's id and stock."""
+        (left,) = await self.remaining_many([sale_id])
+        return HashSale(sale_id, left or 0)
+
+    async def stream_of(self, sale_id: int) -> str | None:
+        """Events name their stream in hub unit tests."""
+        return None
+
+    async def sales_for_stream(self, stream_id: str) -> list[Any]:
+        """No sale shows in snapshots."""
+        return []
+
+    async def live_views(self, records: Sequence[Any]) -> list[Any]:
+        """No sale shows in snapshots."""
+        return []
+
+    async def phase(self, sale_id: int, known: int = 0) -> None:
+        """No phase events: tests/chat/test_sale_events.py runs them on the real service."""
+        return None
+
+    async def active_sale_ids(self) -> list[int]:
+        """No sale is watched."""
+        return []

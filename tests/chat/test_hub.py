@@ -188,15 +188,17 @@ async def test_sale_events_become_throttled_stock_events(
     await hub.join("show", watcher, None)
     meta = SaleKeys.of(prefix, 42).meta
     await redis.hset(meta, mapping={"remaining": 100})
-    hub.sale_event(SaleEvent("opened", 42, "show", 100, 1))
-    hub.sale_event(SaleEvent("reserved", 7, None, 1, 1))  # not in a room: ignored
+    hub.feed.sale_event(SaleEvent("opened", 42, "show", 100, 1))
+    hub.feed.sale_event(SaleEvent("reserved", 7, None, 1, 1))  # not in a room: ignored
     for i in range(100):
         await redis.hset(meta, mapping={"remaining": 99 - i})
         name = "Zoe" if i == 0 else None
-        hub.sale_event(SaleEvent("reserved", 42, "show", 99 - i, 2, f"42-{i}", f"u{i}", 1, name))
+        hub.feed.sale_event(
+            SaleEvent("reserved", 42, "show", 99 - i, 2, f"42-{i}", f"u{i}", 1, name)
+        )
         if i % 10 == 0:
             await asyncio.sleep(0.01)
-    hub.sale_event(SaleEvent("sold_out", 42, "show", 0, 3))
+    hub.feed.sale_event(SaleEvent("sold_out", 42, "show", 0, 3))
     # (Sale phase events come from the sale's state in Redis: tests/chat/test_sale_events.py.)
     evs = await watcher.wait_for(
         lambda e: any(x["type"] == "stock" and x["remaining"] == 0 for x in e)

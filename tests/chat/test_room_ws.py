@@ -262,7 +262,7 @@ async def test_stuck_socket_does_not_delay_others(
 
     hub = client.app[ROOM_HUB]
     # Smaller buffers than the defaults (so a few MB are enough), and no frame-rate cap.
-    hub.limits = dataclasses.replace(
+    hub.audience.limits = dataclasses.replace(
         hub.limits, max_buffer_bytes=256 * 1024, resume_buffer_bytes=1024, lag_timeout_s=60,
         frames_burst=100_000, frames_per_s=100_000,
     )  # fmt: skip
@@ -293,7 +293,8 @@ async def test_stuck_socket_does_not_delay_others(
         await viewer.until(lambda e: e["type"] == "chat", wait_s=20)
     assert loop.time() - t0 < 20
     assert [int(e["text"][:5]) for e in viewer.chats()] == list(range(n))
-    room = hub._rooms[sid]
+    room = hub.audience.get(sid)
+    assert room is not None
     assert len(room.lagging) == 1, "the stuck socket was set aside, not waited for"
     # It starts reading again: it drains, gets a resync snapshot, and is live again.
     tail = b""

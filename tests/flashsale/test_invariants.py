@@ -221,3 +221,9 @@ async def test_a_broken_sale_does_not_stop_the_persister(core: Core) -> None:
     await persister.step()
     assert len(await core.ledger.orders_for_sale(fine.id)) == 1
     await persister.step()  # the group is re-created, the junk entry is skipped
+
+
+async def test_remaining_many_reads_every_sales_stock_at_once(core: Core) -> None:
+    a, b = await core.sale(3), await core.sale(5)
+    await core.sales.buy(a.id, "amy", "k")
+    assert await core.sales.remaining_many([a.id, b.id, 999_999]) == [2, 5, None]

@@ -9,12 +9,11 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from tests.stream.peers import HostPeer, ViewerPeer
 from web.app import create_app
-from web.keys import CATALOG, RELAY, ROOM_HUB
+from web.keys import CATALOG, RELAY
 from web.settings import Settings
 from web.whip import RoomStreamLifecycle
 
@@ -213,24 +212,21 @@ class Hub:
 
 
 async def test_lifecycle_updates_catalog_and_room_and_survives_room_failure() -> None:
-    app = web.Application()
+    released: list[str] = []
+
+    async def release(stream_id: str) -> None:
+        released.append(stream_id)
+
     catalog, hub = FakeCatalog(), Hub()
-    app[CATALOG] = catalog  # type: ignore[assignment]
-    app[ROOM_HUB] = hub
-    lifecycle = RoomStreamLifecycle(app)
+    lifecycle = RoomStreamLifecycle(catalog, hub, release)  # type: ignore[arg-type]
     await lifecycle.stream_live("s")
     await lifecycle.stream_ended("s", "unpublished")
     assert catalog.statuses == [("s", "live"), ("s", "ended")]
     assert hub.announced == [("s", "live"), ("s", "ended")]
+    assert released == ["s"]
 
-    broken = web.Application()
-    broken[CATALOG] = FakeCatalog()  # type: ignore[assignment]
-    broken[ROOM_HUB] = Hub(fail=True)
-    await RoomStreamLifecycle(broken).stream_live("s")  # logged, not raised
-
-    no_room = web.Application()
-    no_room[CATALOG] = FakeCatalog()  # type: ignore[assignment]
-    await RoomStreamLifecycle(no_room).stream_ended("s", "shutdown")
+    broken = RoomStreamLifecycle(FakeCatalog(), Hub(fail=True), release)  # type: ignore[arg-type]
+    await broken.stream_live("s")  # logged, not raised
 
 
 async def test_second_worker_redirects_viewers_to_the_publishers_worker(

@@ -1,0 +1,62 @@
+"""Builds the room's parts through their constructors, in dependency order."""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from redis.asyncio import Redis
+
+from chat.audience import Audience
+from chat.commands import Commands
+from chat.history import RoomLog
+from chat.hub import Authenticate, Hub
+from chat.keys import RoomKeys
+from chat.member import RoomLimits
+from chat.moderation import Moderation
+from chat.presence import Presence
+from chat.reactions import Reactions
+from chat.room import RoomState
+from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
+from chat.snapshot import Snapshots
+from chat.subscriptions import Subscriptions
+from chat.ticker import RoomTicker
+from inventory.catalog import Catalog
+
+
+def build_room(
+    redis: Redis,
+    catalog: Catalog,
+    prefix: str,
+    sales: RoomSales,
+    feed: SaleFeed,
+    authenticate: Authenticate | None = None,
+    limits: RoomLimits | None = None,
+    process_id: str | None = None,
+) -> Hub:
+    """The room of this process; ``feed`` is the observer ``sales`` already reports to."""
+    limits = limits or RoomLimits()
+    keys_of = partial(RoomKeys.of, prefix)
+    state = RoomState(redis)
+    room_log = RoomLog(redis)
+    moderation = Moderation(state, room_log, catalog)
+    reactions = Reactions(redis)
+    presence = Presence(redis, process_id or uuid.uuid4().hex[:12], limits.viewers_interval_s)
+    snapshots = Snapshots(state, room_log, moderation, sales)
+    subscriptions = Subscriptions(redis, f"{prefix}:hub")
+    audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits)
+    announcer = SaleAnnouncer(feed, sales, room_log, keys_of, limits.sale_sweep_s)
+    return Hub(
+        keys_of=keys_of,
+        catalog=catalog,
+        state=state,
+        room_log=room_log,
+        moderation=moderation,
+        commands=Commands(room_log, moderation, reactions, sales, limits),
+        audience=audience,
+        subscriptions=subscriptions,
+        ticker=RoomTicker(audience, announcer, reactions, presence, limits),
+        feed=feed,
+        announcer=announcer,
+        authenticate=authenticate,
+    )

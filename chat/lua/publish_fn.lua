@@ -1,0 +1,10 @@
+-- The room's sequenced publish, shared by every script that appends an event (loaded first).
+-- KEYS[1] seq, KEYS[2] events, KEYS[3] history; ARGV[1] channel, ARGV[2] stream max length.
+-- INCRs the seq, appends the event (its map header counting the seq) to the stream, PUBLISHes it.
+local function publish(ev_head)
+  local seq = redis.call('INCR', KEYS[1])
+  local ev = ev_head .. cmsgpack.pack('seq') .. cmsgpack.pack(seq)
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ev)
+  redis.call('PUBLISH', ARGV[1], ev)
+  return seq, ev
+end

@@ -1,0 +1,6 @@
+-- Touch a stream claim only while it is still ours (another worker may have taken over).
+-- KEYS[1] the claim; ARGV[1] this worker's URL, ARGV[2] TTL in seconds.
+if redis.call('get', KEYS[1]) == ARGV[1] then
+  return redis.call('expire', KEYS[1], ARGV[2])
+end
+return 0

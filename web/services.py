@@ -1,0 +1,79 @@
+"""The composition root: every domain service, built through its constructor in dependency order.
+
+Order matters once, here: the room's sale feed (the sale service's observer) needs nothing, so it
+comes first; the sale service reports to it from its first call; the room gets the sale service;
+the relay's lifecycle gets the room. Nothing is attached afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from functools import partial
+
+from aiohttp import web
+
+from chat.factory import build_room
+from chat.salefeed import SaleFeed
+from flashsale.service import SaleService
+from inventory.ledger import Ledger
+from stream.registry import StreamRegistry
+from stream.relay import Relay
+from web.keys import (
+    CATALOG,
+    DATABASE,
+    LEDGER,
+    REDIS,
+    RELAY,
+    ROOM_HUB,
+    SALES,
+    SETTINGS,
+    SIGNER,
+    STREAM_REGISTRY,
+)
+from web.room import authenticator, room_limits
+from web.whip import RoomStreamLifecycle, release_claim
+
+
+async def services_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Build the ledger, sale service, room and relay; start them; stop them in reverse."""
+    settings = app[SETTINGS]
+    redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
+    ledger = Ledger(app[DATABASE])
+    feed = SaleFeed()
+    sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
+    room = build_room(
+        redis,
+        catalog,
+        prefix,
+        sales,
+        feed,
+        authenticate=authenticator(app[SIGNER]),
+        limits=room_limits(settings),
+    )
+    # Workers are told apart by the URL viewers are redirected to: advertise_url when the
+    # settings have one, else this process's own host and port.
+    own_url = settings.advertise_url or f"http://{settings.host}:{settings.port}"
+    registry = StreamRegistry(redis, prefix, own_url)
+    ice = settings.ice_servers
+    relay = Relay(
+        RoomStreamLifecycle(catalog, room, partial(release_claim, registry)),
+        ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
+        media_timeout_s=settings.stream_media_timeout_s,
+        max_viewers_per_stream=settings.stream_max_viewers,
+        max_viewers=settings.relay_max_viewers,
+    )
+    app[LEDGER] = ledger
+    app[SALES] = sales
+    app[ROOM_HUB] = room
+    app[STREAM_REGISTRY] = registry
+    app[RELAY] = relay
+    await room.start()
+    registry.start(relay.is_live)
+    try:
+        yield
+    finally:
+        # The relay ends every broadcast first (announcing it in the room), then the room goes.
+        await relay.close()
+        await registry.close()
+        await room.close()
+        await sales.close()
