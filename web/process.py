@@ -225,7 +225,6 @@ class ChildProcess:
         self._backoff = backoff or Backoff()
         self._proc: subprocess.Popen[bytes] | None = None
         self._tasks: list[asyncio.Task[Any]] = []
-        self.starts = 0
 
     @property
     def pid(self) -> int | None:
@@ -233,17 +232,20 @@ class ChildProcess:
         return self._proc.pid if self._proc and self._proc.poll() is None else None
 
     def _is_like_ours(self, pid: int) -> bool:
-        """Same command (but for the old parent's pid) on the same data directory."""
+        """The same ``livesell`` subcommand on the same data directory.
+
+        Whatever its other arguments (an old port, an old parent pid): we hold the directory's
+        lock, so any such process is an orphan of a crashed run.
+        """
         key = "LIVESELL_DATA_DIR"
         same_dir = _environ(pid, key) == self._env.get(key)
-        return same_dir and cmdline(pid)[1:-1] == self._argv[1:-1]
+        return same_dir and cmdline(pid)[1:4] == self._argv[1:4]
 
     async def _run(self) -> None:
         while True:
             started = time.monotonic()
             self._proc = spawn(self._argv, self._env)
             self._pid_file.write(self._proc.pid)
-            self.starts += 1
             while True:  # polled: a pidfd or SIGCHLD watcher would tie this to one loop kind
                 code = self._proc.poll()
                 if code is not None:
