@@ -1,4 +1,4 @@
-"""The ``livesell`` command: serve, token, audit."""
+"""The ``livesell`` command: serve, token, audit, persist, settings."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
+    from web.datalock import DataDirBusy, DataDirLock
     from web.workers import Supervisor, private_port
 
     try:
@@ -28,37 +29,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
-    if args.worker_index is None and workers > 1:
-        return Supervisor(settings, host, port, workers).run()
-    if args.worker_index is None:
-        logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
-        web.run_app(
-            create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
-            print=lambda *_: None,
-        )  # fmt: skip
+    if args.worker_index is not None:
+        own_port = private_port(port, args.worker_index)
+        asyncio.run(_run_worker(create_app(settings), host, port, own_port, args.parent_pid))
         return 0
-    asyncio.run(
-        _run_worker(create_app(settings), host, port, private_port(port, args.worker_index))
-    )
+    # The parent owns the data directory (private Redis, pid files, SQLite) until it exits.
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy as exc:
+        raise SystemExit(f"livesell serve: {exc}") from None
+    if workers > 1:
+        return Supervisor(settings, host, port, workers).run()
+    logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+    web.run_app(
+        create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+        print=lambda *_: None,
+    )  # fmt: skip
     return 0
 
 
-async def _run_worker(app: Any, host: str, port: int, own_port: int) -> None:
-    """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
+async def _until_stopped(parent_pid: int | None) -> None:
+    """Wait for SIGTERM or SIGINT, or, in a child, for the parent to be gone."""
     import signal
 
+    from inventory.tasks import cancel_all, supervise
+    from web.process import watch_parent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [] if parent_pid is None else [supervise(watch_parent(parent_pid, stop.set), "parent")]
+    try:
+        await stop.wait()
+    finally:
+        await cancel_all(tasks)
+
+
+async def _run_worker(app: Any, host: str, port: int, own_port: int, parent: int | None) -> None:
+    """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
     from aiohttp import web
 
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True).start()
     await web.TCPSite(runner, host, own_port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await _until_stopped(parent)
     finally:
         await runner.cleanup()
 
@@ -99,9 +117,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         await db.close()
 
 
-async def _persist(settings: Settings) -> None:
-    import signal
-
+async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
     from inventory.database import Database
     from inventory.ledger import Ledger
@@ -119,13 +135,9 @@ async def _persist(settings: Settings) -> None:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     persister.start()
     try:
-        await stop.wait()
+        await _until_stopped(parent_pid)
     finally:
         await persister.close()
         await redis.aclose()
@@ -141,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, help="server processes on one port (LIVESELL_WORKERS)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p = sub.add_parser("token", help="print a signed bearer token")
     p.add_argument("--role", choices=[r.value for r in Role], default="viewer")
     p.add_argument("--user", required=True)
@@ -150,8 +163,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
-    sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
+    p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
     args = parser.parse_args(argv)
+    if args.cmd == "settings":
+        sys.stdout.write(Settings.markdown_table())
+        return 0
     settings = Settings.from_env()
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -162,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "token":
         return _token(settings, args)
     if args.cmd == "persist":
-        asyncio.run(_persist(settings))
+        asyncio.run(_persist(settings, args.parent_pid))
         return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))

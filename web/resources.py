@@ -14,7 +14,7 @@ from flashsale.reaper import Reaper
 from inventory.catalog import Catalog
 from inventory.database import Database
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
-from web.persistproc import PersisterProcess
+from web.process import ChildProcess
 from web.redisproc import RedisProcess
 
 log = logging.getLogger("livesell.app")
@@ -83,7 +83,8 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    child = PersisterProcess(settings, app[REDIS_URL])
+    env = settings.to_env(redis_url=app[REDIS_URL], database_url=settings.resolved_database_url())
+    child = ChildProcess("persister", ["persist"], env, settings.data_dir / "persister.pid")
     reaper.start()
     if settings.persister == "inprocess":
         persister.start()
