@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 from chat.commands import STRIKES, Commands, error_reply
 from chat.errors import BadFrame, Banned, RateLimited, RoomNotFound, Unauthorized
 from chat.fanout import LocalRoom
+from chat.figures import RoomFigures, room_figures
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import CLOSED, JOINING, LIVE, ClientConnection, Identity, Member, RoomLimits
@@ -165,6 +166,11 @@ class Hub:
         if command.type not in ACTIONS:
             raise BadFrame(f"{command.type} is not a host action")
         return await self.moderation.apply(self.keys(stream_id), stream, actor, command)
+
+    async def figures(self, stream_ids: list[str]) -> dict[str, RoomFigures]:
+        """Viewers, likes and chat rate of each room, as every process sees them."""
+        rooms = {sid: self.keys(sid) for sid in stream_ids}
+        return await room_figures(self._redis, rooms, self.log.history_len)
 
     def _spawn(self, coro: Any, name: str) -> None:
         task = supervise(coro, name)

@@ -11,6 +11,7 @@ from web import api, health
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
+from web.ops import setup_ops
 from web.resources import database_ctx, redis_ctx, sales_ctx
 from web.room import setup_room
 from web.settings import Settings
@@ -45,4 +46,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)
     app.add_routes(api.routes)
+    setup_ops(app)
     return app
