@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test check fmt install bench clean
+.PHONY: serve test check fmt install bench clean vendor
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: $(STAMP)
 	$(BIN)/python -m loadtest.bench flashsale --json var/bench-flashsale.json
 	$(BIN)/python -m loadtest.bench relay --viewers 16 --seconds 10 --json var/bench-relay.json
 	$(BIN)/python -m loadtest.bench fanout --viewers 1000 --json var/bench-fanout.json
+
+# Refresh the vendored front-end libraries under web/static/vendor/ from the npm registry.
+vendor:
+	./scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

@@ -12,6 +12,7 @@ from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
 from web.ops import setup_ops
+from web.pages import setup_pages
 from web.resources import database_ctx, redis_ctx, sales_ctx
 from web.room import setup_room
 from web.settings import Settings
@@ -47,4 +48,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(api.routes)
     setup_ops(app)
+    setup_pages(app)
     return app

@@ -17,6 +17,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
+    from web.pages import print_links_on_startup
     from web.workers import Supervisor, private_port
 
     try:
@@ -32,14 +33,17 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return Supervisor(settings, host, port, workers).run()
     if args.worker_index is None:
         logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+        app = create_app(settings)
+        print_links_on_startup(app, host, port)
         web.run_app(
-            create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+            app, host=host, port=port, access_log=None, shutdown_timeout=10,
             print=lambda *_: None,
         )  # fmt: skip
         return 0
-    asyncio.run(
-        _run_worker(create_app(settings), host, port, private_port(port, args.worker_index))
-    )
+    app = create_app(settings)
+    if args.worker_index == 0:
+        print_links_on_startup(app, host, port)  # once for the whole server
+    asyncio.run(_run_worker(app, host, port, private_port(port, args.worker_index)))
     return 0
 
 
@@ -76,10 +80,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
-    from flashsale.audit import audit_sale
-    from inventory.database import Database
-    from inventory.ledger import Ledger
+def _running_redis(settings: Settings) -> Any:
+    """A client of the Redis the running server uses (its private one, found under data_dir)."""
     from web.resources import make_redis, redis_url_file
 
     url = settings.redis_url
@@ -88,7 +90,31 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         if not path.exists():
             raise SystemExit("no LIVESELL_REDIS_URL and no running private Redis under data dir")
         url = path.read_text().strip()
-    redis = make_redis(url, 4)
+    return make_redis(url, 4)
+
+
+async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
+    from web.pages import sign_in_links
+    from web.signin import LoginCodes
+
+    redis = _running_redis(settings)
+    signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    base = settings.advertise_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    try:
+        codes = LoginCodes(redis, settings.redis_prefix, signer)
+        links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)
+    finally:
+        await redis.aclose()
+    for page, url in links.items():
+        print(f"{page}: {url}")
+
+
+async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
+    from flashsale.audit import audit_sale
+    from inventory.database import Database
+    from inventory.ledger import Ledger
+
+    redis = _running_redis(settings)
     db = Database(settings.resolved_database_url())
     try:
         await db.open()
@@ -151,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
     sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
+    p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
+    p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
+    p.add_argument("--user", help="user id (default: the role's name)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     logging.basicConfig(
@@ -163,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
         return _token(settings, args)
     if args.cmd == "persist":
         asyncio.run(_persist(settings))
+        return 0
+    if args.cmd == "login-link":
+        asyncio.run(_login_link(settings, args))
         return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))

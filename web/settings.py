@@ -88,6 +88,10 @@ class Settings:
     #: WHEP viewer sessions allowed per stream, and per relay process in all.
     stream_max_viewers: int = 1000
     relay_max_viewers: int = 5000
+    #: Guest sign-in (``POST /api/guest``): viewers pick a display name to chat and buy.
+    guest_login: bool = True
+    #: Guest tokens one client IP may mint per minute.
+    guest_logins_per_min: int = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -119,6 +123,8 @@ class Settings:
             stream_media_timeout_s=_float(e, "LIVESELL_STREAM_MEDIA_TIMEOUT_S", 10.0),
             stream_max_viewers=_int(e, "LIVESELL_STREAM_MAX_VIEWERS", 1000),
             relay_max_viewers=_int(e, "LIVESELL_RELAY_MAX_VIEWERS", 5000),
+            guest_login=_int(e, "LIVESELL_GUEST_LOGIN", 1) != 0,
+            guest_logins_per_min=_int(e, "LIVESELL_GUEST_LOGINS_PER_MIN", 30),
         )
 
     def resolved_database_url(self) -> str:
