@@ -11,7 +11,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -24,22 +23,14 @@ from typing import Any
 import aiohttp
 import pytest
 
+from loadtest.bench_pages import CHROMIUM as BENCH_CHROMIUM
+from loadtest.bench_pages import CHROMIUM_ARGS
+from loadtest.benchprocs import free_port
 from tests.conftest import TEST_SECRET
 from web.auth import Role, TokenSigner
 
-CHROMIUM = os.environ.get("LIVESELL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-]
+#: The same browser and switches as `python -m loadtest.bench pages`.
+CHROMIUM = os.environ.get("LIVESELL_CHROMIUM", BENCH_CHROMIUM)
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
@@ -67,12 +58,6 @@ def chromium_or_skip() -> str:
     except ImportError:
         pytest.skip("playwright is not installed (pip install -e '.[dev]'); browser tests skipped")
     return path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -103,7 +88,7 @@ def live_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """`livesell serve` on a free port, sharing the session's private Redis (own key prefix)."""
     chromium_or_skip()
     data = tmp_path_factory.mktemp("serve")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "LIVESELL_REDIS_URL": redis_url,
@@ -217,7 +202,10 @@ async def new_show(api: Api, title: str = "Spring drop") -> str:
 
 
 async def go_live(api: Api, stream_id: str) -> Any:
-    """Publish counter video from an aiortc host over WHIP; returns the peer (close it)."""
+    """Publish counter video from an aiortc host over WHIP; returns the peer (close it).
+
+    Its ``session_id`` is the WHIP session URL: DELETE it to end the show.
+    """
     from tests.stream.peers import HostPeer
 
     host = HostPeer()
@@ -227,6 +215,7 @@ async def go_live(api: Api, stream_id: str) -> Any:
     ) as resp:
         assert resp.status == 201, await resp.text()
         await host.accept(await resp.text())
+        host.session_id = resp.headers["Location"]
     return host
 
 
@@ -248,3 +237,56 @@ async def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     await page.screenshot(path=str(path))
     return path
+
+
+class RoomClient:
+    """A room websocket from Python (e.g. the host), recording every event it receives."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.ws = ws
+        self.events: list[dict[str, Any]] = []
+        self._next_ref = 0
+        self._reader = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def join(cls, api: Api, stream_id: str) -> RoomClient:
+        """Join ``stream_id``'s room with the API's token."""
+        url = api.server.url.replace("http", "ws", 1) + f"/ws/rooms/{stream_id}"
+        ws = await api.session.ws_connect(url, headers=api.headers)
+        client = cls(ws)
+        await eventually(client._has_snapshot, 10, "snapshot")
+        return client
+
+    async def _has_snapshot(self) -> bool:
+        return any(e["type"] == "snapshot" for e in self.events)
+
+    async def _read(self) -> None:
+        from chat.protocol import decode
+
+        async for msg in self.ws:
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            ev = decode(msg.data)
+            self.events.extend(ev["events"] if ev["type"] == "batch" else [ev])
+
+    async def request(self, **event: Any) -> dict[str, Any]:
+        """Send an event with a ref; return its reply (ack, buy_result or error)."""
+        from chat.protocol import encode
+
+        self._next_ref += 1
+        ref = f"py{self._next_ref}"
+        await self.ws.send_bytes(encode({**event, "ref": ref}))
+
+        async def reply() -> dict[str, Any] | None:
+            return next((e for e in self.events if e.get("ref") == ref), None)
+
+        return await eventually(reply, 10, f"reply to {event['type']}")
+
+    def chat(self) -> list[dict[str, Any]]:
+        """The chat events received live."""
+        return [e for e in self.events if e["type"] == "chat"]
+
+    async def close(self) -> None:
+        """Leave the room."""
+        await self.ws.close()
+        self._reader.cancel()

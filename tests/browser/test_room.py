@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
+
+import pytest
 
 from tests.browser.conftest import (
     DESKTOP,
     Api,
     LiveServer,
+    RoomClient,
     eventually,
     go_live,
     new_show,
@@ -33,24 +37,20 @@ async def video_progress(page: Any) -> Any:
 
 
 async def test_viewer_sees_the_video_playing(
-    browser: Any, live_server: LiveServer, host_api: Api
+    browser: Any, live_server: LiveServer, live_show: tuple[str, Any]
 ) -> None:
-    stream_id = await new_show(host_api)
-    host = await go_live(host_api, stream_id)
-    try:
-        page = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    stream_id, _ = live_show
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}")
 
-        async def playing() -> Any:
-            p = await video_progress(page)
-            return p if p["w"] > 0 and p["t"] > 0 else None
+    async def playing() -> Any:
+        p = await video_progress(page)
+        return p if p["w"] > 0 and p["t"] > 0 else None
 
-        first = await eventually(playing, 15, "the video plays")
-        await eventually(lambda: _advanced(page, first["t"] + 0.5), 10, "currentTime advances")
-        assert (await video_progress(page))["state"] == "live"
-        assert await page.text_content("#state-text") == "LIVE"
-        assert page.errors == []
-    finally:
-        await host.close()
+    first = await eventually(playing, 15, "the video plays")
+    await eventually(lambda: _advanced(page, first["t"] + 0.5), 10, "currentTime advances")
+    assert (await video_progress(page))["state"] == "live"
+    assert await page.text_content("#state-text") == "LIVE"
+    assert page.errors == []
 
 
 async def _advanced(page: Any, beyond: float) -> bool:
@@ -91,33 +91,157 @@ async def sign_in_as_guest(page: Any, name: str) -> None:
 
 
 async def test_sale_countdown_buy_reserve_and_pay(
-    browser: Any, live_server: LiveServer, host_api: Api
+    browser: Any, live_server: LiveServer, host_api: Api, live_show: tuple[str, Any]
 ) -> None:
+    stream_id, _ = live_show
+    _, sale_id = await sale_setup(host_api, stream_id)
+    url = f"{live_server.url}/live/{stream_id}"
+    buyer = await open_page(browser, url)
+    other = await open_page(browser, url, DESKTOP)
+    await buyer.wait_for_selector("#product-card:not([hidden])")
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 4})
+    await buyer.wait_for_selector("#buy[data-state=notopen]")
+    assert "Starts in" in (await buyer.text_content("#sale-clock") or "")
+    assert await buyer.is_disabled("#buy")
+    await buyer.wait_for_selector("#buy[data-state=open]", timeout=10000)
+    assert await buyer.text_content("#buy") == "Buy now"
+    await buyer.click("#buy")
+    await sign_in_as_guest(buyer, "Mia")
+    await buyer.wait_for_selector("#reserved:not([hidden])")
+    assert (await buyer.text_content("#pay-by") or "").startswith("Pay within 0")
+    await text_becomes(other, "#sale-left", "4 of 5 left")
+    await screenshot(buyer, "room-sale-phone")
+    await screenshot(other, "room-sale-desktop")
+    await buyer.click("#pay")
+    await buyer.wait_for_selector("#buy[data-state=limit]")
+    assert await buyer.text_content("#outcome") == "Paid. Thank you!"
+    assert await buyer.text_content("#order-list .order-state") == "Paid"
+    assert buyer.errors == [] and other.errors == []
+
+
+async def chat_texts(page: Any) -> list[str]:
+    return list(
+        await page.eval_on_selector_all(
+            "#chat .msg:not(.system) .text", "els => els.map(e => e.textContent)"
+        )
+    )
+
+
+async def say(page: Any, text: str) -> None:
+    await page.fill("#chat-input", text)
+    await page.press("#chat-input", "Enter")
+
+
+@pytest.fixture
+async def live_show(host_api: Api) -> AsyncIterator[tuple[str, Any]]:
+    """A fresh show with an aiortc host publishing counter video into it."""
     stream_id = await new_show(host_api, "Scarves, live from the studio")
     host = await go_live(host_api, stream_id)
-    try:
-        _, sale_id = await sale_setup(host_api, stream_id)
-        url = f"{live_server.url}/live/{stream_id}"
-        buyer = await open_page(browser, url)
-        other = await open_page(browser, url, DESKTOP)
-        await buyer.wait_for_selector("#product-card:not([hidden])")
-        await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 4})
-        await buyer.wait_for_selector("#buy[data-state=notopen]")
-        assert "Starts in" in (await buyer.text_content("#sale-clock") or "")
-        assert await buyer.is_disabled("#buy")
-        await buyer.wait_for_selector("#buy[data-state=open]", timeout=10000)
-        assert await buyer.text_content("#buy") == "Buy now"
-        await buyer.click("#buy")
-        await sign_in_as_guest(buyer, "Mia")
-        await buyer.wait_for_selector("#reserved:not([hidden])")
-        assert (await buyer.text_content("#pay-by") or "").startswith("Pay within 0")
-        await text_becomes(other, "#sale-left", "4 of 5 left")
-        await screenshot(buyer, "room-sale-phone")
-        await screenshot(other, "room-sale-desktop")
-        await buyer.click("#pay")
-        await buyer.wait_for_selector("#buy[data-state=limit]")
-        assert await buyer.text_content("#outcome") == "Paid. Thank you!"
-        assert await buyer.text_content("#order-list .order-state") == "Paid"
-        assert buyer.errors == [] and other.errors == []
-    finally:
-        await host.close()
+    yield stream_id, host
+    await host.close()
+
+
+@pytest.fixture
+async def show_room(host_api: Api) -> AsyncIterator[tuple[str, RoomClient]]:
+    """A fresh show whose host sits in the room on a Python websocket."""
+    stream_id = await new_show(host_api)
+    host = await RoomClient.join(host_api, stream_id)
+    yield stream_id, host
+    await host.close()
+
+
+async def test_guest_chats_host_sees_and_deletes_it(
+    browser: Any, live_server: LiveServer, host_api: Api, show_room: tuple[str, RoomClient]
+) -> None:
+    stream_id, host = show_room
+    viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    other = await open_page(browser, f"{live_server.url}/live/{stream_id}", DESKTOP)
+    await viewer.click("#chat-input")
+    await viewer.keyboard.type("h")  # the first keystroke asks for a name
+    await sign_in_as_guest(viewer, "Lena")
+    await say(viewer, "is the blue one still there?")
+
+    async def posted() -> Any:
+        return next((e for e in host.chat() if e["text"] == "is the blue one still there?"), None)
+
+    msg = await eventually(posted, 10, "the host receives the chat")
+    assert msg["name"] == "Lena" and msg["role"] == "viewer"
+    await text_in_chat(other, "is the blue one still there?")
+    await host_api.room(stream_id, "delete", seq=msg["seq"])
+    for page in (viewer, other):
+        await eventually(
+            lambda p=page: _gone(p, "is the blue one still there?"), 10, "deleted message goes"
+        )
+    assert viewer.errors == [] and other.errors == []
+
+
+async def text_in_chat(page: Any, text: str) -> None:
+    async def shown() -> bool:
+        return text in await chat_texts(page)
+
+    await eventually(shown, 10, f"chat shows {text!r}")
+
+
+async def _gone(page: Any, text: str) -> bool:
+    return text not in await chat_texts(page)
+
+
+async def test_network_drop_resumes_chat_with_nothing_lost_or_doubled(
+    browser: Any, live_server: LiveServer, show_room: tuple[str, RoomClient]
+) -> None:
+    stream_id, host = show_room
+    viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    for i in range(3):
+        await host.request(type="chat", text=f"before {i}")
+    await text_in_chat(viewer, "before 2")
+    await viewer.context.set_offline(True)
+    await viewer.wait_for_selector("body[data-state=reconnecting]")
+    for i in range(5):
+        await host.request(type="chat", text=f"while offline {i}")
+    await viewer.context.set_offline(False)
+    await text_in_chat(viewer, "while offline 4")
+    await host.request(type="chat", text="after")
+    await text_in_chat(viewer, "after")
+    expected = [f"before {i}" for i in range(3)]
+    expected += [f"while offline {i}" for i in range(5)] + ["after"]
+    assert await chat_texts(viewer) == expected
+    assert viewer.errors == []
+
+
+async def test_markup_in_chat_and_names_is_shown_as_text(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    evil = "<img src=x onerror=alert(1)>"
+    stream_id = await new_show(host_api)
+    url = f"{live_server.url}/live/{stream_id}"
+    writer = await open_page(browser, url)
+    reader = await open_page(browser, url, DESKTOP)
+    await writer.click("#chat-input")
+    await writer.keyboard.type("x")
+    await sign_in_as_guest(writer, evil)
+    await say(writer, evil)
+    await text_in_chat(reader, evil)
+    for page in (writer, reader):
+        await text_in_chat(page, evil)
+        assert await page.eval_on_selector_all(
+            "#chat .name", "els => els.map(e => e.textContent)"
+        ) == [evil]
+        assert await page.query_selector_all("#chat img") == []
+        assert await page.query_selector_all("img[src=x]") == []
+    await writer.wait_for_timeout(300)
+    assert writer.dialogs == [] and reader.dialogs == []
+    assert "Signed in as <img" in (await writer.text_content("#signed-in") or "")
+
+
+async def test_viewer_sees_the_show_end(
+    browser: Any, live_server: LiveServer, host_api: Api, live_show: tuple[str, Any]
+) -> None:
+    stream_id, host = live_show
+    viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    await viewer.wait_for_selector("body[data-state=live]", timeout=15000)
+    await host_api.call("DELETE", host.session_id)  # the host ends the show
+    await viewer.wait_for_selector("body[data-state=ended]", timeout=10000)
+    await viewer.wait_for_selector("#end-card:not([hidden])")
+    assert await viewer.text_content("#end-card h1") == "This show has ended"
+    assert await viewer.text_content("#state-text") == "Ended"
+    assert viewer.errors == []
