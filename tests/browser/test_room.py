@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from loadtest.bench_pages import PUBLISH
 from tests.browser.conftest import (
     DESKTOP,
     Api,
@@ -91,9 +92,21 @@ async def sign_in_as_guest(page: Any, name: str) -> None:
 
 
 async def test_sale_countdown_buy_reserve_and_pay(
-    browser: Any, live_server: LiveServer, host_api: Api, live_show: tuple[str, Any]
+    browser: Any, live_server: LiveServer, host_api: Api, show_room: tuple[str, RoomClient]
 ) -> None:
-    stream_id, _ = live_show
+    stream_id, host = show_room
+    # A browser publishing its fake camera, as a host's studio does.
+    studio = await open_page(browser, f"{live_server.url}/healthz")
+    await studio.evaluate(PUBLISH, [stream_id, host_api.headers["Authorization"][7:]])
+    await host.request(type="announce", text="Free shipping on every order tonight")
+    await host.request(type="chat", text="Welcome in! The scarves drop in a minute")
+    fan = await RoomClient.join(
+        Api(live_server, host_api.session, live_server.token("viewer", "zoe", "Zoe")), stream_id
+    )
+    await fan.request(type="chat", text="the rust one please 😍")
+    await fan.request(type="chat", text="how long is it?")
+    await host.request(type="chat", text="Hand-dyed silk, 180 × 90 cm")
+    await fan.close()
     _, sale_id = await sale_setup(host_api, stream_id)
     url = f"{live_server.url}/live/{stream_id}"
     buyer = await open_page(browser, url)
@@ -110,6 +123,8 @@ async def test_sale_countdown_buy_reserve_and_pay(
     await buyer.wait_for_selector("#reserved:not([hidden])")
     assert (await buyer.text_content("#pay-by") or "").startswith("Pay within 0")
     await text_becomes(other, "#sale-left", "4 of 5 left")
+    for page in (buyer, other):
+        await page.wait_for_selector("body[data-state=live]", timeout=15000)
     await screenshot(buyer, "room-sale-phone")
     await screenshot(other, "room-sale-desktop")
     await buyer.click("#pay")
@@ -245,3 +260,31 @@ async def test_viewer_sees_the_show_end(
     assert await viewer.text_content("#end-card h1") == "This show has ended"
     assert await viewer.text_content("#state-text") == "Ended"
     assert viewer.errors == []
+
+
+async def test_shop_token_in_the_fragment_signs_in_and_language_switch_sticks(
+    browser: Any, live_server: LiveServer, show_room: tuple[str, RoomClient]
+) -> None:
+    stream_id, host = show_room
+    token = live_server.token("viewer", "shop-ann", "Ann from the shop")
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}#token={token}")
+    await page.wait_for_selector("body[data-state=waiting]")
+    assert "token" not in page.url
+    assert await page.evaluate("() => sessionStorage.getItem('livesell.token')") == token
+    await say(page, "hello from the shop")
+    assert await page.is_hidden("#guest-sheet")
+
+    async def posted() -> Any:
+        return next((e for e in host.chat() if e["text"] == "hello from the shop"), None)
+
+    msg = await eventually(posted, 10, "the shop user's message")
+    assert (msg["user_id"], msg["name"]) == ("shop-ann", "Ann from the shop")
+
+    await page.select_option("#lang", "zh")
+    assert await page.get_attribute("#chat-input", "placeholder") == "说点什么…"
+    await page.reload()
+    await page.wait_for_selector("body[data-state=waiting]")
+    assert await page.get_attribute("#chat-input", "placeholder") == "说点什么…"
+    assert await page.text_content("#state-text") == "尚未开始"
+    assert await page.evaluate("() => document.documentElement.lang") == "zh-CN"
+    await screenshot(page, "room-waiting-zh-phone")

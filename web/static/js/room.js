@@ -81,7 +81,16 @@ function scrollChat() {
   wrap.scrollTop = wrap.scrollHeight;
 }
 
+function noteHost(ev) {
+  // The stream knows only the host's id; its chat messages carry the display name.
+  if (ev.role === "host" && ev.user_id === (page.stream && page.stream.host_id)) {
+    page.hostName = ev.name;
+    showHost();
+  }
+}
+
 function addChat(ev) {
+  noteHost(ev);
   if (ui.chat.querySelector(`[data-seq="${ev.seq}"]`)) return;
   ui.chat.append(chatLine(ev));
   while (ui.chat.childElementCount > MAX_CHAT) ui.chat.firstElementChild.remove();
@@ -164,11 +173,16 @@ const room = new RoomSocket(streamId, {
 });
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
 
+function showHost() {
+  const name = page.hostName || (page.stream && page.stream.host_id) || "";
+  ui.hostName.textContent = name;
+  ui.hostAvatar.textContent = (name || "?").slice(0, 1).toUpperCase();
+}
+
 function setStream(stream) {
   const was = page.stream && page.stream.status;
   page.stream = stream;
-  ui.hostName.textContent = stream.host_id;
-  ui.hostAvatar.textContent = (stream.host_id || "?").slice(0, 1).toUpperCase();
+  showHost();
   ui.title.textContent = stream.title || "";
   document.title = stream.title ? `${stream.title} · livesell` : t("room.title");
   if (stream.status === "ended") viewer.stop();
@@ -183,6 +197,7 @@ function onEvent(ev) {
       ui.viewers.textContent = number(ev.viewers || 0);
       setAnnouncement(ev.announcement);
       ui.chat.replaceChildren(...(ev.messages || []).map(chatLine));
+      (ev.messages || []).forEach(noteHost);
       scrollChat();
       sale.snapshot(ev);
       sale.render();
