@@ -288,3 +288,27 @@ async def test_shop_token_in_the_fragment_signs_in_and_language_switch_sticks(
     assert await page.text_content("#state-text") == "尚未开始"
     assert await page.evaluate("() => document.documentElement.lang") == "zh-CN"
     await screenshot(page, "room-waiting-zh-phone")
+
+
+async def test_sold_out_and_ended_are_said_in_words(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api)
+    _, sale_id = await sale_setup(host_api, stream_id, quantity=1)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    url = f"{live_server.url}/live/{stream_id}"
+    first = await open_page(browser, url)
+    second = await open_page(browser, url)
+    await first.click("#buy[data-state=open]")
+    await sign_in_as_guest(first, "Quick")
+    await first.wait_for_selector("#reserved:not([hidden])")
+    await second.wait_for_selector("#buy[data-state=soldout]")
+    assert await second.text_content("#buy") == "Sold out"
+    assert await second.is_disabled("#buy")
+    await host_api.call("POST", f"/api/sales/{sale_id}/close")
+    await second.wait_for_selector("#buy[data-state=ended]")
+    assert await second.text_content("#buy") == "Sale ended"
+    await first.click("#cancel")  # the hold outlives the sale; cancelling still works
+    await first.wait_for_selector("#buy[data-state=ended]")
+    assert await first.text_content("#outcome") == "Reservation cancelled"
+    assert first.errors == [] and second.errors == []

@@ -152,6 +152,7 @@ export class RoomSocket {
     if (t === "snapshot") {
       this.seq = ev.seq || 0;
       this.synced = true;
+      // Only fresh stamps set the clock: a replayed sale event's server_time_ms is old.
       if (ev.sale && ev.sale.server_time_ms) this.syncClock(ev.sale.server_time_ms);
       this._opened();
       this.onEvent(ev);
@@ -164,7 +165,10 @@ export class RoomSocket {
     }
     if (t === "pong") {
       clearTimeout(this.timers.pong);
-      this.syncClock(ev.server_ms);
+      // The server stamped its clock about halfway through the round trip.
+      const now = Date.now();
+      const sent = typeof ev.t === "number" && ev.t <= now ? ev.t : now;
+      if (typeof ev.server_ms === "number") this.offsetMs = ev.server_ms - (sent + now) / 2;
       return;
     }
     if (t === "auth_ok" && this.authRef && this.pending.has(this.authRef)) {
@@ -175,7 +179,6 @@ export class RoomSocket {
       if (ev.seq <= this.seq) return; // already applied (snapshot or replay)
       this.seq = ev.seq;
     }
-    if (t === "sale" && ev.sale && ev.sale.server_time_ms) this.syncClock(ev.sale.server_time_ms);
     if (ev.ref !== undefined && this.pending.has(String(ev.ref))) {
       const p = this.pending.get(String(ev.ref));
       this.pending.delete(String(ev.ref));

@@ -105,7 +105,8 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
       session = loc ? new URL(loc, resp.url).href : null;
       await mine.setRemoteDescription({ type: "answer", sdp: await resp.text() });
     } catch {
-      if (pc === mine) later("reconnecting");
+      // A network error: reconnecting if we had a picture, else still waiting for one.
+      if (pc === mine) later(state === "playing" || state === "reconnecting" ? "reconnecting" : state);
     }
   }
 
@@ -117,6 +118,12 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
   };
   video.addEventListener("playing", onFrame);
   video.addEventListener("resize", onFrame);
+  addEventListener("online", () => {
+    if (!stopped && state !== "playing") {
+      attempt = 0;
+      start();
+    }
+  });
 
   start();
   return {
