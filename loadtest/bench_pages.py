@@ -48,6 +48,19 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 """
 
+#: Where a join's time went: page scripts ready, the WHEP offer sent, its answer back.
+WHEP_TIMING = """
+() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const whep = performance.getEntriesByType("resource").find((e) => e.name.includes("/whep/"));
+  return {
+    dom_content_loaded: nav ? nav.domContentLoadedEventEnd : 0,
+    whep_sent: whep ? whep.startTime : 0,
+    whep_answered: whep ? whep.responseEnd : 0,
+  };
+}
+"""
+
 #: Runs in the publisher tab: the fake camera, published over WHIP with the admin token.
 PUBLISH = """
 async ([streamId, token]) => {
@@ -134,6 +147,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
             await publisher.evaluate(PUBLISH, [stream_id, host.token])
             await asyncio.sleep(1.0)  # the relay has media before the first viewer comes
             joins: list[float] = []
+            parts: dict[str, list[float]] = {}
             opens: list[float] = []
             for _ in range(args.joins):
                 context = await browser.new_context(viewport={"width": 390, "height": 844})
@@ -142,6 +156,9 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 await page.goto(f"{server.url}/live/{stream_id}")
                 probe = await _wait(page, "frame", 15)
                 joins.append(probe["frame"])
+                whep = await page.evaluate(WHEP_TIMING)
+                for key, value in whep.items():
+                    parts.setdefault(key, []).append(value)
                 await page.wait_for_selector("#product-card", state="attached")
                 sale = await host.call(
                     "POST", "/api/sales",
@@ -162,6 +179,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "joins": args.joins,
         "join_to_first_frame": _summary(joins),
         "start_sale_to_card_open": _summary(opens),
+        "join_breakdown_median_ms": {k: round(statistics.median(v), 1) for k, v in parts.items()},
         "goals_ms": GOALS_MS,
         "raw_ms": {"join": [round(v, 1) for v in joins], "open": [round(v, 1) for v in opens]},
     }
