@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import os
+import re
+import subprocess
+import sys
+import uuid
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
+from tests.conftest import TEST_SECRET
 from web.app import create_app
-from web.auth import Role
+from web.auth import Role, TokenSigner
 from web.keys import SIGNER
+from web.resources import make_redis
 from web.settings import Settings
-from web.signin import login_codes
+from web.signin import LoginCodes, login_codes
 
 
 async def test_login_code_works_once(client: TestClient) -> None:
@@ -66,3 +75,32 @@ async def test_pages_carry_security_headers_and_static_types(client: TestClient)
     bad = ("/static/../pages.py", "/static/%2e%2e/pages.py", "/static/vendor/msgpack.LICENSE")
     for path in bad:
         assert (await client.get(path)).status == 404, path
+
+
+def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "LIVESELL_REDIS_URL": redis_url,
+        "LIVESELL_REDIS_PREFIX": prefix,
+        "LIVESELL_SECRET": TEST_SECRET,
+        "LIVESELL_DATA_DIR": str(tmp_path),
+        "LIVESELL_ADVERTISE_URL": "https://shop.example",
+    }
+    out = subprocess.run(
+        [sys.executable, "-m", "web.cli", "login-link", "--role", "host", "--user", "alice"],
+        env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    match = re.fullmatch(r"studio: https://shop\.example/studio\?code=(\S+)\n", out)
+    assert match, out
+
+    async def redeem() -> tuple[str, dict[str, str]]:
+        redis = make_redis(redis_url, 2)
+        try:
+            return await LoginCodes(redis, prefix, TokenSigner(TEST_SECRET)).redeem(match[1])
+        finally:
+            await redis.aclose()
+
+    token, who = asyncio.run(redeem())
+    assert who == {"user": "alice", "role": "host", "name": "alice"}
+    assert TokenSigner(TEST_SECRET).verify(token).role == Role.HOST
