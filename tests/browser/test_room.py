@@ -312,3 +312,32 @@ async def test_sold_out_and_ended_are_said_in_words(
     await first.wait_for_selector("#buy[data-state=ended]")
     assert await first.text_content("#outcome") == "Reservation cancelled"
     assert first.errors == [] and second.errors == []
+
+
+async def test_every_room_control_is_reachable_by_keyboard_and_labelled(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api)
+    _, sale_id = await sale_setup(host_api, stream_id)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    await page.wait_for_selector("#buy[data-state=open]")
+    reached = set()
+    for _ in range(12):
+        await page.keyboard.press("Tab")
+        reached.add(await page.evaluate("() => document.activeElement.id"))
+    assert {"lang", "buy", "chat-input", "send", "like"} <= reached, reached
+    unlabelled = await page.evaluate(
+        """() => [...document.querySelectorAll('button, input, select')]
+             .filter((e) => e.offsetParent !== null)
+             .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
+             .map((e) => e.id)"""
+    )
+    assert unlabelled == []
+    await page.focus("#buy")
+    await page.keyboard.press("Enter")  # Buy from the keyboard asks for a name first
+    await page.wait_for_selector("#guest-sheet:not([hidden])")
+    assert await page.evaluate("() => document.activeElement.id") == "guest-name"
+    await page.keyboard.press("Escape")
+    await page.wait_for_selector("#guest-sheet", state="hidden")
+    assert await page.evaluate("() => document.activeElement.id") == "buy"

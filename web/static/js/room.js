@@ -118,6 +118,7 @@ let sheetWaiters = [];
 
 function signIn() {
   if (who()) return Promise.resolve(who());
+  if (ui.sheet.hidden) page.focusBeforeSheet = document.activeElement;
   ui.sheet.hidden = ui.backdrop.hidden = false;
   ui.guestError.textContent = "";
   ui.guestName.focus();
@@ -128,6 +129,7 @@ function closeSheet(user) {
   ui.sheet.hidden = ui.backdrop.hidden = true;
   const waiters = sheetWaiters;
   sheetWaiters = [];
+  if (!user && page.focusBeforeSheet) page.focusBeforeSheet.focus(); // back where they were
   for (const w of waiters) (user ? w.resolve(user) : w.reject(new Error("cancelled")));
 }
 
