@@ -82,6 +82,13 @@ async def test_landing_lists_a_live_show_and_its_link_opens_the_room(
         await screenshot(page, "landing-phone")
         await page.set_viewport_size(DESKTOP)
         await screenshot(page, "landing-desktop")
+        # The language switch: every string of the page, and the choice sticks.
+        await page.select_option("#lang", "zh")
+        await text_becomes(page, "h1", "正在直播，马上抢")
+        assert await text_of(page, f"{card} .badge-live") == "● 直播中"
+        await page.reload()
+        await text_becomes(page, f"{card} .host", "主播 hana")
+        await page.select_option("#lang", "en")
         await page.click(card)
         await page.wait_for_url(f"**/live/{stream_id}")
         await video_playing(page, "#video")
@@ -182,6 +189,7 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
 
     await screenshot(studio, "studio-live-sale-desktop")
     await studio.set_viewport_size(PHONE)
+    await studio.locator("#sale-now").scroll_into_view_if_needed()
     await screenshot(studio, "studio-live-sale-phone")
     assert studio.errors == []
 
@@ -202,3 +210,28 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     await studio.click("#golive")
     await studio.click("#end-confirm")
     await text_becomes(studio, "#golive", "Go live again", 10)
+
+
+async def test_studio_says_when_the_show_is_already_live_elsewhere(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "Live in another tab")
+    host = await go_live(host_api, stream_id)
+    try:
+        # A shop hands its own token over in the fragment, as the README describes.
+        token = live_server.token("host", "hana", "Hana")
+        url = f"{live_server.url}/studio/{stream_id}#token={token}"
+        studio = await open_page(browser, url, DESKTOP)
+        await studio.wait_for_selector("#golive:not([disabled])", timeout=15000)
+        assert "#token" not in studio.url
+        await text_becomes(studio, "#live-msg", "This show is live from another tab or device.")
+        await studio.click("#golive")
+
+        async def refused() -> bool:
+            return (await text_of(studio, "#live-msg")).startswith("This show is already live")
+
+        await eventually(refused, 15, "the 409 is explained")
+        assert await text_of(studio, "#golive") == "Go live"
+        assert studio.errors == []
+    finally:
+        await host.close()
