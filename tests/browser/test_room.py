@@ -330,7 +330,8 @@ async def test_every_room_control_is_reachable_by_keyboard_and_labelled(
     unlabelled = await page.evaluate(
         """() => [...document.querySelectorAll('button, input, select')]
              .filter((e) => e.offsetParent !== null)
-             .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim() || e.labels?.length))
+             .filter((e) => !(e.getAttribute('aria-label') || e.textContent.trim()
+                              || e.labels?.length))
              .map((e) => e.id)"""
     )
     assert unlabelled == []
