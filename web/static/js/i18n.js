@@ -97,6 +97,14 @@ const STRINGS = {
     "room.guest.tooMany": "Too many sign-ins from your network. Try again in a minute.",
     "room.signedInAs": "Signed in as {name}",
     "room.product": "Product",
+    "room.shelf.title": "In this show",
+    "room.shelf.empty": "Products the host shows will appear here.",
+    "room.shelf.pinned": "On screen",
+    "room.shelf.open": "Flash sale now",
+    "room.shelf.soon": "Flash sale soon",
+    "room.shelf.soldOut": "Sold out",
+    "room.shelf.ended": "Sale ended",
+    "room.shop": "Shop and orders",
     // ---- end room --------------------------------------------------------------------------
     // ---- landing, studio, ops (studio helper) ----------------------------------------------
     "landing.docTitle": "livesell: live shopping",
@@ -400,6 +408,14 @@ const STRINGS = {
     "room.guest.tooMany": "你的网络登录次数过多，请一分钟后再试。",
     "room.signedInAs": "当前身份：{name}",
     "room.product": "商品",
+    "room.shelf.title": "本场商品",
+    "room.shelf.empty": "主播展示的商品会出现在这里。",
+    "room.shelf.pinned": "讲解中",
+    "room.shelf.open": "秒杀进行中",
+    "room.shelf.soon": "即将秒杀",
+    "room.shelf.soldOut": "已抢光",
+    "room.shelf.ended": "秒杀已结束",
+    "room.shop": "商品和订单",
     // ---- end room --------------------------------------------------------------------------
     // ---- landing, studio, ops (studio helper) ----------------------------------------------
     "landing.docTitle": "livesell：边看边买",
