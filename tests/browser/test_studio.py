@@ -158,18 +158,22 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     await text_becomes(studio, "#sale-state", "Open", 10)
     await text_becomes(studio, "#sale-left", "5")
 
-    # A viewer buys: the studio sees the stock drop and the reservation.
+    # The viewer buys from the room (signing in as a guest on the way); the studio sees the
+    # stock drop and the reservation, then the payment.
     sale_id = int((await studio.get_attribute("#sale-now", "data-sale")) or 0)
-    buyer = Api(live_server, http, live_server.token("viewer", "bea", "Bea"))
-    async with http.post(
-        f"{live_server.url}/api/sales/{sale_id}/buy",
-        json={"qty": 1},
-        headers={**buyer.headers, "Idempotency-Key": "studio-test-1"},
-    ) as resp:
-        assert resp.status == 201, await resp.text()
+    await viewer.wait_for_selector("#buy[data-state=open]", timeout=10000)
+    await viewer.click("#buy")
+    await viewer.wait_for_selector("#guest-sheet:not([hidden])")
+    await viewer.fill("#guest-name", "Bea")
+    await viewer.click("#guest-go")
+    await viewer.wait_for_selector("#reserved:not([hidden])", timeout=10000)
     await text_becomes(studio, "#sale-left", "4", 5)
     await text_becomes(studio, "#sale-reserved", "1", 5)
     await text_becomes(studio, "#st-orders", "1", 5)
+    await viewer.click("#pay")
+    await text_becomes(studio, "#sale-paid", "1", 5)
+    await text_becomes(studio, "#sale-reserved", "0", 5)
+    assert await text_of(studio, "#st-gmv") == "$18.00"
 
     # Viewers' chat reaches the studio; the host replies, and deletes a message from there.
     kept = await viewer_chat(live_server, stream_id, "is the mug dishwasher safe?", "Vic")
