@@ -127,6 +127,12 @@ async def test_sale_countdown_buy_reserve_and_pay(
         await page.wait_for_selector("body[data-state=live]", timeout=15000)
     await screenshot(buyer, "room-sale-phone")
     await screenshot(other, "room-sale-desktop")
+    assert await other.text_content("#shelf .shelf-name") == "Silk scarf, hand-dyed"
+    assert await other.text_content("#shelf .shelf-tag") == "Flash sale now"
+    await buyer.click("#orders-btn")  # on a phone the bag opens the shop sheet
+    await buyer.wait_for_selector("#shelf-list .shelf-item", state="visible")
+    await screenshot(buyer, "room-shop-sheet-phone")
+    await buyer.click("#orders-close")
     await buyer.click("#pay")
     await buyer.wait_for_selector("#buy[data-state=limit]")
     assert await buyer.text_content("#outcome") == "Paid. Thank you!"

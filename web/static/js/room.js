@@ -300,9 +300,12 @@ ui.ordersClose.addEventListener("click", () => {
 const wide = matchMedia("(min-width: 960px)");
 function place() {
   const chatWrap = $("chat-wrap");
+  const shelf = $("shelf");
   if (wide.matches) {
     document.querySelector(".side").prepend(chatWrap, ui.composer);
+    document.querySelector(".layout").prepend(shelf);
   } else {
+    document.querySelector(".side").insertBefore(shelf, $("orders"));
     document.querySelector(".overlay").insertBefore(chatWrap, $("product-card"));
     document.querySelector(".overlay").append(ui.composer);
   }
@@ -325,7 +328,7 @@ applyI18n();
 langSwitch($("lang"));
 onLangChange(() => {
   show();
-  sale.render();
+  sale.redraw();
 });
 show();
 room.connect();

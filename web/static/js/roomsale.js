@@ -5,6 +5,7 @@
 //   card.event(ev)        pinned / unpinned / sale / stock / buy_result events
 //   card.setUser(who)     the signed-in viewer (null: anonymous); loads their orders
 //   card.tick()           redraw clocks (the page calls it 4 times a second)
+//   card.redraw()         draw everything again (after a language change)
 //
 // The countdown uses room.serverNow() (the server's clock), never the device's alone. The
 // sale's state comes from sale.state plus that clock, so a server that announces "opened" at
@@ -44,7 +45,9 @@ export class SaleCard {
       fill: $("stockbar-fill"), limit: $("sale-limit"), buy: $("buy"), reserved: $("reserved"),
       payBy: $("pay-by"), pay: $("pay"), cancel: $("cancel"), outcome: $("outcome"),
       list: $("order-list"), none: $("orders-none"), dot: $("orders-dot"),
+      shelf: $("shelf-list"), shelfEmpty: $("shelf-empty"),
     };
+    this.shelfDirty = true;
     this.el.buy.addEventListener("click", () => this.buy());
     this.el.pay.addEventListener("click", () => this.settle("pay"));
     this.el.cancel.addEventListener("click", () => this.settle("cancel"));
@@ -60,6 +63,7 @@ export class SaleCard {
     for (const s of snap.sales || []) this.sales.set(s.id, s);
     if (snap.sale) this.sales.set(snap.sale.id, snap.sale);
     this.choose();
+    this.shelfDirty = true;
   }
 
   event(ev) {
@@ -85,6 +89,7 @@ export class SaleCard {
       default:
         return;
     }
+    if (ev.type !== "stock") this.shelfDirty = true;
     this.render();
   }
 
@@ -130,6 +135,7 @@ export class SaleCard {
     this.productsLoaded = api("/api/products")
       .then((r) => {
         for (const p of r.products) if (!this.products.has(p.id)) this.products.set(p.id, p);
+        this.shelfDirty = true;
         this.render();
       })
       .catch(() => {
@@ -286,11 +292,21 @@ export class SaleCard {
 
   tick() {
     const s = this.sale();
+    const phase = s ? this.phase(s) : "";
+    if (phase !== this.lastPhase) this.shelfDirty = true; // a countdown ran out, a sale ended
+    this.lastPhase = phase;
     if (s || this.orders.size) this.render();
+  }
+
+  /** Draw everything again (after a language change). */
+  redraw() {
+    this.shelfDirty = true;
+    this.render();
   }
 
   render() {
     const e = this.el;
+    if (this.shelfDirty) this.renderShelf();
     const s = this.sale();
     const product = (s && this.products.get(s.product_id)) || this.pinned;
     e.card.hidden = !product && !s;
@@ -358,6 +374,66 @@ export class SaleCard {
       e.buy.setAttribute("aria-busy", state === "reserving" ? "true" : "false");
     }
     this.renderOrders();
+  }
+
+  renderShelf() {
+    // The show's products: the one on screen, then each sale's, the live ones first.
+    this.shelfDirty = false;
+    const rank = { open: 0, countdown: 1, scheduled: 1, soldout: 2, ended: 3 };
+    const tags = {
+      open: "room.shelf.open", countdown: "room.shelf.soon", scheduled: "room.shelf.soon",
+      soldout: "room.shelf.soldOut", ended: "room.shelf.ended",
+    };
+    const rows = new Map();
+    if (this.pinned) rows.set(this.pinned.id, { product: this.pinned, tag: "pinned", r: -1 });
+    const sales = [...this.sales.values()].map((s) => ({ s, phase: this.phase(s) }));
+    sales.sort((a, b) => rank[a.phase] - rank[b.phase] || b.s.id - a.s.id);
+    for (const { s, phase } of sales) {
+      const product = this.products.get(s.product_id);
+      if (!product || (rows.has(product.id) && rows.get(product.id).sale)) continue;
+      const row = rows.get(product.id) || { product, r: rank[phase] };
+      rows.set(product.id, { ...row, sale: s, tag: row.tag === "pinned" && phase === "ended" ? "pinned" : phase });
+    }
+    const current = this.sale() ? this.sale().product_id : this.pinned && this.pinned.id;
+    const items = [...rows.values()].map(({ product, sale, tag }) => {
+      const li = document.createElement("li");
+      li.className = "shelf-item";
+      li.dataset.current = product.id === current ? "1" : "";
+      let img;
+      if (product.image_url) {
+        img = document.createElement("img");
+        img.className = "product-img";
+        img.alt = "";
+        img.src = product.image_url;
+      } else {
+        img = document.createElement("div");
+        img.className = "product-img placeholder";
+        const icon = document.createElement("span");
+        icon.className = "icon icon-bag";
+        img.append(icon);
+      }
+      const lines = document.createElement("div");
+      lines.className = "shelf-lines";
+      const name = document.createElement("span");
+      name.className = "shelf-name";
+      name.textContent = product.name;
+      const meta = document.createElement("span");
+      meta.className = "shelf-meta";
+      const price = document.createElement("span");
+      price.className = "price-small num";
+      const live = sale && tag !== "ended";
+      price.textContent = money(live ? sale.price_cents : product.price_cents, product.currency || "USD");
+      const label = document.createElement("span");
+      label.className = "shelf-tag";
+      label.dataset.kind = tag;
+      label.textContent = t(tag === "pinned" ? "room.shelf.pinned" : tags[tag]);
+      meta.append(price, label);
+      lines.append(name, meta);
+      li.append(img, lines);
+      return li;
+    });
+    this.el.shelf.replaceChildren(...items);
+    this.el.shelfEmpty.hidden = items.length > 0;
   }
 
   renderOrders() {
