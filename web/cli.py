@@ -94,12 +94,12 @@ def _running_redis(settings: Settings) -> Any:
 
 
 async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
-    from web.pages import sign_in_links
+    from web.pages import public_url, sign_in_links
     from web.signin import LoginCodes
 
     redis = _running_redis(settings)
     signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
-    base = settings.advertise_url.rstrip("/") or f"http://{settings.host}:{settings.port}"
+    base = public_url(settings, settings.host, settings.port)
     try:
         codes = LoginCodes(redis, settings.redis_prefix, signer)
         links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)

@@ -14,6 +14,7 @@ from aiohttp import web
 from web import signin
 from web.auth import Role
 from web.keys import SETTINGS
+from web.settings import Settings
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -95,9 +96,8 @@ async def static(request: web.Request) -> web.FileResponse:
     return web.FileResponse(path, headers=headers)
 
 
-def public_url(app: web.Application, host: str, port: int) -> str:
+def public_url(settings: Settings, host: str, port: int) -> str:
     """The base URL people should open (``advertise_url``, or host:port made reachable)."""
-    settings = app[SETTINGS]
     if settings.advertise_url:
         return settings.advertise_url.rstrip("/")
     shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
@@ -119,13 +119,14 @@ def print_links_on_startup(app: web.Application, host: str, port: int) -> None:
     """Print the studio and ops sign-in links once the app is up, as Jupyter does."""
 
     async def show(app: web.Application) -> None:
-        links = await sign_in_links(signin.login_codes(app), public_url(app, host, port))
+        base = public_url(app[SETTINGS], host, port)
+        links = await sign_in_links(signin.login_codes(app), base)
         print(
             "\n  livesell is running. Sign in (each link works once, for 10 minutes;"
             " `livesell login-link` prints new ones):\n"
             f"    studio: {links['studio']}\n"
             f"    ops:    {links['ops']}\n"
-            f"  viewers: {public_url(app, host, port)}/\n",
+            f"  viewers: {base}/\n",
             flush=True,
         )
 
