@@ -70,11 +70,15 @@ async def test_landing_lists_a_live_show_and_its_link_opens_the_room(
 ) -> None:
     title = f"Vintage cameras {uuid.uuid4().hex[:4]}"
     stream_id = await new_show(host_api, title)
+    later = await new_show(host_api, "Sunday flea market")
     host = await go_live(host_api, stream_id)
     try:
         page = await open_page(browser, live_server.url + "/")
         card = f'#live-list a[href="/live/{stream_id}"]'
         await page.wait_for_selector(card)
+        # Live shows come first; one not started yet waits under "Coming up".
+        await page.wait_for_selector(f'#upcoming-list a[href="/live/{later}"]')
+        assert await page.is_visible("#upcoming")
         assert await text_of(page, f"{card} .title") == title
         assert await text_of(page, f"{card} .host") == "with hana"
         assert await text_of(page, f"{card} .badge-live") == "● LIVE"
@@ -123,6 +127,7 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     assert "code=" not in studio.url
     title = f"Ceramics night {uuid.uuid4().hex[:4]}"
     await studio.fill("#create-title", title)
+    await screenshot(studio, "studio-create-desktop")
     stream_id = await studio.input_value("#create-id")
     await studio.click("#create-form button[type=submit]")
     await studio.wait_for_url(f"**/studio/{stream_id}")
@@ -228,6 +233,7 @@ async def test_studio_says_when_the_show_is_already_live_elsewhere(
         studio = await open_page(browser, url, DESKTOP)
         await studio.wait_for_selector("#golive:not([disabled])", timeout=15000)
         assert "#token" not in studio.url
+        await screenshot(studio, "studio-ready-desktop")
         await text_becomes(studio, "#live-msg", "This show is live from another tab or device.")
         await studio.click("#golive")
 

@@ -10,8 +10,9 @@ import { WhipPublisher } from "./whip.js";
 const RETRY_FOR_MS = 60000;
 
 export class Camera {
-  constructor({ streamId, token, banner }) {
+  constructor({ streamId, token, banner, onPhase = () => {} }) {
     this.streamId = streamId;
+    this.onPhase = onPhase;
     this.token = token;
     this.banner = banner;
     this.media = null;
@@ -143,6 +144,7 @@ export class Camera {
       b.disabled = !this.hasVideo();
     }
     show($("onair"), live);
+    this.onPhase(this.phase);
   }
 
   relabel() {

@@ -119,7 +119,9 @@ async function consoleView(me) {
   let room = null;
   const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
-  const camera = new Camera({ streamId, token, banner });
+  // One obvious action at a time: "Go live" until the show is live, then "Start sale".
+  const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
+  const camera = new Camera({ streamId, token, banner, onPhase });
   room = new RoomSocket(streamId, {
     token,
     onEvent: (ev) => {
