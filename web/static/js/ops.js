@@ -140,6 +140,7 @@ function auditCell(s) {
 }
 
 function renderSales(sales) {
+  const titles = new Map((data.streams || []).map((s) => [s.id, s.title]));
   $("sales").replaceChildren(
     ...sales.map((s) => {
       const tr = el("tr");
@@ -147,7 +148,7 @@ function renderSales(sales) {
       const state = el("span", `badge state-${s.state}`, t(`ops.state.${s.state}`));
       cells(tr, [
         `#${s.id}`,
-        s.stream_id || "–",
+        (s.stream_id && titles.get(s.stream_id)) || s.stream_id || "–",
         state,
         stockCell(s),
         number(s.reserved_units),
