@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from aiohttp import web
+from yarl import URL
 
 from web import signin
 from web.auth import Role
@@ -23,27 +24,38 @@ STATIC = HERE / "static"
 routes = web.RouteTableDef()
 
 #: No inline script anywhere: user text can never become code, even if a page slipped.
-CSP = "; ".join(
-    (
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self'",
-        "img-src 'self' data: blob: https:",
-        "media-src 'self' blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'none'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    )
+CSP = (
+    "default-src 'self'",
+    "script-src 'self'",
+    "style-src 'self'",
+    "img-src 'self' data: blob: https:",
+    "media-src 'self' blob:",
+    "object-src 'none'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-    "Content-Type": "text/html; charset=utf-8",
-}
+
+
+def page_headers(settings: Settings) -> dict[str, str]:
+    """Headers of every page: the CSP, no sniffing, no referrer, always revalidated.
+
+    WHEP may answer with a 307 to the worker that holds the stream (``advertise_url``, another
+    port of the same host with ``--workers``), so pages may also connect to that host.
+    """
+    connect = "connect-src 'self'"
+    if settings.advertise_url:
+        url = URL(settings.advertise_url)
+        connect += f" {url.scheme}://{url.host}:*"
+    return {
+        "Content-Security-Policy": "; ".join((*CSP, connect)),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+        "Content-Type": "text/html; charset=utf-8",
+    }
+
+
 #: Explicit types: the system's mimetypes table may call .js application/javascript or
 #: not know .mjs at all, and browsers refuse modules served with a wrong type.
 STATIC_TYPES = {
@@ -71,14 +83,16 @@ PAGES = (
 )
 
 
-def _page(name: str) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
-    """A handler serving ``templates/<name>`` with the page headers."""
+def _page(
+    name: str, headers: dict[str, str]
+) -> Callable[[web.Request], Awaitable[web.FileResponse]]:
+    """A handler serving ``templates/<name>`` with ``headers``."""
 
     async def handler(request: web.Request) -> web.FileResponse:
         path = TEMPLATES / name
         if not path.is_file():
             raise web.HTTPNotFound(reason="page not found")
-        return web.FileResponse(path, headers=PAGE_HEADERS)
+        return web.FileResponse(path, headers=headers)
 
     return handler
 
@@ -135,7 +149,8 @@ def print_links_on_startup(app: web.Application, host: str, port: int) -> None:
 
 def setup_pages(app: web.Application) -> None:
     """Register the pages, the static files and the sign-in API."""
+    headers = page_headers(app[SETTINGS])
     for path, name in PAGES:
-        app.router.add_get(path, _page(name))
+        app.router.add_get(path, _page(name, headers))
     app.add_routes(routes)
     app.add_routes(signin.routes)

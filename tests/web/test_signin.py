@@ -17,6 +17,7 @@ from tests.conftest import TEST_SECRET
 from web.app import create_app
 from web.auth import Role, TokenSigner
 from web.keys import SIGNER
+from web.pages import page_headers
 from web.resources import make_redis
 from web.settings import Settings
 from web.signin import LoginCodes, login_codes
@@ -104,3 +105,11 @@ def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_p
     token, who = asyncio.run(redeem())
     assert who == {"user": "alice", "role": "host", "name": "alice"}
     assert TokenSigner(TEST_SECRET).verify(token).role == Role.HOST
+
+
+def test_pages_may_follow_a_whep_redirect_to_another_worker() -> None:
+    alone = page_headers(Settings())["Content-Security-Policy"]
+    assert "connect-src 'self';" in alone + ";"
+    worker = Settings(advertise_url="http://10.0.0.5:8082")
+    csp = page_headers(worker)["Content-Security-Policy"]
+    assert "connect-src 'self' http://10.0.0.5:*" in csp and "script-src 'self'" in csp
