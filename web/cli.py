@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -17,7 +18,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
-    from web.pages import print_links_on_startup
+    from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
 
     try:
@@ -34,7 +35,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.worker_index is None:
         logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
         app = create_app(settings)
-        print_links_on_startup(app, host, port)
+        print_links_on_startup(app, public_url(settings, host, port))
         web.run_app(
             app, host=host, port=port, access_log=None, shutdown_timeout=10,
             print=lambda *_: None,
@@ -42,7 +43,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     app = create_app(settings)
     if args.worker_index == 0:
-        print_links_on_startup(app, host, port)  # once for the whole server
+        # Once for the whole server, at the shared port (advertise_url is this worker's own).
+        shared = public_url(dataclasses.replace(settings, advertise_url=""), host, port)
+        print_links_on_startup(app, shared)
     asyncio.run(_run_worker(app, host, port, private_port(port, args.worker_index)))
     return 0
 

@@ -129,11 +129,10 @@ async def sign_in_links(
     return links
 
 
-def print_links_on_startup(app: web.Application, host: str, port: int) -> None:
-    """Print the studio and ops sign-in links once the app is up, as Jupyter does."""
+def print_links_on_startup(app: web.Application, base: str) -> None:
+    """Print the studio and ops sign-in links at ``base`` once the app is up, as Jupyter does."""
 
     async def show(app: web.Application) -> None:
-        base = public_url(app[SETTINGS], host, port)
         links = await sign_in_links(signin.login_codes(app), base)
         print(
             "\n  livesell is running. Sign in (each link works once, for 10 minutes;"
