@@ -14,10 +14,12 @@ import websockets
 
 from chat.protocol import decode, encode
 from tests.browser.conftest import (
+    CHROMIUM_ARGS,
     DESKTOP,
     PHONE,
     Api,
     LiveServer,
+    chromium_or_skip,
     eventually,
     go_live,
     new_show,
@@ -245,3 +247,27 @@ async def test_studio_says_when_the_show_is_already_live_elsewhere(
         assert studio.errors == []
     finally:
         await host.close()
+
+
+async def test_studio_explains_a_blocked_camera(live_server: LiveServer, host_api: Api) -> None:
+    from playwright.async_api import async_playwright
+
+    stream_id = await new_show(host_api, "Camera says no")
+    token = live_server.token("host", "hana", "Hana")
+    # A browser that asks before sharing the camera (no fake-UI flag), and a visitor who has
+    # not allowed it: Playwright answers every permission prompt with "deny".
+    args = [a for a in CHROMIUM_ARGS if a != "--use-fake-ui-for-media-stream"]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=chromium_or_skip(), args=args)
+        try:
+            page = await open_page(
+                browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+            )
+            await page.wait_for_selector("#cam-state:not([hidden])", timeout=10000)
+            assert await text_of(page, "#cam-state-title") == "Camera access is blocked"
+            assert "allow the camera" in await text_of(page, "#cam-state-body")
+            assert await page.is_disabled("#golive")
+            await screenshot(page, "studio-camera-blocked-desktop")
+            assert page.errors == []
+        finally:
+            await browser.close()

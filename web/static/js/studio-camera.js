@@ -41,10 +41,13 @@ export class Camera {
       await this._open({ video: this._videoWant(), audio: true });
     } catch (e) {
       this._fail(e);
-      return;
     }
+    // Listed even when access failed: without permission the names are hidden, not the count.
     await this._devices();
-    navigator.mediaDevices.addEventListener("devicechange", () => this._devices());
+    if (!this.watching) {
+      this.watching = true;
+      navigator.mediaDevices.addEventListener("devicechange", () => this._devices());
+    }
   }
 
   _videoWant(deviceId) {
