@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import web
 
+from chat.figures import RoomFigures
 from flashsale.backlog import backlog
 from inventory.catalog import StreamView
 from inventory.ledger import Ledger
@@ -84,8 +85,8 @@ class Pulse:
                 await self.sample()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.warning("ops sample failed", exc_info=True)
+            except Exception as exc:  # Redis or the database away: a gap in the charts
+                log.warning("ops sample failed (%s)", type(exc).__name__)
             await asyncio.sleep(SAMPLE_S)
 
     async def sample(self) -> Sample:
@@ -202,35 +203,47 @@ def _stream_row(stream: StreamView, figures: Any, relay: Any) -> dict[str, Any]:
     }
 
 
+async def _or(coro: Any, default: Any, what: str) -> Any:
+    """The coroutine's result, or ``default`` when its backing service fails: the dashboard is
+    most needed exactly when something is down, so one failing part must not blank the rest."""
+    try:
+        return await asyncio.wait_for(coro, 3)
+    except Exception as exc:
+        log.warning("ops overview: %s unavailable (%s)", what, type(exc).__name__)
+        return default
+
+
 @routes.get("/api/ops/overview")
 async def overview(request: web.Request) -> web.Response:
     """Health, live streams, recent sales and 15 minutes of chart history (admin)."""
     require(request, Role.ADMIN)
     app = request.app
     settings = app[SETTINGS]
-    streams = [s for s in await app[CATALOG].list_streams() if s.status == "live"]
-    figures = await app[ROOM_HUB].figures([s.id for s in streams])
+    streams = await _or(app[CATALOG].list_streams(), [], "streams")
+    streams = [s for s in streams if s.status == "live"]
+    figures = await _or(app[ROOM_HUB].figures([s.id for s in streams]), {}, "room figures")
     relay = app.get(RELAY)
-    b = await backlog(app[REDIS], settings.redis_prefix)
+    b = await _or(backlog(app[REDIS], settings.redis_prefix), None, "persister backlog")
     health = {
         "redis": await _timed(app[REDIS].ping()),
         "database": await _timed(app[DATABASE].ping()),
         "workers": settings.workers,
         "persister": {
             "mode": settings.persister,
-            "unpersisted_events": b.unpersisted_events,
-            "active_sales": b.active_sales,
+            "unpersisted_events": None if b is None else b.unpersisted_events,
+            "active_sales": None if b is None else b.active_sales,
         },
         "loop_lag_ms": app[LOOP_LAG].ms,
-        "sales_by_state": await Reports(app[DATABASE]).sales_by_state(),
+        "sales_by_state": await _or(Reports(app[DATABASE]).sales_by_state(), {}, "sale counts"),
         "room": app[ROOM_HUB].stats(),
     }
+    unknown = RoomFigures(0, 0, 0.0)
     return web.json_response(
         {
             "server_time_ms": int(time.time() * 1000),
             "health": health,
-            "streams": [_stream_row(s, figures[s.id], relay) for s in streams],
-            "sales": await _sales_with_totals(app, None),
+            "streams": [_stream_row(s, figures.get(s.id, unknown), relay) for s in streams],
+            "sales": await _or(_sales_with_totals(app, None), [], "sales"),
             "series": app[PULSE].series(),
         }
     )

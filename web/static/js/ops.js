@@ -32,12 +32,14 @@ function renderTiles(h) {
     tile(t("ops.tile.redis"), h.redis.ok ? t("ops.ms", { ms: h.redis.ms }) : t("ops.down"), h.redis.ok ? (h.redis.ms > 50 ? "warn" : "ok") : "bad"),
     tile(t("ops.tile.db"), h.database.ok ? t("ops.ms", { ms: h.database.ms }) : t("ops.down"), h.database.ok ? (h.database.ms > 100 ? "warn" : "ok") : "bad"),
     tile(t("ops.tile.workers"), number(h.workers), "ok", t("ops.tile.workersDetail", { clients: number(h.room.clients), rooms: number(h.room.rooms) })),
-    tile(
-      t("ops.tile.persister"),
-      t("ops.events", { count: number(lag) }),
-      h.persister.mode === "off" ? "warn" : lag > 1000 ? "bad" : lag > 100 ? "warn" : "ok",
-      t("ops.tile.persisterDetail", { mode: h.persister.mode, sales: number(h.persister.active_sales) }),
-    ),
+    lag === null
+      ? tile(t("ops.tile.persister"), t("ops.unknown"), "bad")
+      : tile(
+          t("ops.tile.persister"),
+          t("ops.events", { count: number(lag) }),
+          h.persister.mode === "off" ? "warn" : lag > 1000 ? "bad" : lag > 100 ? "warn" : "ok",
+          t("ops.tile.persisterDetail", { mode: h.persister.mode, sales: number(h.persister.active_sales) }),
+        ),
     tile(t("ops.tile.loop"), t("ops.ms", { ms: loop }), loop > 100 ? "bad" : loop > 25 ? "warn" : "ok"),
     tile(
       t("ops.tile.sales"),
