@@ -6,7 +6,7 @@ import { applyI18n, langSwitch, number, onLangChange, t, time } from "./i18n.js"
 import { RoomSocket } from "./roomsocket.js";
 import { RoomEffects } from "./roomfx.js";
 import { SaleCard } from "./roomsale.js";
-import { watch } from "./whep.js";
+import { video } from "./roomvideo.js";
 
 const $ = (id) => document.getElementById(id);
 const streamId = decodeURIComponent(location.pathname.split("/").filter(Boolean)[1] || "");
@@ -316,12 +316,11 @@ place();
 
 // -- start ------------------------------------------------------------------------------------------
 
-const viewer = watch(ui.video, streamId, {
-  onState(state) {
-    page.video = state;
-    if (state === "playing" && ui.video.muted) ui.unmute.hidden = false;
-    show();
-  },
+const viewer = video.viewer;
+video.onState((state) => {
+  page.video = state;
+  if (state === "playing" && ui.video.muted) ui.unmute.hidden = false;
+  show();
 });
 
 applyI18n();
