@@ -221,6 +221,7 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     await studio.click("#golive")
     await studio.click("#end-confirm")
     await text_becomes(studio, "#golive", "Go live again", 10)
+    await viewer.wait_for_selector("body[data-state=ended]", timeout=10000)
 
 
 async def test_studio_says_when_the_show_is_already_live_elsewhere(
