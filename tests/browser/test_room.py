@@ -348,3 +348,10 @@ async def test_every_room_control_is_reachable_by_keyboard_and_labelled(
     await page.keyboard.press("Escape")
     await page.wait_for_selector("#guest-sheet", state="hidden")
     assert await page.evaluate("() => document.activeElement.id") == "buy"
+
+
+async def test_a_room_for_no_show_says_so(browser: Any, live_server: LiveServer) -> None:
+    page = await open_page(browser, f"{live_server.url}/live/no-such-show")
+    await page.wait_for_selector("body[data-state=notfound]")
+    assert await page.text_content("#end-title") == "There is no show here."
+    assert await page.is_hidden("#end-text")

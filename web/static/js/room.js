@@ -18,7 +18,7 @@ const ui = {
   title: $("show-title"), viewers: $("viewer-count"), banner: $("reconnect-banner"),
   chat: $("chat"), announcement: $("announcement"), announcementText: $("announcement-text"),
   composer: $("composer"), input: $("chat-input"), like: $("like"), endCard: $("end-card"),
-  endText: $("end-text"), sheet: $("guest-sheet"), backdrop: $("sheet-backdrop"),
+  endText: $("end-text"), endTitle: $("end-title"), sheet: $("guest-sheet"), backdrop: $("sheet-backdrop"),
   guestName: $("guest-name"), guestError: $("guest-error"), guestCancel: $("guest-cancel"),
   showName: $("show-name"), signedIn: $("signed-in"), ordersBtn: $("orders-btn"),
   ordersClose: $("orders-close"),
@@ -37,6 +37,7 @@ function show() {
   const status = page.stream ? page.stream.status : null;
   let state = "starting";
   if (page.notFound) state = "notfound";
+  else if (page.banned) state = "banned";
   else if (status === "ended") state = "ended";
   else if (page.socket === "reconnecting" || page.video === "reconnecting") state = "reconnecting";
   else if (page.video === "playing") state = "live";
@@ -44,14 +45,18 @@ function show() {
   ui.body.dataset.state = state;
   const key = {
     starting: "room.state.starting", live: "room.state.live", reconnecting: "room.state.reconnecting",
-    ended: "room.state.ended", waiting: "room.state.scheduled", notfound: "room.notFound",
+    ended: "room.state.ended", waiting: "room.state.scheduled", notfound: "room.state.ended",
+    banned: "room.state.ended",
   }[state];
   ui.stateText.textContent = t(key);
   ui.coverText.textContent = t(state === "waiting" ? "room.state.waiting" : key);
   ui.banner.hidden = state !== "reconnecting" || page.video !== "playing";
-  ui.endCard.hidden = state !== "ended" && state !== "notfound" && state !== "banned";
-  if (page.notFound) ui.endText.textContent = t("room.notFound");
-  if (page.banned) ui.endText.textContent = t("room.banned");
+  const final = { ended: "room.ended.title", notfound: "room.notFound", banned: "room.banned" };
+  ui.endCard.hidden = !final[state];
+  if (final[state]) {
+    ui.endTitle.textContent = t(final[state]);
+    ui.endText.hidden = state !== "ended";
+  }
 }
 
 // -- chat ---------------------------------------------------------------------------------------
@@ -168,6 +173,7 @@ const room = new RoomSocket(streamId, {
     page.socket = state;
     if (state === "closed" && detail.code === 4004) page.notFound = true;
     if (state === "closed" && detail.code === 4003) page.banned = true;
+    if (page.notFound || page.banned) viewer.stop();
     if (state === "open") room.send({ type: "ping", t: Date.now() });
     show();
   },

@@ -130,6 +130,7 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
   start();
   return {
     retry() {
+      stopped = false; // a show that ended may go live again
       attempt = 0;
       start();
     },
