@@ -212,8 +212,8 @@ export class SaleCard {
       this.keep(await api(`/api/orders/${order.id}/${action}`, { method: "POST" }));
       this.say(t(action === "pay" ? "room.buy.paid" : "room.buy.cancelled"));
     } catch (e) {
-      if (e instanceof ApiError && e.status === 409) await this.refreshOrder(order.id);
-      this.say(t("common.error", { message: e.message }));
+      if (e instanceof ApiError && (e.status === 409 || e.status === 410)) await this.refreshOrder(order.id);
+      this.say(e.code === "expired" ? t("room.buy.expired") : t("common.error", { message: e.message }));
     }
     this.el.pay.disabled = this.el.cancel.disabled = false;
     this.render();
