@@ -208,18 +208,27 @@ async def _gone(page: Any, text: str) -> bool:
 
 
 async def test_network_drop_resumes_chat_with_nothing_lost_or_doubled(
-    browser: Any, live_server: LiveServer, show_room: tuple[str, RoomClient]
+    browser: Any,
+    live_server: LiveServer,
+    host_api: Api,
+    show_room: tuple[str, RoomClient],
 ) -> None:
     stream_id, host = show_room
+    _, sale_id = await sale_setup(host_api, stream_id)
     viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}")
     for i in range(3):
         await host.request(type="chat", text=f"before {i}")
     await text_in_chat(viewer, "before 2")
+    await viewer.wait_for_selector("#buy[data-state=notopen]")
     await viewer.context.set_offline(True)
     await viewer.wait_for_selector("body[data-state=reconnecting]")
     for i in range(5):
         await host.request(type="chat", text=f"while offline {i}")
+    await host.request(type="announce", text="Sale is on")
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
     await viewer.context.set_offline(False)
+    await viewer.wait_for_selector("#buy[data-state=open]")  # the sale event was not lost
+    assert await viewer.text_content("#announcement-text") == "Sale is on"
     await text_in_chat(viewer, "while offline 4")
     await host.request(type="chat", text="after")
     await text_in_chat(viewer, "after")
