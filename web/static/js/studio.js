@@ -158,7 +158,7 @@ async function consoleView(me) {
       /* the next poll retries; the room socket shows connection trouble */
     }
     const bps = await camera.bitrate();
-    $("st-bitrate").textContent = bps === null ? "–" : t("studio.kbps", { kbps: number(Math.round(bps / 1000)) });
+    $("st-bitrate").textContent = bps === null ? "–" : number(Math.round(bps / 1000));
   };
   poll();
   setInterval(poll, STATS_EVERY_MS);
