@@ -272,3 +272,51 @@ async def test_studio_explains_a_blocked_camera(live_server: LiveServer, host_ap
             assert page.errors == []
         finally:
             await browser.close()
+
+
+async def room_events(server: LiveServer, stream_id: str, want: int) -> list[dict[str, Any]]:
+    """The first ``want`` sequenced events of a room, read as a fresh viewer from seq 0."""
+    url = server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}?since=0"
+    out: list[dict[str, Any]] = []
+    async with websockets.connect(url) as ws:
+        while len(out) < want:
+            msg = decode(bytes(await ws.recv()))  # type: ignore[arg-type]
+            events = msg["events"] if msg["type"] == "batch" else [msg]
+            out += [e for e in events if e.get("seq") and e["type"] not in ("resumed", "snapshot")]
+    return out
+
+
+async def test_studio_moderation_controls_reach_the_room(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "House rules")
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.wait_for_selector("#chat-empty:not([hidden])")
+    await studio.select_option("#slow-mode", "10")
+    await studio.fill("#announce-input", "Free shipping tonight only")
+    await studio.click("#announce-form button[type=submit]")
+    await studio.fill("#words-input", "spam\ncheap followers")
+    await studio.click("#words-form button[type=submit]")
+    await text_becomes(studio, "#words-saved", "2 words saved")
+    events = await room_events(live_server, stream_id, 2)
+    assert [(e["type"], e.get("seconds"), e.get("text")) for e in events] == [
+        ("slow_mode", 10, None),
+        ("announcement", None, "Free shipping tonight only"),
+    ]
+    # The banned words hold for viewers.
+    url = live_server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}"
+    async with websockets.connect(url) as ws:
+        await ws.send(encode({"type": "auth", "token": live_server.token("viewer", "zed")}))
+        await ws.send(encode({"type": "chat", "text": "Cheap followers here", "ref": "x"}))
+        while True:
+            msg = decode(bytes(await ws.recv()))  # type: ignore[arg-type]
+            events = msg["events"] if msg["type"] == "batch" else [msg]
+            refused = [e for e in events if e.get("type") == "error" and e.get("ref") == "x"]
+            if refused:
+                assert refused[0]["code"] == "banned_word"
+                break
+    assert await text_of(studio, "#mod-error") == ""
+    assert studio.errors == []
