@@ -302,7 +302,7 @@ export class Shop {
   _renderPast() {
     const rows = this.past.map((s) => {
       const tr = el("tr");
-      const phase = this._phase(s, Date.now() + ((s.server_time_ms || Date.now()) - Date.now()));
+      const phase = this._phase(s, s.server_time_ms || Date.now());
       for (const v of [`#${s.id}`, t(`studio.sale.phase.${phase}`), number(s.remaining), number(s.reserved_units || 0), number(s.paid_units || 0)]) {
         tr.append(el("td", null, v));
       }
