@@ -320,3 +320,7 @@ async def test_studio_moderation_controls_reach_the_room(
                 break
     assert await text_of(studio, "#mod-error") == ""
     assert studio.errors == []
+    # Back on the landing page, a signed-in host is offered "Start a show".
+    await studio.click(".brand")
+    await studio.wait_for_selector("#start-show:not([hidden])")
+    assert await studio.is_hidden("#ops-link")  # the dashboard is for admins
