@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
@@ -18,6 +19,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from web.app import create_app
     from web.datalock import DataDirBusy, DataDirLock
+    from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
 
     try:
@@ -31,7 +33,12 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     workers = args.workers or settings.workers
     if args.worker_index is not None:
         own_port = private_port(port, args.worker_index)
-        asyncio.run(_run_worker(create_app(settings), host, port, own_port, args.parent_pid))
+        app = create_app(settings)
+        if args.worker_index == 0:
+            # Once for the whole server, at the shared port (advertise_url is this worker's own).
+            shared = public_url(dataclasses.replace(settings, advertise_url=""), host, port)
+            print_links_on_startup(app, shared)
+        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid))
         return 0
     # The parent owns the data directory (private Redis, pid files, SQLite) until it exits.
     lock = DataDirLock(settings.data_dir)
@@ -42,8 +49,10 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if workers > 1:
         return Supervisor(settings, host, port, workers).run()
     logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+    app = create_app(settings)
+    print_links_on_startup(app, public_url(settings, host, port))
     web.run_app(
-        create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+        app, host=host, port=port, access_log=None, shutdown_timeout=10,
         print=lambda *_: None,
     )  # fmt: skip
     return 0
@@ -94,10 +103,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
-    from flashsale.audit import audit_sale
-    from inventory.database import Database
-    from inventory.ledger import Ledger
+def _running_redis(settings: Settings) -> Any:
+    """A client of the Redis the running server uses (its private one, found under data_dir)."""
     from web.resources import make_redis, redis_url_file
 
     url = settings.redis_url
@@ -106,7 +113,31 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         if not path.exists():
             raise SystemExit("no LIVESELL_REDIS_URL and no running private Redis under data dir")
         url = path.read_text().strip()
-    redis = make_redis(url, 4)
+    return make_redis(url, 4)
+
+
+async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
+    from web.pages import public_url, sign_in_links
+    from web.signin import LoginCodes
+
+    redis = _running_redis(settings)
+    signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    base = public_url(settings, settings.host, settings.port)
+    try:
+        codes = LoginCodes(redis, settings.redis_prefix, signer)
+        links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)
+    finally:
+        await redis.aclose()
+    for page, url in links.items():
+        print(f"{page}: {url}")
+
+
+async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
+    from flashsale.audit import audit_sale
+    from inventory.database import Database
+    from inventory.ledger import Ledger
+
+    redis = _running_redis(settings)
     db = Database(settings.resolved_database_url())
     try:
         await db.open()
@@ -166,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
+    p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
+    p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
+    p.add_argument("--user", help="user id (default: the role's name)")
     args = parser.parse_args(argv)
     if args.cmd == "settings":
         sys.stdout.write(Settings.markdown_table())
@@ -181,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         return _token(settings, args)
     if args.cmd == "persist":
         asyncio.run(_persist(settings, args.parent_pid))
+        return 0
+    if args.cmd == "login-link":
+        asyncio.run(_login_link(settings, args))
         return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))

@@ -19,15 +19,29 @@ def setting(
     return field(default=default, metadata={"help": help, "shown": shown, "choices": choices})
 
 
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def _flag(raw: str) -> bool:
+    """A boolean setting: 1/0, true/false, yes/no, on/off (any case)."""
+    try:
+        return _FLAGS[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None
+
+
 def _parse(name: str, kind: str, raw: str, choices: tuple[str, ...]) -> Any:
     """``raw`` as the field's type, or a ``ConfigError`` naming the variable."""
     if choices and raw not in choices:
         raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
-    parse: dict[str, Any] = {"int": int, "float": float, "Path": Path, "str": str}
+    parse: dict[str, Any] = {
+        "int": int, "float": float, "Path": Path, "str": str, "bool": _flag,
+    }  # fmt: skip
     try:
         return parse[kind](raw)
     except ValueError as exc:
-        what = "an integer" if kind == "int" else "a number"
+        what = {"int": "an integer", "bool": "1 or 0"}.get(kind, "a number")
         raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
 
 
@@ -105,6 +119,16 @@ class Settings:
     stream_max_viewers: int = setting(1000, "WHEP sessions per stream (beyond: 503 `stream_full`)")
     relay_max_viewers: int = setting(
         5000, "WHEP sessions per relay process in all (beyond: 503 `stream_full`)"
+    )
+    guest_login: bool = setting(
+        True,
+        "`0` turns guest sign-in (`POST /api/guest`) off: viewers then need a shop's token",
+        shown="`1`",
+    )
+    guest_logins_per_min: int = setting(
+        30,
+        "guest tokens one client IP may mint per minute (the peer address: behind a reverse "
+        "proxy, raise it or have the proxy limit)",
     )
 
     @staticmethod
