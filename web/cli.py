@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from web.auth import Role, TokenSigner
+from web.errors import ConfigError
 from web.settings import Settings
 
 
@@ -46,15 +47,18 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         lock.acquire()
     except DataDirBusy as exc:
         raise SystemExit(f"livesell serve: {exc}") from None
-    if workers > 1:
-        return Supervisor(settings, host, port, workers).run()
-    logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
-    app = create_app(settings)
-    print_links_on_startup(app, public_url(settings, host, port))
-    web.run_app(
-        app, host=host, port=port, access_log=None, shutdown_timeout=10,
-        print=lambda *_: None,
-    )  # fmt: skip
+    try:
+        if workers > 1:
+            return Supervisor(settings, host, port, workers).run()
+        logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+        app = create_app(settings)
+        print_links_on_startup(app, public_url(settings, host, port))
+        web.run_app(
+            app, host=host, port=port, access_log=None, shutdown_timeout=10,
+            print=lambda *_: None,
+        )  # fmt: skip
+    finally:
+        lock.release()
     return 0
 
 
@@ -204,7 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "settings":
         sys.stdout.write(Settings.markdown_table())
         return 0
-    settings = Settings.from_env()
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"livesell: {exc}") from None
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from inventory.tasks import cancel_all, supervise
+from web.settings import Settings
 
 log = logging.getLogger("livesell.process")
 
@@ -237,7 +238,7 @@ class ChildProcess:
         Whatever its other arguments (an old port, an old parent pid): we hold the directory's
         lock, so any such process is an orphan of a crashed run.
         """
-        key = "LIVESELL_DATA_DIR"
+        key = Settings.variable("data_dir")
         same_dir = _environ(pid, key) == self._env.get(key)
         return same_dir and cmdline(pid)[1:4] == self._argv[1:4]
 
@@ -263,8 +264,9 @@ class ChildProcess:
     async def close(self) -> None:
         """Stop supervising, then stop the child (SIGTERM, then SIGKILL)."""
         await cancel_all(self._tasks)
-        if self._proc is not None:
-            await asyncio.to_thread(stop_process, self._proc, self._stop_timeout_s)
+        if self._proc is None:
+            return  # never started: the pid file (if any) is someone else's
+        await asyncio.to_thread(stop_process, self._proc, self._stop_timeout_s)
         self._pid_file.remove()
 
 

@@ -83,16 +83,22 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    env = settings.to_env(redis_url=app[REDIS_URL], database_url=settings.resolved_database_url())
-    child = ChildProcess("persister", ["persist"], env, settings.data_dir / "persister.pid")
+    child: ChildProcess | None = None
     reaper.start()
     if settings.persister == "inprocess":
         persister.start()
     elif settings.persister == "process":
+        # Only the process that owns the data directory supervises the persister: a worker
+        # (persister=off) must not touch its pid file.
+        env = settings.to_env(
+            redis_url=app[REDIS_URL], database_url=settings.resolved_database_url()
+        )
+        child = ChildProcess("persister", ["persist"], env, settings.data_dir / "persister.pid")
         child.start()
     try:
         yield
     finally:
         await reaper.close()
         await persister.close()
-        await child.close()
+        if child is not None:
+            await child.close()

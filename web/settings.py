@@ -95,7 +95,9 @@ class Settings:
         30_000, "after this, a dead consumer's pending events are claimed"
     )
     token_ttl_s: int = setting(7 * 24 * 3600, "lifetime of tokens minted by `livesell token`")
-    log_level: str = setting("INFO", "log level name")
+    log_level: str = setting(
+        "INFO", "log level name", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    )
     room_chat_burst: float = setting(10.0, "chat token bucket per user per room: burst")
     room_chat_per_s: float = setting(
         2.0, "chat token bucket per user per room: messages per second"

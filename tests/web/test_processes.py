@@ -286,3 +286,14 @@ async def test_an_orphaned_persister_is_stopped_before_its_replacement(
             orphan.kill()
             await orphan.wait()
     assert not pid_file.exists()
+
+
+async def test_a_child_never_started_leaves_the_pid_file_alone(tmp_path: Path) -> None:
+    # A worker (persister=off) builds no persister, but any ChildProcess that never spawned must
+    # not delete the pid file of the one its parent supervises: that file is how the next start
+    # finds an orphan.
+    pid_file = tmp_path / "persister.pid"
+    pid_file.write_text(f"{os.getpid()}\n")
+    child = ChildProcess("persister", ["persist"], dict(os.environ), pid_file)
+    await child.close()
+    assert pid_file.read_text() == f"{os.getpid()}\n"
