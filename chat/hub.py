@@ -11,6 +11,7 @@ from redis.exceptions import RedisError
 from chat.audience import Audience
 from chat.commands import Commands, error_reply, is_strike
 from chat.errors import BadFrame, RateLimited, RoomNotFound, Unauthorized
+from chat.figures import FiguresReader, RoomFigures
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Identity, Member, RoomLimits
@@ -59,6 +60,7 @@ class Hub:
         feed: SaleFeed,
         announcer: SaleAnnouncer,
         authenticate: Authenticate | None,
+        figures: FiguresReader,
     ) -> None:
         self.keys = keys_of
         self._catalog = catalog
@@ -73,6 +75,7 @@ class Hub:
         self.feed = feed
         self._announcer = announcer
         self._authenticate = authenticate
+        self._figures = figures
         self._tasks: list[Any] = []
 
     @property
@@ -116,6 +119,10 @@ class Hub:
         if command.type not in ACTIONS:
             raise BadFrame(f"{command.type} is not a host action")
         return await self.moderation.apply(self.keys(stream_id), stream, actor, command)
+
+    async def figures(self, stream_ids: list[str]) -> dict[str, RoomFigures]:
+        """Viewers, likes and chat rate of each room, as every process sees them."""
+        return await self._figures({sid: self.keys(sid) for sid in stream_ids})
 
     # -- members -----------------------------------------------------------------------------
 

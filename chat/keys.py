@@ -42,10 +42,14 @@ class RoomKeys:
         )
 
     def durable(self) -> list[str]:
-        """Every long-lived key of the room (what is kept, then expired, after the show)."""
+        """Every long-lived key of the room (what is kept, then expired, after the show).
+
+        Not the presence gate: it is a lock that must keep its short TTL. Going live PERSISTs
+        these keys, and a persisted gate froze the viewer count for good.
+        """
         return [
             self.seq, self.events, self.history, self.state, self.mods, self.bans, self.mutes,
-            self.reactions, self.viewers, self.viewers_gate,
+            self.reactions, self.viewers,
         ]  # fmt: skip
 
     def bucket(self, user_id: str) -> str:

@@ -193,3 +193,11 @@ class Ledger:
         async with self._db.session() as s:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
+
+    async def recent_sales(self, limit: int = 50, stream_id: str | None = None) -> list[SaleRecord]:
+        """The newest sales, of one stream when ``stream_id`` is given."""
+        query = select(Sale).order_by(Sale.id.desc()).limit(limit)
+        if stream_id is not None:
+            query = query.where(Sale.stream_id == stream_id)
+        async with self._db.session() as s:
+            return [_sale(r) for r in await s.scalars(query)]

@@ -11,6 +11,8 @@ from web import api, health
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
+from web.ops import setup_ops
+from web.pages import setup_pages
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.room import setup_room
 from web.services import services_ctx
@@ -47,4 +49,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)
     app.add_routes(api.routes)
+    setup_ops(app)
+    setup_pages(app)
     return app

@@ -229,3 +229,18 @@ async def test_idle_room_is_dropped_then_rejoined(make_hub: Callable[..., Any]) 
     host = await hub.join("show", FakeConnection(), HOST)
     await hub.receive(host, frame("chat", text="back"))
     await again.wait_for(lambda e: any(x.get("text") == "back" for x in e))
+
+
+async def test_going_live_keeps_the_viewer_count_moving(
+    make_hub: Callable[..., Any], redis: Any
+) -> None:
+    # Going live PERSISTs the room's keys; the presence gate (a short lock) must keep its TTL,
+    # or no process ever publishes the count again.
+    hub: Hub = await make_hub()
+    first = FakeConnection()
+    await hub.join("show", first, None)
+    await first.wait_for(lambda evs: any(e["type"] == "viewers" for e in evs))
+    await hub.stream_status("show", "live")  # right after a count: the gate is held
+    assert await redis.pttl(hub.keys("show").viewers_gate) != -1
+    await hub.join("show", FakeConnection(), None)
+    await first.wait_for(lambda evs: any(e == {"type": "viewers", "count": 2} for e in evs))
