@@ -73,7 +73,7 @@ async def test_a_recorded_sale_reaches_viewers_on_two_servers_exactly_once(
         assert r.status == 200 and (await r.json())["state"] == "countdown"
         countdown = await one.until(phase("countdown"))
         left = countdown["sale"]["starts_at_ms"] - countdown["sale"]["server_time_ms"]
-        assert 900 <= left <= 1000, "a page counts down from the event alone"
+        assert 0 < left <= 1000, "a page counts down from the event alone"
         await one.until(phase("opened"), wait_s=5)
         # The rush: six buyers for two units, half of them on each server.
         servers = (client, other)

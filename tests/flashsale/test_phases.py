@@ -26,7 +26,7 @@ async def test_each_transition_is_numbered_once_whoever_looks(core: Core) -> Non
     assert {r.number for r in reports} == {2}, "twenty lookers, one transition"
     (countdown,) = reports[0].transitions
     assert countdown.phase == "countdown" and countdown.remaining == 2
-    assert 900 <= (reports[0].next_change_ms or 0) <= 1000
+    assert 500 <= (reports[0].next_change_ms or 0) <= 1000
     await asyncio.sleep(1.05)
     reports = await look(core, sale.id, 2)
     assert {r.number for r in reports} == {3}
