@@ -236,8 +236,6 @@ class Audience:
             room.stream = dataclasses.replace(room.stream, status=ev["status"])
         elif kind == "sale":
             self._snapshots.forget_sale(room.stream_id)
-        elif kind == "stock":
-            self._snapshots.stock(room.stream_id, ev["sale_id"], ev["remaining"])
         elif kind == "moderation" and ev.get("action") == "ban":
             for m in room.members():
                 if m.user_id == ev["user_id"]:

@@ -274,10 +274,7 @@ def parse_command(data: bytes) -> Command:
         raise BadFrame("frame is not valid msgpack") from exc
     if not isinstance(raw, dict):
         raise BadFrame("frame must be a msgpack map")
-    kind = raw.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise BadFrame(f"unknown event type {kind!r}"[:120])
+    # The ref first: every reply, errors included, must echo it.
     ref = raw.get("ref")
     if ref is not None:
         if isinstance(ref, bool) or not isinstance(ref, str | int):
@@ -286,5 +283,13 @@ def parse_command(data: bytes) -> Command:
             raise BadFrame(f"ref longer than {MAX_REF} characters")
         if isinstance(ref, int) and not -(2**53) <= ref <= 2**53:
             raise BadFrame("ref out of range")
-    assert isinstance(kind, str)
-    return Command(kind, ref, parser(raw))
+    try:
+        kind = raw.get("type")
+        parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+        if parser is None:
+            raise BadFrame(f"unknown event type {kind!r}"[:120])
+        assert isinstance(kind, str)
+        return Command(kind, ref, parser(raw))
+    except BadFrame as exc:
+        exc.ref = ref
+        raise

@@ -80,6 +80,20 @@ class RoomState:
             snap.banned = bool(reply[6])
         return snap
 
+    async def standing(self, keys: RoomKeys, user_id: str) -> RoomSnapshot:
+        """Only the user's own standing (muted until, moderator, banned) in a RoomSnapshot."""
+        async with self._redis.pipeline(transaction=True) as p:
+            p.hget(keys.mutes, user_id)
+            p.sismember(keys.mods, user_id)
+            p.sismember(keys.bans, user_id)
+            muted, moderator, banned = await p.execute()
+        muted = int(muted or 0)
+        return RoomSnapshot(
+            seq=0, messages=[], pinned=None, announcement=None, slow_mode_s=0, viewers=0,
+            reactions={}, muted_until=muted if muted > now_ms() else 0,
+            moderator=bool(moderator), banned=bool(banned),
+        )  # fmt: skip
+
     async def set_stream_status(self, keys: RoomKeys, status: str) -> None:
         """Record the stream's status for snapshots (the event announces it)."""
         await self._redis.hset(keys.state, mapping={"stream_status": status})
@@ -111,8 +125,14 @@ class RoomState:
             await self._redis.hset(keys.state, mapping={"announcement": encode(announcement)})
 
     async def set_slow_mode(self, keys: RoomKeys, seconds: int) -> None:
-        """Viewers may post once per ``seconds`` (0 turns slow mode off)."""
-        await self._redis.hset(keys.state, mapping={"slow_mode_s": seconds})
+        """Viewers may post once per ``seconds`` (0 turns slow mode off).
+
+        Only posts after this moment count (``slow_since_us``, Redis's clock like the chat
+        check): a message sent just before the host switched it on does not silence its author.
+        """
+        sec, usec = await self._redis.time()
+        since = int(sec) * 1_000_000 + int(usec)
+        await self._redis.hset(keys.state, mapping={"slow_mode_s": seconds, "slow_since_us": since})
 
     async def set_banned_words(self, keys: RoomKeys, words: list[str]) -> None:
         """Replace the room's banned-word list."""

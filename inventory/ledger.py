@@ -113,16 +113,16 @@ class Ledger:
                 raise NotFound(f"sale {sale_id} not found", code="sale_not_found")
             return _sale(row)
 
-    async def latest_sale_for_stream(self, stream_id: str) -> SaleRecord | None:
-        """The newest sale attached to ``stream_id`` that is not closed, if any."""
+    async def sales_for_stream(self, stream_id: str, limit: int = 50) -> list[SaleRecord]:
+        """The newest ``limit`` sales of ``stream_id`` that are not closed, oldest first."""
         async with self._db.session() as s:
-            row = await s.scalar(
+            rows = await s.scalars(
                 select(Sale)
                 .where(Sale.stream_id == stream_id, Sale.state != "closed")
                 .order_by(Sale.id.desc())
-                .limit(1)
+                .limit(limit)
             )
-            return None if row is None else _sale(row)
+            return [_sale(r) for r in reversed(list(rows))]
 
     async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
         """Record a sale's state and window after Redis changed them."""

@@ -177,7 +177,7 @@ async def test_slow_consumer_that_never_drains_is_dropped(make_hub: Callable[...
     assert FAST.lag_timeout_s < 3
 
 
-async def test_sale_events_become_room_events_with_throttled_stock(
+async def test_sale_events_become_throttled_stock_events(
     make_hub: Callable[..., Any], redis: Any, prefix: str
 ) -> None:
     from flashsale.events import SaleEvent
@@ -199,19 +199,15 @@ async def test_sale_events_become_room_events_with_throttled_stock(
         if i % 10 == 0:
             await asyncio.sleep(0.01)
     hub.feed.sale_event(SaleEvent("sold_out", 42, "show", 0, 3))
+    # (Sale phase events come from the sale's state in Redis: tests/chat/test_sale_events.py.)
     evs = await watcher.wait_for(
-        lambda e: (
-            any(x["type"] == "stock" and x["remaining"] == 0 for x in e)
-            and any(x["type"] == "sale" and x["phase"] == "sold_out" for x in e)
-        )
+        lambda e: any(x["type"] == "stock" and x["remaining"] == 0 for x in e)
     )
     stock = [e for e in evs if e["type"] == "stock"]
     assert len(stock) < 20, "100 purchases, a handful of stock frames"
     assert sum(e["bought"] for e in stock) == 100
     buyers = [b for e in stock for b in e["buyers"]]
     assert buyers[0] == "Zoe" and set(buyers[1:]) == {None}
-    phases = [(e["phase"], e["seq"]) for e in evs if e["type"] == "sale"]
-    assert [p for p, _ in phases] == ["opened", "sold_out"] and phases[0][1] < phases[1][1]
     assert not any("u1" in str(e) for e in stock), "buyers' user ids are never shown"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgpack
 import pytest
@@ -22,6 +22,7 @@ from chat.protocol import (
     parse_command,
     ws_binary_frame,
 )
+from flashsale.phases import Phase
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
@@ -134,3 +135,9 @@ def test_docs_cover_every_event_error_and_close_code() -> None:
     )
     for kind in server_events.split():
         assert f"`{kind}`" in DOC, kind
+    for phase in get_args(Phase):
+        assert f"| `{phase}` |" in DOC, phase
+    for state in ("scheduled", "countdown", "open", "ended"):
+        assert f"| `{state}` |" in DOC, state
+    for section in ("## Sales in the room", "## HTTP responses", "## Writing a client"):
+        assert section in DOC, section

@@ -1,0 +1,16 @@
+-- Publish a sale's phase transitions in its room, each exactly once and in order, whichever
+-- process gets here first (flashsale/lua/phase.lua numbered them). Loaded after publish_fn.
+-- KEYS[4] the room's state hash; ARGV[3] sale id, then pairs (transition number, event) in
+-- order, each event's map header counting the appended seq.
+-- Returns the number of the last transition the room has published for the sale.
+local field = 'sale_tn:' .. ARGV[3]
+local last = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+for i = 4, #ARGV, 2 do
+  local n = tonumber(ARGV[i])
+  if n > last then
+    publish(ARGV[i + 1])
+    last = n
+  end
+end
+redis.call('HSET', KEYS[4], field, last)
+return last

@@ -1,0 +1,60 @@
+-- Decide by Redis's clock whether a sale moved to another phase since it was last announced,
+-- and record the transition exactly once (only the call that sees the change appends it).
+-- KEYS: meta, phases (list of the sale's last transitions, oldest first)
+-- ARGV[1]: the caller already holds transitions up to this number; only later ones return.
+-- Phases as announced: scheduled, countdown, open, sold_out (open with no stock), closed.
+-- Returns {stream, last transition number, ms until the clock alone changes the phase (-1:
+-- never), transition, ...}; each transition is 'n|phase|state|start_ms|end_ms|remaining|at_ms'
+-- (state: the meta state). {} when the sale has no live state.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local m = redis.call('HMGET', KEYS[1], 'state', 'start_ms', 'end_ms', 'remaining', 'stream',
+  'ann', 'tn')
+if not m[1] then return {} end
+local state, start_ms, end_ms = m[1], tonumber(m[2]), tonumber(m[3])
+local remaining = tonumber(m[4])
+local cur
+if state == 'closed' or now >= end_ms then
+  cur = 'closed'
+elseif start_ms > 0 and now >= start_ms then
+  cur = (remaining > 0) and 'open' or 'sold_out'
+elseif start_ms > 0 then
+  cur = 'countdown'
+else
+  cur = 'scheduled'
+end
+local ann = m[6] or ''
+local tn = tonumber(m[7] or '0')
+if cur ~= ann and ann ~= 'closed' then
+  local phases
+  if cur == 'open' then
+    phases = {(ann == 'sold_out') and 'restocked' or 'opened'}
+  elseif cur == 'sold_out' and ann ~= 'open' then
+    -- It opened and sold out between two looks: a viewer still hears that it opened.
+    phases = {'opened', 'sold_out'}
+  else
+    phases = {cur}
+  end
+  for _, phase in ipairs(phases) do
+    tn = tn + 1
+    -- %d: concatenating a number past 14 digits (an end of 2^50) would print it as a float.
+    redis.call('RPUSH', KEYS[2], string.format('%d|%s|%s|%d|%d|%d|%d', tn, phase, state,
+      start_ms, end_ms, remaining, now))
+  end
+  redis.call('LTRIM', KEYS[2], -32, -1)
+  redis.call('HSET', KEYS[1], 'ann', cur, 'tn', tn)
+end
+local next_ms = -1
+if cur == 'countdown' then
+  next_ms = start_ms - now
+elseif cur ~= 'closed' and end_ms < 1125899906842624 then  -- 2^50: no end time yet
+  next_ms = end_ms - now
+end
+local out = {m[5] or '', tn, next_ms}
+local known = tonumber(ARGV[1])
+if tn > known then
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    if tonumber(string.match(entry, '^(%d+)|')) > known then out[#out + 1] = entry end
+  end
+end
+return out

@@ -1,0 +1,66 @@
+"""flashsale/lua/phase.lua on real Redis: each transition recorded once, by Redis's clock."""
+
+from __future__ import annotations
+
+import asyncio
+
+from flashsale.phases import PhaseReport
+from tests.flashsale.conftest import Core
+
+
+async def look(core: Core, sale_id: int, known: int, n: int = 20) -> list[PhaseReport]:
+    """``n`` concurrent lookers that all know transitions up to ``known``."""
+    reports = await asyncio.gather(*(core.sales.phase(sale_id, known) for _ in range(n)))
+    assert all(r is not None for r in reports)
+    return [r for r in reports if r is not None]
+
+
+async def test_each_transition_is_numbered_once_whoever_looks(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 2, 1, "ops", duration_s=1, hold_s=60)
+    first = await core.sales.phase(sale.id)
+    assert first is not None and [t.phase for t in first.transitions] == ["scheduled"]
+    assert first.next_change_ms is None, "a scheduled sale waits for its host, not the clock"
+    await core.sales.open_sale(sale.id, countdown_s=1)
+    reports = await look(core, sale.id, first.number)
+    assert {r.number for r in reports} == {2}, "twenty lookers, one transition"
+    (countdown,) = reports[0].transitions
+    assert countdown.phase == "countdown" and countdown.remaining == 2
+    assert 500 <= (reports[0].next_change_ms or 0) <= 1000
+    await asyncio.sleep(1.05)
+    reports = await look(core, sale.id, 2)
+    assert {r.number for r in reports} == {3}
+    assert {(t.phase, t.at_ms >= t.starts_at_ms) for r in reports for t in r.transitions} == {
+        ("opened", True)
+    }
+    for user in ("ann", "bob"):
+        await core.sales.buy(sale.id, user, f"{user}-1")
+    reports = await look(core, sale.id, 3)
+    assert {(r.number, r.transitions[0].phase, r.transitions[0].remaining) for r in reports} == {
+        (4, "sold_out", 0)
+    }
+    ann = await core.sales.buy(sale.id, "ann", "ann-1")
+    await core.sales.cancel(ann.order.id)
+    assert [t.phase for t in (await look(core, sale.id, 4, 5))[0].transitions] == ["restocked"]
+    await asyncio.sleep(max(0, (reports[0].next_change_ms or 0) / 1000) + 0.05)
+    last = (await look(core, sale.id, 5))[0]
+    assert [(t.number, t.phase, t.remaining) for t in last.transitions] == [(6, "closed", 1)]
+    assert last.next_change_ms is None
+    again = await core.sales.phase(sale.id, 0)
+    assert again is not None and [t.phase for t in again.transitions] == [
+        "scheduled", "countdown", "opened", "sold_out", "restocked", "closed",
+    ]  # fmt: skip
+
+
+async def test_a_sale_that_opened_and_sold_out_unseen_still_says_it_opened(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 1, 1, "ops")
+    await core.sales.open_sale(sale.id)
+    await core.sales.buy(sale.id, "ann", "a-1")
+    report = await core.sales.phase(sale.id)
+    assert report is not None
+    assert [(t.phase, t.state, t.remaining) for t in report.transitions] == [
+        ("opened", "open", 0),
+        ("sold_out", "open", 0),
+    ]
+    assert await core.sales.phase(10**9) is None, "no live state: nothing to say"
