@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
     from stream.relay import Relay
 
@@ -35,3 +36,5 @@ ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")
 #: Which worker holds each live stream (docs/stream.md, "Several workers").
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
+#: Where broadcasts are recorded (replays, HLS), built by web/services.py.
+RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")

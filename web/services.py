@@ -16,12 +16,15 @@ from chat.factory import build_room
 from chat.salefeed import SaleFeed
 from flashsale.service import SaleService
 from inventory.ledger import Ledger
+from inventory.tasks import cancel_all, supervise
+from stream.archive import RecordingArchive
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
     CATALOG,
     DATABASE,
     LEDGER,
+    RECORDINGS,
     REDIS,
     RELAY,
     ROOM_HUB,
@@ -55,23 +58,30 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     own_url = settings.advertise_url or f"http://{settings.host}:{settings.port}"
     registry = StreamRegistry(redis, prefix, own_url)
     ice = settings.ice_servers
+    archive = RecordingArchive(
+        settings.resolved_recordings_dir(), settings.recording_retention_days
+    )
     relay = Relay(
         RoomStreamLifecycle(catalog, room, partial(release_claim, registry)),
         ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
         media_timeout_s=settings.stream_media_timeout_s,
         max_viewers_per_stream=settings.stream_max_viewers,
         max_viewers=settings.relay_max_viewers,
+        archive=archive if settings.recording else None,
     )
     app[LEDGER] = ledger
     app[SALES] = sales
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
+    app[RECORDINGS] = archive
     await room.start()
     registry.start(relay.is_live)
+    pruner = supervise(archive.keep_pruning(), "recordings-retention")
     try:
         yield
     finally:
+        await cancel_all([pruner])
         # The relay ends every broadcast first (announcing it in the room), then the room goes.
         await relay.close()
         await registry.close()
