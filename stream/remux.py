@@ -155,7 +155,10 @@ class Remuxer:
             return
         self._add_output(av.open(str(path), "w", format="mp4", options=MP4_OPTIONS), first, size)
         if self._hls_dir is not None and video == "video/h264":
+            # A new broadcast's playlist starts over: the previous one's files go.
             self._hls_dir.mkdir(parents=True, exist_ok=True)
+            for old in self._hls_dir.iterdir():
+                old.unlink(missing_ok=True)
             options = {
                 "hls_time": str(HLS_SEGMENT_S),
                 "hls_list_size": str(HLS_LIST_SIZE),
