@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models: products, streams (shows), sales and orders."""
+"""SQLAlchemy 2.0 models: products, streams (shows), sales, orders and room events."""
 
 from __future__ import annotations
 
@@ -72,3 +72,15 @@ class Order(Base):
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_orders_sale_user", "sale_id", "user_id"),)
+
+
+class RoomEvent(Base):
+    """One live-room event kept for replays: the room's Redis stream keeps only the last 1,000."""
+
+    __tablename__ = "room_events"
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    #: The event as the room sent it, JSON.
+    payload: Mapped[str] = mapped_column(Text)

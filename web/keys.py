@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.roomevents import RoomEventLog
     from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
     from stream.relay import Relay
@@ -38,3 +39,5 @@ RELAY: web.AppKey[Relay] = web.AppKey("relay")
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
 #: Where broadcasts are recorded (replays, HLS), built by web/services.py.
 RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
+#: The room-event log in SQL (replay timelines), built by web/services.py.
+ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")

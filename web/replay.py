@@ -12,8 +12,8 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from inventory.errors import NotFound
-from web.keys import CATALOG, RECORDINGS
+from inventory.errors import InvalidInput, NotFound
+from web.keys import CATALOG, RECORDINGS, ROOM_EVENTS
 
 PLAYLIST_CACHE = "public, max-age=1"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -86,3 +86,40 @@ async def recording_file(request: web.Request) -> web.FileResponse:
         "X-Content-Type-Options": "nosniff",
     }
     return web.FileResponse(path, headers=headers)
+
+
+@routes.get("/api/streams/{stream_id}/timeline")
+async def timeline(request: web.Request) -> web.Response:
+    """The show's archived room events (pins, sales, chat) in room order, a page at a time."""
+    stream_id = request.match_info["stream_id"]
+    raw = request.query.get("after_seq", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        raise InvalidInput("after_seq must be a non-negative integer")
+    if await request.app[CATALOG].get_stream(stream_id) is None:
+        raise NotFound(f"stream {stream_id} not found")
+    events = await request.app[ROOM_EVENTS].timeline(stream_id, int(raw))
+    return web.json_response(
+        {
+            "events": [{**e.event, "seq": e.seq, "type": e.type, "at_ms": e.at_ms} for e in events],
+            "next_after_seq": events[-1].seq if events else None,
+        }
+    )
+
+
+@routes.get("/api/replays")
+async def list_replays(request: web.Request) -> web.Response:
+    """Ended shows that have a recording, newest first (the landing page lists them)."""
+    archive = request.app[RECORDINGS]
+    streams = await request.app[CATALOG].list_streams()
+    replays = []
+    for stream in streams:
+        files = archive.files(stream.id) if stream.status == "ended" else []
+        if files:
+            replays.append(
+                {
+                    **asdict(stream),
+                    "started_at_ms": files[0].started_at_ms,
+                    "url": f"/replay/{stream.id}",
+                }
+            )
+    return web.json_response({"replays": replays})

@@ -12,10 +12,12 @@ from functools import partial
 
 from aiohttp import web
 
+from chat.eventlog import RoomArchiver
 from chat.factory import build_room
 from chat.salefeed import SaleFeed
 from flashsale.service import SaleService
 from inventory.ledger import Ledger
+from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
 from stream.archive import RecordingArchive
 from stream.registry import StreamRegistry
@@ -27,6 +29,7 @@ from web.keys import (
     RECORDINGS,
     REDIS,
     RELAY,
+    ROOM_EVENTS,
     ROOM_HUB,
     SALES,
     SETTINGS,
@@ -75,15 +78,22 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
     app[RECORDINGS] = archive
+    events = app[ROOM_EVENTS] = RoomEventLog(app[DATABASE])
+    # Every process archives the rooms of the broadcasts it holds (its relay's streams).
+    archiver = RoomArchiver(redis, prefix, events, relay.streams)
     await room.start()
     registry.start(relay.is_live)
-    pruner = supervise(archive.keep_pruning(), "recordings-retention")
+    tasks = [
+        supervise(archive.keep_pruning(), "recordings-retention"),
+        supervise(archiver.run(), "room-archive"),
+    ]
     try:
         yield
     finally:
-        await cancel_all([pruner])
         # The relay ends every broadcast first (announcing it in the room), then the room goes.
         await relay.close()
+        await cancel_all(tasks)
+        await archiver.sweep()  # the "ended" events the relay just announced
         await registry.close()
         await room.close()
         await sales.close()
