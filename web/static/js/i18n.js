@@ -323,6 +323,30 @@ const STRINGS = {
     "ops.updated": "Updated {time}",
     "ops.stale": "Lost contact with the server; the figures below are stale. Retrying every 2 s.",
     // ---- end landing, studio, ops ---------------------------------------------------------
+    // ---- replay (replay helper, /replay/{id}) -----------------------------------------------
+    "replay.docTitle": "Replay · livesell",
+    "replay.home": "All shows",
+    "replay.video": "Show recording",
+    "replay.loading": "Loading the show…",
+    "replay.notFound": "There is no show here.",
+    "replay.noRecording": "This show has no recording.",
+    "replay.host": "with {host}",
+    "replay.timeline": "In this show",
+    "replay.noMarkers": "No products were shown in this show.",
+    "replay.chat": "Chat",
+    "replay.chatEmpty": "Messages appear here as the show plays.",
+    "replay.productN": "Product {id}",
+    "replay.sale.opened": "Flash sale opens: {product}",
+    "replay.sale.closed": "Flash sale ends: {product}",
+    "replay.saleState.scheduled": "Flash sale coming",
+    "replay.saleState.countdown": "Flash sale about to open",
+    "replay.saleState.opened": "Flash sale on now",
+    "replay.saleState.sold_out": "Sold out",
+    "replay.saleState.restocked": "Back in stock",
+    "replay.saleState.closed": "Flash sale ended",
+    "replay.buyLive": "Buy in the live room",
+    "landing.replayBadge": "▶ Replay",
+    // ---- end replay ------------------------------------------------------------------------
   },
   zh: {
     // ---- common (room helper) -----------------------------------------------------------
@@ -634,6 +658,30 @@ const STRINGS = {
     "ops.updated": "更新于 {time}",
     "ops.stale": "与服务器失去联系，下面的数据已过时。每 2 秒重试一次。",
     // ---- end landing, studio, ops ---------------------------------------------------------
+    // ---- replay (replay helper, /replay/{id}) -----------------------------------------------
+    "replay.docTitle": "回放 · livesell",
+    "replay.home": "全部直播",
+    "replay.video": "直播录像",
+    "replay.loading": "正在加载…",
+    "replay.notFound": "这里没有直播。",
+    "replay.noRecording": "这场直播没有录像。",
+    "replay.host": "主播 {host}",
+    "replay.timeline": "本场商品",
+    "replay.noMarkers": "这场直播没有展示商品。",
+    "replay.chat": "聊天",
+    "replay.chatEmpty": "播放时，当时的弹幕会显示在这里。",
+    "replay.productN": "商品 {id}",
+    "replay.sale.opened": "秒杀开始：{product}",
+    "replay.sale.closed": "秒杀结束：{product}",
+    "replay.saleState.scheduled": "秒杀即将开始",
+    "replay.saleState.countdown": "秒杀马上开抢",
+    "replay.saleState.opened": "秒杀进行中",
+    "replay.saleState.sold_out": "已抢光",
+    "replay.saleState.restocked": "已补货",
+    "replay.saleState.closed": "秒杀已结束",
+    "replay.buyLive": "去直播间购买",
+    "landing.replayBadge": "▶ 回放",
+    // ---- end replay ------------------------------------------------------------------------
   },
 };
 
