@@ -17,6 +17,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from stream.archive import RecordingArchive
 from stream.remux import HLS_SEGMENT_S, Frame, Remuxer, RemuxStats
@@ -55,6 +56,9 @@ class Recorder:
         self._last_keyframe_at = 0.0
         self._closed = False
         self._task: asyncio.Task[None] | None = None
+        # One thread of its own: writes and the final close never overlap, even when the
+        # writer task is cancelled mid-write (FFmpeg contexts are not thread-safe).
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix=f"recorder-{stream_id}")
         #: Frames dropped because the writer fell behind (whole GOP tails for video).
         self.dropped = 0
 
@@ -106,10 +110,13 @@ class Recorder:
                     continue
                 batch = list(self._queue)
                 self._queue.clear()
-                await asyncio.to_thread(self._remuxer.write, batch, wall_offset)
+                await self._in_thread(self._remuxer.write, batch, wall_offset)
                 self._keyframe_for_hls()
         finally:
-            await asyncio.shield(asyncio.to_thread(self._remuxer.close))
+            await asyncio.shield(self._in_thread(self._remuxer.close))
+
+    def _in_thread(self, fn: Callable[..., None], *args: object) -> asyncio.Future[None]:
+        return asyncio.get_running_loop().run_in_executor(self._thread, fn, *args)
 
     def _keyframe_for_hls(self) -> None:
         if self.hls and time.monotonic() - self._last_keyframe_at > HLS_SEGMENT_S:
@@ -130,5 +137,7 @@ class Recorder:
                 "recorder %s: queue not written within %.1f s", self.stream_id, drain_timeout_s
             )
             await cancel(self._task)
+        finally:
+            self._thread.shutdown(wait=False)
         if self.dropped:
             log.info("recorder %s: %d frames dropped (writer behind)", self.stream_id, self.dropped)

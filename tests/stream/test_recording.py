@@ -13,6 +13,7 @@ import pytest
 from av import VideoFrame
 
 from stream.archive import RecordingArchive
+from stream.recording import Recorder
 from stream.relay import Relay
 from tests.stream.peers import HostPeer, read_counter
 
@@ -124,3 +125,18 @@ def test_retention_deletes_old_recordings_only(tmp_path: Path) -> None:
     assert archive.file_path("b", new.name) == new
     assert archive.file_path("b", "../a") is None
     assert archive.files("../etc") == []
+
+
+async def test_a_recorder_behind_drops_to_the_next_keyframe_and_counts(tmp_path: Path) -> None:
+    asked: list[int] = []
+    codecs = {"video": "video/h264", "audio": "audio/opus"}
+    recorder = Recorder("show", RecordingArchive(tmp_path), codecs, lambda: asked.append(1), 4)
+    # No writer task runs, so the queue only fills: as when the disk stalls.
+    video = [(True, 0), (False, 1), (False, 2), (False, 3), (False, 4), (False, 5), (True, 6)]
+    for keyframe, n in video:
+        recorder.frame("video", "video/h264", b"x", n * 3000, keyframe, float(n))
+    assert recorder.dropped == 3  # frames 4 and 5 (queue full), then the full queue's keyframe
+    # A keyframe asked for when it fell behind, and again when that keyframe found no room.
+    assert asked == [1, 1]
+    recorder.frame("audio", "audio/opus", b"a", 0, True, 7.0)
+    assert recorder.dropped == 4
