@@ -35,6 +35,10 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
         await room.close()
         await asyncio.sleep(2.0)  # ...and well before the second
         await host_api.room(stream_id, "pin", product_id=products[1]["id"])
+        # A sale of the hat, announced in the show but only opened after it (a replay price).
+        sale = {"product_id": products[1]["id"], "stream_id": stream_id, "quantity": 3}
+        sale.update(price_cents=1500, duration_s=600)
+        hat_sale = await host_api.call("POST", "/api/sales", sale, status=201)
         await asyncio.sleep(2.0)
         async with host_api.session.delete(
             live_server.url + host.session_id, headers=host_api.headers
@@ -57,6 +61,7 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
     ]
     hat_at_s = (pins[1]["at_ms"] - started) / 1000
 
+    await host_api.call("POST", f"/api/sales/{hat_sale['id']}/open", {})
     page = await open_page(browser, f"{live_server.url}/replay/{stream_id}")
     await page.wait_for_selector("body[data-state=ready]")
     assert await page.text_content("#title") == "Scarves, recorded"
@@ -75,6 +80,17 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
     await eventually(lambda: shows("Wool hat"), 10, "the hat's card")
     assert abs(await playhead() - hat_at_s) < 0.75, (await playhead(), hat_at_s)
     assert await markers[1].get_attribute("aria-current") == "true"
+    # The hat's sale is open now: it is bought from the replay.
+    await page.wait_for_selector("#buy-area:not([hidden])")
+    assert await page.text_content("#buy") == "Buy now · $15.00"
+    await page.click("#buy")
+    await page.fill("#guest-name", "Ola")
+    await page.click("#guest-go")
+    await page.wait_for_selector("#pay:not([hidden])")
+    await page.click("#pay")
+    await eventually(
+        lambda: _text_is(page, "#buy-outcome", "Paid. Thank you!"), 10, "the order paid"
+    )
     # The chat is the room's up to the playhead: the message came between the two pins.
     assert "Hand-dyed silk" in (await page.text_content("#chat") or "")
     await markers[0].click()
@@ -89,3 +105,7 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
 async def _over(value: Any, floor: float) -> bool:
     """Whether the awaited ``value()`` is above ``floor``."""
     return bool(await value() > floor)
+
+
+async def _text_is(page: Any, selector: str, text: str) -> bool:
+    return await page.text_content(selector) == text

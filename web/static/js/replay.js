@@ -4,9 +4,11 @@
 // first frame) plus its room timeline from SQL (/api/streams/{id}/timeline). The playhead is a
 // wall-clock time: recording start + currentTime. The product card, the sale state and the chat
 // are what the room showed at that time; a marker seeks to when a product was pinned or a sale
-// opened or closed. User text goes in via textContent only.
+// opened or closed. A sale of the product on screen that is open *now* (still running, or opened
+// again by the host for the replay, at whatever price it set) can be bought right here. User text
+// goes in via textContent only.
 
-import { api } from "./api.js";
+import { api, guestSignIn, ids, who } from "./api.js";
 import { $, el } from "./dom.js";
 import { applyI18n, clock, langSwitch, money, onLangChange, t } from "./i18n.js";
 
@@ -116,7 +118,10 @@ function drawProduct(now) {
   for (const b of document.querySelectorAll(".replay-marker")) {
     b.setAttribute("aria-current", String(!!product && b.dataset.product === String(product.id)));
   }
-  if (!product) return;
+  if (!product) {
+    buying.product = null;
+    return;
+  }
   card.dataset.product = String(product.id);
   $("product-name").textContent = product.name;
   $("product-price").textContent = money(product.price_cents, product.currency);
@@ -124,10 +129,90 @@ function drawProduct(now) {
   img.hidden = !product.image_url;
   if (product.image_url && img.src !== product.image_url) img.src = product.image_url;
   $("sale-state").textContent = sale ? t(`replay.saleState.${sale.phase}`) : "";
-  const live = $("buy-live");
-  // A sale still open now can be bought in the show's room, where the buying flow lives.
-  live.hidden = !(sale && sale.sale.state === "open" && Date.now() < sale.sale.ends_at_ms);
-  live.href = `/live/${encodeURIComponent(streamId)}`;
+  if (buying.product !== product.id) offerSale(product);
+}
+
+// -- buying from the replay ------------------------------------------------------------------
+
+const buying = { product: null, sale: null, order: null, keys: new Map() };
+
+/** Show "Buy now" when a sale of ``product`` from this show is open now. */
+async function offerSale(product) {
+  buying.product = product.id;
+  buying.sale = null;
+  $("buy-area").hidden = true;
+  const saleIds = new Set(events.filter((e) => e.type === "sale" && e.sale.product_id === product.id).map((e) => e.sale.id));
+  for (const id of saleIds) {
+    let sale;
+    try {
+      sale = await api(`/api/sales/${id}`);
+    } catch {
+      continue;
+    }
+    if (buying.product !== product.id) return; // the playhead moved on meanwhile
+    if (sale.state === "open" && sale.remaining > 0) {
+      buying.sale = sale;
+      $("buy").textContent = t("replay.buy", { price: money(sale.price_cents, product.currency) });
+      $("buy").hidden = false;
+      $("pay").hidden = true;
+      $("buy-outcome").textContent = "";
+      $("buy-area").hidden = false;
+      return;
+    }
+  }
+}
+
+async function buy() {
+  const sale = buying.sale;
+  if (!sale) return;
+  if (!who()) {
+    $("guest-form").hidden = false;
+    $("guest-name").focus();
+    return;
+  }
+  if (!buying.keys.has(sale.id)) buying.keys.set(sale.id, ids.idempotencyKey());
+  try {
+    const res = await api(`/api/sales/${sale.id}/buy`, {
+      method: "POST",
+      body: { qty: 1 },
+      idempotencyKey: buying.keys.get(sale.id),
+    });
+    buying.order = res.order;
+    const minutes = Math.max(1, Math.round((res.order.expires_at_ms - Date.now()) / 60000));
+    $("buy").hidden = true;
+    $("buy-outcome").textContent = t("replay.reserved", { minutes });
+    const product = stateAt(playheadMs()).product;
+    $("pay").textContent = t("replay.pay", { amount: money(res.order.total_cents, product ? product.currency : "USD") });
+    $("pay").hidden = false;
+  } catch (e) {
+    $("buy-outcome").textContent = t("replay.buyFailed", { reason: e.message });
+  }
+}
+
+async function pay() {
+  if (!buying.order) return;
+  try {
+    await api(`/api/orders/${encodeURIComponent(buying.order.id)}/pay`, { method: "POST" });
+    $("pay").hidden = true;
+    $("buy-outcome").textContent = t("replay.paid");
+  } catch (e) {
+    $("buy-outcome").textContent = t("replay.buyFailed", { reason: e.message });
+  }
+}
+
+function wireBuying() {
+  $("buy").addEventListener("click", buy);
+  $("pay").addEventListener("click", pay);
+  $("guest-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await guestSignIn($("guest-name").value.trim());
+      $("guest-form").hidden = true;
+      await buy();
+    } catch (err) {
+      $("buy-outcome").textContent = t("replay.buyFailed", { reason: err.message });
+    }
+  });
 }
 
 function drawChat(now) {
@@ -159,6 +244,7 @@ function render() {
 async function main() {
   applyI18n();
   langSwitch($("lang"));
+  wireBuying();
   onLangChange(() => {
     drawMarkers();
     shownChat = -1;
