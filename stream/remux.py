@@ -64,10 +64,12 @@ def h264_parameter_sets(data: bytes) -> bytes:
 
 def picture_size(mime: str, data: bytes) -> tuple[int, int]:
     """Width and height of a keyframe: VP8's frame header, or H.264 by decoding this one frame."""
-    if mime == "video/vp8" and len(data) >= 10 and data[3:6] == b"\x9d\x01\x2a":
-        return int.from_bytes(data[6:8], "little") & 0x3FFF, int.from_bytes(
-            data[8:10], "little"
-        ) & 0x3FFF
+    if mime == "video/vp8":
+        # RFC 6386 9.1: a key frame's start code, then 14-bit width and height.
+        if len(data) >= 10 and data[3:6] == b"\x9d\x01\x2a":
+            width = int.from_bytes(data[6:8], "little") & 0x3FFF
+            return width, int.from_bytes(data[8:10], "little") & 0x3FFF
+        return 0, 0
     try:
         decoder = av.CodecContext.create("h264", "r")
         for frame in decoder.decode(av.Packet(data)):
@@ -168,7 +170,13 @@ class Remuxer:
                 "hls_segment_filename": str(self._hls_dir / f"{started_ms}-%05d.m4s"),
             }
             playlist = str(self._hls_dir / "index.m3u8")
-            self._add_output(av.open(playlist, "w", format="hls", options=options), first, size)
+            try:
+                hls = av.open(playlist, "w", format="hls", options=options)
+            except (av.FFmpegError, OSError):
+                # The recording matters more than the live HLS: it goes on without it.
+                log.exception("live HLS for %s could not start", playlist)
+                return
+            self._add_output(hls, first, size)
 
     def _add_output(self, out: OutputContainer, first: Frame, size: tuple[int, int]) -> None:
         _kind, mime, data, *_ = first
