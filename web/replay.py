@@ -13,7 +13,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from inventory.errors import InvalidInput, NotFound
-from web.keys import CATALOG, RECORDINGS, ROOM_EVENTS
+from web.keys import CATALOG, RECORDINGS, ROOM_EVENTS, SALES
 
 PLAYLIST_CACHE = "public, max-age=1"
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -123,3 +123,17 @@ async def list_replays(request: web.Request) -> web.Response:
                 }
             )
     return web.json_response({"replays": replays})
+
+
+@routes.get("/api/streams/{stream_id}/sales/open")
+async def open_sales(request: web.Request) -> web.Response:
+    """The show's sales open now with stock left: what its replay can sell (a sale still running,
+    or one the host opened after the show at a replay price). The live room shows the same."""
+    stream_id = request.match_info["stream_id"]
+    if await request.app[CATALOG].get_stream(stream_id) is None:
+        raise NotFound(f"stream {stream_id} not found")
+    sales = request.app[SALES]
+    views = await sales.live_views(await sales.sales_for_stream(stream_id))
+    return web.json_response(
+        {"sales": [v.to_json() for v in views if v.state == "open" and v.remaining > 0]}
+    )

@@ -35,10 +35,6 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
         await room.close()
         await asyncio.sleep(2.0)  # ...and well before the second
         await host_api.room(stream_id, "pin", product_id=products[1]["id"])
-        # A sale of the hat, announced in the show but only opened after it (a replay price).
-        sale = {"product_id": products[1]["id"], "stream_id": stream_id, "quantity": 3}
-        sale.update(price_cents=1500, duration_s=600)
-        hat_sale = await host_api.call("POST", "/api/sales", sale, status=201)
         await asyncio.sleep(2.0)
         async with host_api.session.delete(
             live_server.url + host.session_id, headers=host_api.headers
@@ -61,6 +57,10 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
     ]
     hat_at_s = (pins[1]["at_ms"] - started) / 1000
 
+    # After the show, the host sells the hat at a replay price: a sale of the show opened now.
+    sale = {"product_id": products[1]["id"], "stream_id": stream_id, "quantity": 3}
+    sale.update(price_cents=1500, duration_s=600)
+    hat_sale = await host_api.call("POST", "/api/sales", sale, status=201)
     await host_api.call("POST", f"/api/sales/{hat_sale['id']}/open", {})
     page = await open_page(browser, f"{live_server.url}/replay/{stream_id}")
     await page.wait_for_selector("body[data-state=ready]")

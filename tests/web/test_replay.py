@@ -89,6 +89,10 @@ async def test_a_show_leaves_its_timeline_in_sql_and_its_replay_is_listed(
     assert [r["id"] for r in replays] == [sid]
     assert replays[0]["url"] == f"/replay/{sid}"
     assert (await client.get(f"/replay/{sid}")).status == 200
+    assert (await (await client.get(f"/api/streams/{sid}/sales/open")).json())["sales"] == []
+    again = await make_sale(client, auth, stream_id=sid)  # a replay price, after the show
+    listed = (await (await client.get(f"/api/streams/{sid}/sales/open")).json())["sales"]
+    assert [s["id"] for s in listed] == [again["id"]] and listed[0]["state"] == "open"
     bad = await client.get(f"/api/streams/{sid}/timeline?after_seq=-1")
     assert bad.status == 400 and (await bad.json())["error"] == "bad_request"
     assert (await client.get("/api/streams/nope/timeline")).status == 404

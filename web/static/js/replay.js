@@ -136,30 +136,25 @@ function drawProduct(now) {
 
 const buying = { product: null, sale: null, order: null, keys: new Map() };
 
-/** Show "Buy now" when a sale of ``product`` from this show is open now. */
+/** Show "Buy now" when a sale of ``product`` in this show is open now. */
 async function offerSale(product) {
   buying.product = product.id;
   buying.sale = null;
   $("buy-area").hidden = true;
-  const saleIds = new Set(events.filter((e) => e.type === "sale" && e.sale.product_id === product.id).map((e) => e.sale.id));
-  for (const id of saleIds) {
-    let sale;
-    try {
-      sale = await api(`/api/sales/${id}`);
-    } catch {
-      continue;
-    }
-    if (buying.product !== product.id) return; // the playhead moved on meanwhile
-    if (sale.state === "open" && sale.remaining > 0) {
-      buying.sale = sale;
-      $("buy").textContent = t("replay.buy", { price: money(sale.price_cents, product.currency) });
-      $("buy").hidden = false;
-      $("pay").hidden = true;
-      $("buy-outcome").textContent = "";
-      $("buy-area").hidden = false;
-      return;
-    }
+  let open;
+  try {
+    open = (await api(`/api/streams/${encodeURIComponent(streamId)}/sales/open`)).sales;
+  } catch {
+    return;
   }
+  const sale = open.find((s) => s.product_id === product.id);
+  if (!sale || buying.product !== product.id) return; // none, or the playhead moved on meanwhile
+  buying.sale = sale;
+  $("buy").textContent = t("replay.buy", { price: money(sale.price_cents, product.currency) });
+  $("buy").hidden = false;
+  $("pay").hidden = true;
+  $("buy-outcome").textContent = "";
+  $("buy-area").hidden = false;
 }
 
 async function buy() {
