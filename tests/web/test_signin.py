@@ -78,6 +78,14 @@ async def test_pages_carry_security_headers_and_static_types(client: TestClient)
         assert (await client.get(path)).status == 404, path
 
 
+async def test_every_page_names_an_inline_icon(client: TestClient) -> None:
+    # Without one the browser asks for /favicon.ico and logs a 404 on every page.
+    for path in ("/", "/live/some-show", "/studio", "/studio/some-show", "/ops"):
+        page = await client.get(path)
+        assert page.status == 200
+        assert '<link rel="icon" href="data:,">' in await page.text(), path
+
+
 def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     env = {
