@@ -119,6 +119,16 @@ async def test_ops_overview_shows_health_sales_and_history(
     assert len(body["series"]["t"]) >= 1  # the sampler took its first point at start-up
 
 
+async def test_room_stats_are_for_admins(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    assert (await client.get("/api/rooms/stats")).status == 401
+    assert (await client.get("/api/rooms/stats", headers=auth("viewer", "v"))).status == 403
+    assert (await client.get("/api/rooms/stats", headers=auth("host", "hana"))).status == 403
+    r = await client.get("/api/rooms/stats", headers=auth("admin", "root"))
+    assert r.status == 200 and "clients" in await r.json()
+
+
 def test_chat_rate_over_the_window_and_over_a_full_history() -> None:
     now = 100_000
     assert chat_per_min([], now) == 0
