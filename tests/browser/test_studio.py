@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from typing import Any
 
-import websockets
+import aiohttp
 
 from chat.protocol import decode, encode
 from tests.browser.conftest import (
@@ -108,11 +108,11 @@ async def viewer_chat(server: LiveServer, stream_id: str, text: str, name: str) 
     """Post one chat message as a signed-in viewer over the room socket; returns its seq."""
     url = server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}"
     token = server.token("viewer", name.lower(), name)
-    async with websockets.connect(url) as ws:
-        await ws.send(encode({"type": "auth", "token": token}))
-        await ws.send(encode({"type": "chat", "text": text, "ref": "c1"}))
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_bytes(encode({"type": "auth", "token": token}))
+        await ws.send_bytes(encode({"type": "chat", "text": text, "ref": "c1"}))
         while True:
-            msg = decode(bytes(await asyncio.wait_for(ws.recv(), 10)))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes(timeout=10))
             events = msg["events"] if msg["type"] == "batch" else [msg]
             for ev in events:
                 if ev.get("type") == "ack" and ev.get("ref") == "c1":
@@ -279,9 +279,9 @@ async def room_events(server: LiveServer, stream_id: str, want: int) -> list[dic
     """The first ``want`` sequenced events of a room, read as a fresh viewer from seq 0."""
     url = server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}?since=0"
     out: list[dict[str, Any]] = []
-    async with websockets.connect(url) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         while len(out) < want:
-            msg = decode(bytes(await ws.recv()))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes())
             events = msg["events"] if msg["type"] == "batch" else [msg]
             out += [e for e in events if e.get("seq") and e["type"] not in ("resumed", "snapshot")]
     return out
@@ -311,11 +311,11 @@ async def test_studio_moderation_controls_reach_the_room(
     ]
     # The banned words hold for viewers.
     url = live_server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}"
-    async with websockets.connect(url) as ws:
-        await ws.send(encode({"type": "auth", "token": live_server.token("viewer", "zed")}))
-        await ws.send(encode({"type": "chat", "text": "Cheap followers here", "ref": "x"}))
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_bytes(encode({"type": "auth", "token": live_server.token("viewer", "zed")}))
+        await ws.send_bytes(encode({"type": "chat", "text": "Cheap followers here", "ref": "x"}))
         while True:
-            msg = decode(bytes(await asyncio.wait_for(ws.recv(), 10)))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes(timeout=10))
             events = msg["events"] if msg["type"] == "batch" else [msg]
             answer = [e for e in events if e.get("ref") == "x"]
             if answer:
