@@ -327,3 +327,23 @@ async def test_studio_moderation_controls_reach_the_room(
     await studio.click(".brand")
     await studio.wait_for_selector("#start-show:not([hidden])")
     assert await studio.is_hidden("#ops-link")  # the dashboard is for admins
+
+
+async def test_studio_links_ops_for_admins_and_names_the_command_for_new_links(
+    browser: Any, live_server: LiveServer
+) -> None:
+    # A used or stale code: the message names a command that works after `make serve`.
+    page = await open_page(browser, f"{live_server.url}/studio?code=used-up", DESKTOP)
+    await page.wait_for_selector("#view-signin:not([hidden])")
+    assert "make login-link" in await text_of(page, "#signin-error")
+    admin = live_server.token("admin", "root", "Operator")
+    page = await open_page(browser, f"{live_server.url}/studio#token={admin}", DESKTOP)
+    await page.wait_for_selector("#view-create:not([hidden])")
+    assert await page.is_visible("#ops-link")
+    await page.click("#ops-link")
+    await page.wait_for_url("**/ops")
+    await page.wait_for_selector("#view-ops:not([hidden])")  # same tab: still signed in
+    host = live_server.token("host", "hana", "Hana")
+    page = await open_page(browser, f"{live_server.url}/studio#token={host}", DESKTOP)
+    await page.wait_for_selector("#view-create:not([hidden])")
+    assert not await page.is_visible("#ops-link")

@@ -115,6 +115,25 @@ def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_p
     assert TokenSigner(TEST_SECRET).verify(token).role == Role.HOST
 
 
+def test_make_login_link_runs_the_venvs_cli(redis_url: str, tmp_path: Path) -> None:
+    # After `make serve` the CLI lives in .venv/bin, not on PATH: the README points at this target.
+    env = {
+        **os.environ,
+        "LIVESELL_REDIS_URL": redis_url,
+        "LIVESELL_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "LIVESELL_SECRET": TEST_SECRET,
+        "LIVESELL_DATA_DIR": str(tmp_path),
+    }
+    root = Path(__file__).resolve().parents[2]
+    bin_dir = Path(sys.executable).parent  # the venv running the tests; -o: never reinstall
+    out = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "login-link", f"BIN={bin_dir}",
+         "ARGS=--role host --user alice"],
+        cwd=root, env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert re.fullmatch(r"studio: http://\S+/studio\?code=\S+\n", out), out
+
+
 def test_pages_may_follow_a_whep_redirect_to_another_worker() -> None:
     alone = page_headers(Settings())["Content-Security-Policy"]
     assert "connect-src 'self';" in alone + ";"

@@ -170,6 +170,7 @@ async function main() {
   const me = await signInFor(isHost, "studio.signin.notHost");
   if (!me) return;
   $("me").textContent = t("studio.signedInAs", { name: me.name });
+  show($("ops-link"), me.role === "admin");
   if (!streamId) await createView(me);
   else await consoleView(me);
 }
