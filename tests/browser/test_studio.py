@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     PHONE,
     Api,
     LiveServer,
+    assert_fits,
     chromium_or_skip,
     eventually,
     go_live,
@@ -347,3 +348,26 @@ async def test_studio_links_ops_for_admins_and_names_the_command_for_new_links(
     page = await open_page(browser, f"{live_server.url}/studio#token={host}", DESKTOP)
     await page.wait_for_selector("#view-create:not([hidden])")
     assert not await page.is_visible("#ops-link")
+
+
+async def test_long_names_fit_the_studio_and_the_landing_on_a_phone(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    title = "Handmade stoneware and porcelain evening with the whole workshop, live from Jingdezhen"
+    stream_id = await new_show(host_api, title)
+    product = {"name": "Handmade stoneware coffee mug, 350 ml", "price_cents": 2400}
+    await host_api.call("POST", "/api/products", product, status=201)
+    # An admin: the header also carries the Ops link (the show's title is hidden on a phone).
+    token = live_server.token("admin", "root", "Operator")
+    studio = await open_page(browser, f"{live_server.url}/studio/{stream_id}#token={token}", PHONE)
+    await studio.wait_for_selector("#products .product")
+    await assert_fits(studio, "#products .product", "#golive", "#ops-link", "#lang")
+    await screenshot(studio, "studio-long-names-phone")
+    publisher = await go_live(host_api, stream_id)
+    try:
+        landing = await open_page(browser, f"{live_server.url}/", PHONE)
+        await landing.wait_for_selector(f"a[href='/live/{stream_id}']")
+        await assert_fits(landing, f"a[href='/live/{stream_id}']")
+        await screenshot(landing, "landing-long-title-phone")
+    finally:
+        await publisher.close()
