@@ -221,9 +221,12 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     # The host ends the show, with a confirmation.
     await studio.set_viewport_size(DESKTOP)
     await studio.click("#golive")
+    assert "sale closes" in await text_of(studio, "#end-dialog p")
     await studio.click("#end-confirm")
     await text_becomes(studio, "#golive", "Go live again", 10)
     await viewer.wait_for_selector("body[data-state=ended]", timeout=10000)
+    # Ending the show closed its sale: nobody buys from a show that is over.
+    await viewer.wait_for_selector("#buy[data-state=ended]", state="attached", timeout=10000)
 
 
 async def test_studio_says_when_the_show_is_already_live_elsewhere(
