@@ -381,3 +381,29 @@ async def test_a_long_product_name_keeps_the_buy_button_on_a_phone(
     assert await page.text_content("#product-name") == name  # cut short on screen, not in text
     await assert_fits(page, "#product-card", "#buy", "#product-name")
     await screenshot(page, "room-long-name-phone")
+
+
+async def test_chinese_page_says_server_errors_and_badges_in_chinese(
+    browser: Any, live_server: LiveServer, host_api: Api, show_room: tuple[str, RoomClient]
+) -> None:
+    stream_id, host = show_room
+    _, sale_id = await sale_setup(host_api, stream_id)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    token = live_server.token("viewer", "ann", "Ann")
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}#token={token}")
+    await host.request(type="chat", text="Welcome!")
+    await page.wait_for_selector("#chat .role-host")
+    assert await page.text_content("#chat .role-host") == "Host"
+    await page.select_option("#lang", "zh")
+    assert await page.text_content("#chat .role-host") == "主播"  # badges already on screen too
+    await page.click("#buy[data-state=open]")
+    await page.wait_for_selector("#reserved:not([hidden])")
+    [order] = await page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('livesell.orders.ann')).map((o) => o.id)"
+    )
+    # The order is cancelled elsewhere (another tab): paying it here is refused (409 order_state).
+    ann = Api(live_server, host_api.session, token)
+    await ann.call("POST", f"/api/orders/{order}/cancel")
+    await page.click("#pay")
+    await text_becomes(page, "#outcome", "出错了：该订单已无法更改")
+    assert page.errors == []

@@ -374,3 +374,18 @@ async def test_long_names_fit_the_studio_and_the_landing_on_a_phone(
         await screenshot(landing, "landing-long-title-phone")
     finally:
         await publisher.close()
+
+
+async def test_studio_in_chinese_says_a_refused_product_in_chinese(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "价格太高")
+    token = live_server.token("host", "hana", "Hana")
+    url = f"{live_server.url}/studio/{stream_id}#token={token}"
+    studio = await open_page(browser, url, DESKTOP, locale="zh-CN")
+    await studio.click("#new-product")
+    await studio.fill("#pf-name", "金杯")
+    await studio.fill("#pf-price", "20000000000")  # over the server's limit: 400 bad_request
+    await studio.click("#product-form button[type=submit]")
+    await text_becomes(studio, "#pf-error", "出错了：输入的内容无效")
+    assert studio.errors == []
