@@ -251,6 +251,19 @@ class SaleService:
             self._emit("closed", sale_id, remaining)
         return await self.get_sale(sale_id)
 
+    async def close_stream_sales(self, stream_id: str) -> list[int]:
+        """Close the stream's open and counting-down sales (its show ended); returns their ids.
+
+        Scheduled sales that were never started stay as they are: nobody can buy them, and the
+        host may start them in a later show.
+        """
+        closed = []
+        for view in await self.live_views(await self.sales_for_stream(stream_id)):
+            if view.to_json()["state"] in ("open", "countdown"):
+                await self.close_sale(view.id)
+                closed.append(view.id)
+        return closed
+
     # -- buying ----------------------------------------------------------------------------
 
     async def _run_batch(self, sale_id: int, batch: Sequence[BuyRequest]) -> list[Any]:

@@ -22,9 +22,9 @@ from chat.protocol import (
     error_event,
     parse_command,
 )
-from web.auth import Principal, TokenSigner
+from web.auth import Principal, Role, TokenSigner
 from web.errors import AuthError
-from web.http import json_body, principal
+from web.http import json_body, principal, require
 from web.keys import ROOM_HUB, SIGNER
 from web.settings import Settings
 
@@ -146,7 +146,8 @@ async def room_action(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/stats")
 async def room_stats(request: web.Request) -> web.Response:
-    """This process's room counters (rooms, clients, frames, deliveries)."""
+    """This process's room counters (rooms, clients, frames, deliveries), for admins."""
+    require(request, Role.ADMIN)
     return web.json_response(request.app[ROOM_HUB].stats())
 
 
