@@ -120,6 +120,11 @@ class SaleFeed:
                     # Anonymous unless the buyer opted in: never the user id.
                     stock.buyers.append(event.public_name)
 
+    def mark_stock(self, sale_id: int, stream_id: str) -> None:
+        """Send the sale's live stock at the next flush even if no unit moved."""
+        if sale_id not in self._dirty:
+            self._dirty[sale_id] = Stock(stream_id)
+
     def take_poked(self) -> set[int]:
         """The sales poked since the last call."""
         poked, self._poked = self._poked, set()
@@ -236,6 +241,9 @@ class SaleAnnouncer:
         self._known[sale_id] = await self._log.publish_once(
             self._keys_of(report.stream_id), sale_id, numbered
         )
+        # A transition carries the stock of its moment; published late (its process died, or
+        # buys came between), it would leave pages on an old count: a fresh ``stock`` follows.
+        self._feed.mark_stock(sale_id, report.stream_id)
 
     async def _stream_of(self, sale_id: int) -> str | None:
         try:

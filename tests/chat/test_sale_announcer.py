@@ -1,0 +1,79 @@
+"""The sale announcer on real Redis and a real database: what a room hears, and when."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+from typing import Any
+
+import msgpack
+from redis.asyncio.client import PubSub
+
+from chat.history import RoomLog
+from chat.keys import RoomKeys
+from chat.salefeed import SaleAnnouncer, SaleFeed
+from flashsale.service import SaleService
+from tests.flashsale.conftest import Core
+
+
+class Room:
+    """A sale service reporting to a feed, and what its announcers publish in room ``s1``."""
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.feed = SaleFeed()
+        self.sales = SaleService(core.redis, core.ledger, core.catalog, core.prefix, self.feed)
+        self.log = RoomLog(core.redis)
+        self.keys_of = partial(RoomKeys.of, core.prefix)
+        self.keys = self.keys_of("s1")
+
+    def announcer(self) -> SaleAnnouncer:
+        """A fresh announcer, as another server process would have."""
+        return SaleAnnouncer(self.feed, self.sales, self.log, self.keys_of)
+
+    async def sale(self, quantity: int = 3, **kw: Any) -> int:
+        """A sale of a new product in stream ``s1``."""
+        if await self.core.catalog.get_stream("s1") is None:
+            await self.core.catalog.create_stream("s1", "hostess", "show")
+        p = await self.core.catalog.create_product("Lamp", 100)
+        return (await self.sales.create_sale(p.id, quantity, 1, "ops", stream_id="s1", **kw)).id
+
+    async def logged(self) -> list[dict[str, Any]]:
+        """The room's sequenced events."""
+        entries = await self.core.redis.xrange(self.keys.events)
+        return [msgpack.unpackb(e[b"e"]) for _, e in entries]
+
+    async def phases(self) -> list[str]:
+        """The phases of the room's ``sale`` events, in order."""
+        return [e["phase"] for e in await self.logged() if e["type"] == "sale"]
+
+
+async def heard(ps: PubSub, n: int) -> list[dict[str, Any]]:
+    """Up to ``n`` events published on a subscribed channel (waits at most a second)."""
+    seen: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 1
+    while time.monotonic() < deadline and len(seen) < n:
+        m = await ps.get_message(ignore_subscribe_messages=True, timeout=0.2)
+        if m:
+            seen.append(msgpack.unpackb(m["data"]))
+    return seen
+
+
+async def test_a_late_published_transition_is_followed_by_the_live_stock(core: Core) -> None:
+    room = Room(core)
+    sale = await room.sale(3)
+    first = room.announcer()
+    await first.check(sale)
+    await room.sales.open_sale(sale)
+    await room.sales.phase(sale, 1)  # a process records 'opened' (3 left), then dies
+    ps = core.redis.pubsub()
+    await ps.subscribe(room.keys.channel)
+    await room.sales.buy(sale, "ann", "k1")
+    other = room.announcer()
+    await other.flush_stock()  # stock: 2
+    await other.check(sale)  # publishes the recorded 'opened' with its 3
+    await other.flush_stock()
+    seen = await heard(ps, 3)
+    await ps.aclose()
+    shown = [(e["type"], e.get("remaining", e.get("sale", {}).get("remaining"))) for e in seen]
+    assert shown == [("stock", 2), ("sale", 3), ("stock", 2)]
