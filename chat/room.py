@@ -37,6 +37,8 @@ class RoomSnapshot:
     banned: bool = False
     #: The last status announced in the room (None: only the catalogue knows).
     stream_status: str | None = None
+    #: Redis's clock at the read (ms): what a client's countdowns count from.
+    server_time_ms: int = 0
 
 
 def _unpack(raw: bytes | None) -> Any:
@@ -60,7 +62,8 @@ class RoomState:
                 p.hget(keys.mutes, user_id)
                 p.sismember(keys.mods, user_id)
                 p.sismember(keys.bans, user_id)
-            reply = await p.execute()
+            p.time()
+            *reply, (sec, usec) = await p.execute()
         seq, history, state, reactions = reply[:4]
         snap = RoomSnapshot(
             seq=int(seq or 0),
@@ -72,6 +75,7 @@ class RoomState:
             viewers=int(state.get(b"viewers", 0)),
             reactions={k.decode(): int(v) for k, v in reactions.items()},
             stream_status=state[b"stream_status"].decode() if b"stream_status" in state else None,
+            server_time_ms=int(sec) * 1000 + int(usec) // 1000,
         )
         if user_id is not None:
             muted = int(reply[4] or 0)

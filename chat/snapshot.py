@@ -74,6 +74,7 @@ class Snapshots:
         return {
             "type": "snapshot",
             "seq": snap.seq,
+            "server_time_ms": snap.server_time_ms,
             "stream": {
                 "id": stream.id,
                 "title": stream.title,
@@ -103,10 +104,9 @@ class Snapshots:
         if since is not None:
             replay = await self._log.replay(keys, since)
             if replay is not None:
-                current, events = replay
-                member.conn.send_frame(
-                    Frame.of({"type": "resumed", "since": since, "seq": current})
-                )
+                current, events, clock_ms = replay
+                resumed = {"type": "resumed", "since": since, "seq": current}
+                member.conn.send_frame(Frame.of({**resumed, "server_time_ms": clock_ms}))
                 for i in range(0, len(events), 100):
                     member.conn.send_frame(Frame(batch_payload(events[i : i + 100])))
                 member.after_seq = current
