@@ -9,7 +9,7 @@
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local m = redis.call('HMGET', KEYS[1], 'state', 'start_ms', 'end_ms', 'remaining', 'stream',
-  'ann', 'tn')
+  'ann', 'tn', 'ann_w')
 if not m[1] then return {} end
 local state, start_ms, end_ms = m[1], tonumber(m[2]), tonumber(m[3])
 local remaining = tonumber(m[4])
@@ -25,7 +25,11 @@ else
 end
 local ann = m[6] or ''
 local tn = tonumber(m[7] or '0')
-if cur ~= ann and ann ~= 'closed' then
+-- The window as last announced: a countdown moved by an open (or a new start time) is told
+-- again, or pages would count to the old start. (Absent: announced before this was kept.)
+local window = string.format('%d|%d', start_ms, end_ms)
+local moved = cur == 'countdown' and ann == 'countdown' and m[8] and m[8] ~= window
+if (cur ~= ann or moved) and ann ~= 'closed' then
   local phases
   if cur == 'open' then
     phases = {(ann == 'sold_out') and 'restocked' or 'opened'}
@@ -42,7 +46,7 @@ if cur ~= ann and ann ~= 'closed' then
       start_ms, end_ms, remaining, now))
   end
   redis.call('LTRIM', KEYS[2], -32, -1)
-  redis.call('HSET', KEYS[1], 'ann', cur, 'tn', tn)
+  redis.call('HSET', KEYS[1], 'ann', cur, 'tn', tn, 'ann_w', window)
 end
 local next_ms = -1
 if cur == 'countdown' then

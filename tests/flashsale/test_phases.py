@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from flashsale.phases import PhaseReport
 from tests.flashsale.conftest import Core
@@ -64,3 +65,21 @@ async def test_a_sale_that_opened_and_sold_out_unseen_still_says_it_opened(core:
         ("sold_out", "open", 0),
     ]
     assert await core.sales.phase(10**9) is None, "no live state: nothing to say"
+
+
+async def test_a_countdown_moved_by_open_is_announced_again(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    start = int(time.time() * 1000) + 3_600_000  # in an hour
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    first = await core.sales.phase(sale.id)
+    assert first is not None
+    assert [(t.phase, t.starts_at_ms) for t in first.transitions] == [("countdown", start)]
+    opened = await core.sales.open_sale(sale.id, countdown_s=600)  # the host: "in 10 minutes"
+    moved = await core.sales.phase(sale.id, first.number)
+    assert moved is not None
+    assert [(t.phase, t.starts_at_ms) for t in moved.transitions] == [
+        ("countdown", opened.starts_at_ms)
+    ]
+    assert opened.starts_at_ms < start - 2_000_000
+    again = await core.sales.phase(sale.id, moved.number)
+    assert again is not None and again.transitions == [], "told once"
