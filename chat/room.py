@@ -39,6 +39,8 @@ class RoomSnapshot:
     stream_status: str | None = None
     #: Redis's clock at the read (ms): what a client's countdowns count from.
     server_time_ms: int = 0
+    #: Bumped when a sale's first event is published in the room (chat/lua/sale_events.lua).
+    sales_version: int = 0
 
 
 def _unpack(raw: bytes | None) -> Any:
@@ -76,6 +78,7 @@ class RoomState:
             reactions={k.decode(): int(v) for k, v in reactions.items()},
             stream_status=state[b"stream_status"].decode() if b"stream_status" in state else None,
             server_time_ms=int(sec) * 1000 + int(usec) // 1000,
+            sales_version=int(state.get(b"sales_v", 0)),
         )
         if user_id is not None:
             muted = int(reply[4] or 0)

@@ -11,7 +11,10 @@ from redis.asyncio.client import PubSub
 
 from chat.history import RoomLog
 from chat.keys import RoomKeys
+from chat.moderation import Moderation
+from chat.room import RoomState
 from chat.salefeed import SaleAnnouncer, SaleFeed
+from chat.snapshot import Snapshots
 from flashsale.service import SaleService
 from tests.flashsale.conftest import Core
 
@@ -37,6 +40,18 @@ class Room:
             await self.core.catalog.create_stream("s1", "hostess", "show")
         p = await self.core.catalog.create_product("Lamp", 100)
         return (await self.sales.create_sale(p.id, quantity, 1, "ops", stream_id="s1", **kw)).id
+
+    async def snapshot(self, snaps: Snapshots) -> dict[str, Any]:
+        """An anonymous join's snapshot of room ``s1``."""
+        stream = await self.core.catalog.get_stream("s1")
+        assert stream is not None
+        return await snaps.build(self.keys, stream, None)
+
+    def snapshots(self) -> Snapshots:
+        """The snapshot builder of one server process."""
+        state = RoomState(self.core.redis)
+        moderation = Moderation(state, self.log, self.core.catalog)
+        return Snapshots(state, self.log, moderation, self.sales)
 
     async def logged(self) -> list[dict[str, Any]]:
         """The room's sequenced events."""
@@ -77,3 +92,16 @@ async def test_a_late_published_transition_is_followed_by_the_live_stock(core: C
     await ps.aclose()
     shown = [(e["type"], e.get("remaining", e.get("sale", {}).get("remaining"))) for e in seen]
     assert shown == [("stock", 2), ("sale", 3), ("stock", 2)]
+
+
+async def test_a_join_sees_a_sale_whose_first_event_its_seq_covers(core: Core) -> None:
+    room = Room(core)
+    await core.catalog.create_stream("s1", "hostess", "show")
+    snaps = room.snapshots()
+    assert (await room.snapshot(snaps))["sales"] == []  # the room's (empty) sales are cached
+    sale = await room.sale(3)
+    await room.sales.open_sale(sale)
+    await room.announcer().check(sale)  # published, before this process heard of it
+    snap = await room.snapshot(snaps)
+    assert max(e["seq"] for e in await room.logged()) <= snap["seq"]
+    assert snap["sale"] is not None and snap["sale"]["id"] == sale
