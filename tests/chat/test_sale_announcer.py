@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 from typing import Any
@@ -105,3 +106,16 @@ async def test_a_join_sees_a_sale_whose_first_event_its_seq_covers(core: Core) -
     snap = await room.snapshot(snaps)
     assert max(e["seq"] for e in await room.logged()) <= snap["seq"]
     assert snap["sale"] is not None and snap["sale"]["id"] == sale
+
+
+async def test_a_next_up_sale_is_shown_behind_fifty_sales_ended_by_their_clock(
+    core: Core,
+) -> None:
+    room = Room(core)
+    tomorrow = await room.sale(starts_at_ms=int(time.time() * 1000) + 86_400_000)
+    for _ in range(50):
+        await room.sales.open_sale(await room.sale(duration_s=1))
+    await asyncio.sleep(1.1)  # all 50 ended by their clock; SQL still says 'open'
+    snap = await room.snapshot(room.snapshots())
+    assert [s["id"] for s in snap["sales"]] == [tomorrow]
+    assert snap["sale"]["state"] == "countdown"

@@ -83,3 +83,15 @@ async def test_a_countdown_moved_by_open_is_announced_again(core: Core) -> None:
     assert opened.starts_at_ms < start - 2_000_000
     again = await core.sales.phase(sale.id, moved.number)
     assert again is not None and again.transitions == [], "told once"
+
+
+async def test_a_retired_sale_is_closed_in_sql_and_leaves_the_streams_list(core: Core) -> None:
+    await core.catalog.create_stream("s1", "hostess", "show")
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", stream_id="s1")
+    await core.sales.open_sale(sale.id)
+    await core.sales.close_sale(sale.id)
+    await core.sales.phase(sale.id)  # the rooms hear it close
+    assert await core.sales.retire_if_done(sale.id)
+    assert (await core.ledger.get_sale(sale.id)).state == "closed"
+    assert await core.sales.sales_for_stream("s1") == []
