@@ -95,3 +95,15 @@ async def test_a_retired_sale_is_closed_in_sql_and_leaves_the_streams_list(core:
     assert await core.sales.retire_if_done(sale.id)
     assert (await core.ledger.get_sale(sale.id)).state == "closed"
     assert await core.sales.sales_for_stream("s1") == []
+
+
+async def test_opening_a_sale_open_by_its_start_time_changes_nothing(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    start = int(time.time() * 1000) + 200
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    await asyncio.sleep(0.3)
+    assert (await core.sales.get_sale(sale.id)).to_json()["state"] == "open"
+    await core.sales.buy(sale.id, "ann", "k1")
+    after = await core.sales.open_sale(sale.id, countdown_s=60)
+    assert after.to_json()["state"] == "open" and after.starts_at_ms == start
+    assert (await core.sales.buy(sale.id, "bob", "k2")).remaining == 1
