@@ -107,3 +107,22 @@ async def test_opening_a_sale_open_by_its_start_time_changes_nothing(core: Core)
     after = await core.sales.open_sale(sale.id, countdown_s=60)
     assert after.to_json()["state"] == "open" and after.starts_at_ms == start
     assert (await core.sales.buy(sale.id, "bob", "k2")).remaining == 1
+
+
+async def test_a_sell_out_undone_before_the_next_look_is_still_told(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 1, 1, "ops")
+    await core.sales.open_sale(sale.id)
+    first = await core.sales.phase(sale.id)
+    assert first is not None and [t.phase for t in first.transitions] == ["opened"]
+    bought = await core.sales.buy(sale.id, "ann", "a-1")
+    assert bought.remaining == 0
+    await core.sales.cancel(bought.order.id)  # stock back before anyone looked
+    report = await core.sales.phase(sale.id, first.number)
+    assert report is not None
+    assert [(t.phase, t.remaining) for t in report.transitions] == [
+        ("sold_out", 0),
+        ("restocked", 1),
+    ]
+    again = await core.sales.phase(sale.id, report.number)
+    assert again is not None and again.transitions == [], "told once"
