@@ -134,12 +134,18 @@ class RoomState:
     async def set_slow_mode(self, keys: RoomKeys, seconds: int) -> None:
         """Viewers may post once per ``seconds`` (0 turns slow mode off).
 
-        Only posts after this moment count (``slow_since_us``, Redis's clock like the chat
-        check): a message sent just before the host switched it on does not silence its author.
+        Only posts after it was switched on count (``slow_since_us``, Redis's clock like the
+        chat check): a message sent just before does not silence its author. Changing the
+        interval while it is on keeps that moment, so it does not free everyone at once.
         """
-        sec, usec = await self._redis.time()
-        since = int(sec) * 1_000_000 + int(usec)
-        await self._redis.hset(keys.state, mapping={"slow_mode_s": seconds, "slow_since_us": since})
+        async with self._redis.pipeline(transaction=True) as p:
+            p.hget(keys.state, "slow_mode_s")
+            p.time()
+            was, (sec, usec) = await p.execute()
+        fields: dict[str, int] = {"slow_mode_s": seconds}
+        if not int(was or 0):
+            fields["slow_since_us"] = int(sec) * 1_000_000 + int(usec)
+        await self._redis.hset(keys.state, mapping=fields)
 
     async def set_banned_words(self, keys: RoomKeys, words: list[str]) -> None:
         """Replace the room's banned-word list."""

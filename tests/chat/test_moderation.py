@@ -298,6 +298,23 @@ async def test_slow_mode_counts_only_posts_after_it_was_switched_on(
     await watcher.wait_for(lambda e: any(x.get("text") == "first since slow mode" for x in e))
 
 
+async def test_changing_the_slow_mode_interval_keeps_its_start(
+    make_hub: Callable[..., Any],
+) -> None:
+    hub, _, host, _ = await setup(make_hub)
+    conn = FakeConnection()
+    alice = await hub.join("show", conn, ALICE)
+    await hub.receive(host, frame("slow_mode", seconds=60))
+    await hub.receive(alice, frame("chat", text="one", ref=1))
+    await hub.receive(host, frame("slow_mode", seconds=120))  # stricter, still on
+    await hub.receive(alice, frame("chat", text="two", ref=2))
+    assert [(e["code"], e["ref"]) for e in conn.of_type("error")] == [("slow_mode", 2)]
+    await hub.receive(host, frame("slow_mode", seconds=0))
+    await hub.receive(host, frame("slow_mode", seconds=60))  # off, then on: counts afresh
+    await hub.receive(alice, frame("chat", text="three", ref=3))
+    assert [e["ref"] for e in conn.of_type("ack")] == [1, 3]
+
+
 async def test_nobody_moderates_the_host_and_self_moderation_is_no_strike(
     make_hub: Callable[..., Any],
 ) -> None:
