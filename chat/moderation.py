@@ -151,7 +151,7 @@ class Moderation:
         # ``by_host``: a message the host (or an admin, who acts as host) posted.
         if target == actor.user_id:
             raise SelfModeration("you cannot moderate yourself")
-        if by_host or target == stream.host_id:
+        if by_host or target == stream.host_id or await self._state.is_admin(keys, target):
             raise Forbidden("the host cannot be moderated")
         if role != HOST and await self._state.is_moderator(keys, target):
             raise Forbidden("only the host may moderate a moderator")

@@ -167,6 +167,21 @@ class RoomState:
         else:
             await self._redis.srem(keys.mods, user_id)
 
+    async def admit(self, keys: RoomKeys, user_id: str, admin: bool) -> bool:
+        """Whether a user joining (or signing in) is refused as banned; records admins.
+
+        Admins act as host, whom nobody moderates: never refused, and remembered so that a
+        moderator's ``ban``/``mute`` by user id can be refused in every process.
+        """
+        if admin:
+            await self._redis.sadd(keys.admins, user_id)
+            return False
+        return await self.is_banned(keys, user_id)
+
+    async def is_admin(self, keys: RoomKeys, user_id: str) -> bool:
+        """Whether ``user_id`` came to this room with an admin token."""
+        return bool(await self._redis.sismember(keys.admins, user_id))
+
     async def is_banned(self, keys: RoomKeys, user_id: str) -> bool:
         """Whether ``user_id`` is banned from the room."""
         return bool(await self._redis.sismember(keys.bans, user_id))
