@@ -219,6 +219,10 @@ class SaleService:
         """Record the sale's phase transition if it has one (see flashsale/phases.py)."""
         return await self._call(self._phases.check(sale_id, known))
 
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``phase`` for each (sale id, known), in one round trip."""
+        return await self._call(self._phases.check_many(known))
+
     async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
         if not 0 <= countdown_s <= 3600:

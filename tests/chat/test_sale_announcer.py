@@ -14,7 +14,7 @@ from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.moderation import Moderation
 from chat.room import RoomState
-from chat.salefeed import SaleAnnouncer, SaleFeed
+from chat.salefeed import QUIET_SWEEPS, SaleAnnouncer, SaleFeed
 from chat.snapshot import Snapshots
 from flashsale.service import SaleService
 from tests.flashsale.conftest import Core
@@ -119,3 +119,19 @@ async def test_a_next_up_sale_is_shown_behind_fifty_sales_ended_by_their_clock(
     snap = await room.snapshot(room.snapshots())
     assert [s["id"] for s in snap["sales"]] == [tomorrow]
     assert snap["sale"]["state"] == "countdown"
+
+
+async def test_the_sweep_looks_at_sales_the_clock_cannot_move_less_often(core: Core) -> None:
+    room = Room(core)
+    idle = [await room.sale() for _ in range(20)]  # scheduled, no start time
+    start = int(time.time() * 1000) + 3_600_000
+    timed = await room.sale(starts_at_ms=start)  # the clock will open it
+    ann = room.announcer()
+    assert await ann.sweep(set()) == [*idle, timed]  # a full sweep, in one round trip
+    assert await room.phases() == ["scheduled"] * 20 + ["countdown"]
+    await room.sales.phase(idle[3], 1)  # no-op look, as a dying process's would be
+    await room.sales.open_sale(idle[3])  # in a process that dies before telling the room
+    looked = [await ann.sweep(set()) for _ in range(QUIET_SWEEPS)]
+    assert looked[: QUIET_SWEEPS - 1] == [[timed]] * (QUIET_SWEEPS - 1)
+    assert looked[-1] == [*idle, timed]
+    assert (await room.phases())[-1] == "opened"
