@@ -12,8 +12,13 @@ import msgpack
 
 from chat.errors import BadFrame, TooLong
 
-#: Largest client frame accepted (the socket closes with 1009 above it).
+#: Largest client frame accepted, but for ``banned_words`` (a bigger one gets ``bad_frame``).
 MAX_FRAME_BYTES = 8 * 1024
+#: Largest frame the socket reads (it closes with 1009 above it): the whole banned-word list,
+#: 200 words of 50 four-byte characters, fits.
+MAX_HOST_FRAME_BYTES = 48 * 1024
+#: The one event that may use frames up to MAX_HOST_FRAME_BYTES.
+_BIG_EVENTS = ("banned_words",)
 MAX_TEXT = 500
 MAX_REF = 64
 MAX_BANNED_WORDS = 200
@@ -283,8 +288,8 @@ CLIENT_EVENTS = tuple(_PARSERS)
 
 def parse_command(data: bytes) -> Command:
     """Decode and validate one client frame; raises BadFrame/TooLong with a clear message."""
-    if len(data) > MAX_FRAME_BYTES:
-        raise BadFrame(f"frame larger than {MAX_FRAME_BYTES} bytes")
+    if len(data) > MAX_HOST_FRAME_BYTES:
+        raise BadFrame(f"frame larger than {MAX_HOST_FRAME_BYTES} bytes")
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for garbage input
@@ -302,6 +307,8 @@ def parse_command(data: bytes) -> Command:
             raise BadFrame("ref out of range")
     try:
         kind = raw.get("type")
+        if len(data) > MAX_FRAME_BYTES and kind not in _BIG_EVENTS:
+            raise BadFrame(f"frame larger than {MAX_FRAME_BYTES} bytes")
         parser = _PARSERS.get(kind) if isinstance(kind, str) else None
         if parser is None:
             raise BadFrame(f"unknown event type {kind!r}"[:120])

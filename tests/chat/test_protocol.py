@@ -80,6 +80,16 @@ INVISIBLE_SPLITS = {
 }
 
 
+def test_the_longest_banned_word_list_fits_in_one_frame() -> None:
+    words = [f"{i:03d}" + "\U0001f600" * 47 for i in range(protocol.MAX_BANNED_WORDS)]
+    frame = encode({"type": "banned_words", "words": words, "ref": "bw"})
+    assert len(parse_command(frame)["words"]) == protocol.MAX_BANNED_WORDS
+    big_chat = encode({"type": "chat", "text": "hi", "pad": "x" * 9000, "ref": "c"})
+    with pytest.raises(BadFrame) as caught:
+        parse_command(big_chat)
+    assert caught.value.ref == "c"
+
+
 @pytest.mark.parametrize("text", INVISIBLE_SPLITS.values(), ids=INVISIBLE_SPLITS.keys())
 def test_invisible_characters_do_not_hide_a_banned_word(text: str) -> None:
     words = WordFilter(["spoiler alert", "scam"])
@@ -146,6 +156,10 @@ def test_every_client_event_parses() -> None:
         encode({"type": "banned_words", "words": ["x" * 51]}),
         encode({"type": "mute", "user_id": "bob", "seconds": 86401}),
         b"x" * (protocol.MAX_FRAME_BYTES + 1),
+        encode({"type": "chat", "text": "x" * protocol.MAX_FRAME_BYTES}),
+        encode(
+            {"type": "banned_words", "words": ["x"], "pad": "x" * protocol.MAX_HOST_FRAME_BYTES}
+        ),
     ],
 )
 def test_bad_frames_raise_bad_frame(frame: bytes) -> None:
