@@ -198,8 +198,8 @@ class SaleService:
         return views
 
     async def sales_for_stream(self, stream_id: str) -> list[SaleRecord]:
-        """The stream's sales that SQL does not know as closed (some may have run out of time)."""
-        return await self._ledger.sales_for_stream(stream_id)
+        """The stream's sales that SQL knows neither as closed nor as ended by the clock."""
+        return await self._ledger.sales_for_stream(stream_id, now_ms())
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (None: none); raises SaleNotFound for an unknown sale."""
@@ -218,6 +218,10 @@ class SaleService:
     async def phase(self, sale_id: int, known: int = 0) -> PhaseReport | None:
         """Record the sale's phase transition if it has one (see flashsale/phases.py)."""
         return await self._call(self._phases.check(sale_id, known))
+
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``phase`` for each (sale id, known), in one round trip."""
+        return await self._call(self._phases.check_many(known))
 
     async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
@@ -398,6 +402,8 @@ class SaleService:
                 if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
                     return False
         await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
+        # So that joins stop reading it (and its units from the orders, once Redis forgot it).
+        await self._ledger.mark_closed(sale_id)
         # Its Redis state stays for a while (audits, order look-ups), then SQL is the record.
         pipe = self._redis.pipeline(transaction=False)
         for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events, k.phases):

@@ -17,6 +17,7 @@ from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
+    MAX_HOST_FRAME_BYTES,
     Frame,
     encode,
     error_event,
@@ -86,7 +87,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
     """The live room. Token: ``?token=``, an Authorization header, or an ``auth`` event."""
     hub = request.app[ROOM_HUB]
     # compress=False: frames are pre-built once and shared by every socket.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=MAX_HOST_FRAME_BYTES, compress=False, heartbeat=30)
     await ws.prepare(request)
     conn = WsConnection(ws, request.transport, hub.limits.max_buffer_bytes)
     token = request.query.get("token")
