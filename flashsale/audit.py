@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from flashsale.groupaudit import audit_groups
 from flashsale.keys import SaleKeys
 from flashsale.order import OrderView
 from flashsale.persister import Persister
@@ -108,4 +109,5 @@ async def audit_sale(
     report.problems += [f"order {o} state differs in SQL" for o in differ[:20]]
     report.problems += [f"order {o} in SQL but not in Redis" for o in extra[:20]]
     report.checks["sql_quantity_matches"] = sale.quantity == total
+    await audit_groups(redis, prefix, sale_id, orders, report)
     return report

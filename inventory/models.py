@@ -8,6 +8,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 #: Order states and their rank: a later event may only move an order to a higher rank,
 #: so replaying or reordering persisted events can never undo a payment.
 ORDER_STATE_RANK = {"reserved": 1, "paid": 2, "cancelled": 2, "expired": 2}
+#: A paid order of a group buy that expired unfilled: its unit went back, its money is owed.
+ORDER_STATE_RANK["refund"] = 3
 
 
 class Base(DeclarativeBase):
