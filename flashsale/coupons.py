@@ -273,6 +273,8 @@ class Coupons:
                 raise errors.HoldExpired(f"order {order_id} expired; its stock went back on sale")
             raise errors.OrderStateConflict(f"order {order_id} is {state}")
         order = OrderView.parse(order_id, reply[1])
+        if code == "already":
+            return CouponPayment(order, drop_id, int(reply[2]))
         try:
             sale = await self._sales.get_sale(sale_id)
             self._observer.sale_event(SaleEvent(

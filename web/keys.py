@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from chat.hub import Hub
+    from flashsale.coupons import Coupons
+    from flashsale.groupbuy import GroupBuys
     from flashsale.service import SaleService
     from inventory.catalog import Catalog
     from inventory.database import Database
@@ -35,3 +37,6 @@ ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")
 #: Which worker holds each live stream (docs/stream.md, "Several workers").
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
+#: Group buys and coupon drops on the sales (built by web/services.py; routes in web/social.py).
+GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
+COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")

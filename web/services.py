@@ -14,13 +14,17 @@ from aiohttp import web
 
 from chat.factory import build_room
 from chat.salefeed import SaleFeed
+from flashsale.coupons import Coupons
+from flashsale.groupbuy import GroupBuys
 from flashsale.service import SaleService
 from inventory.ledger import Ledger
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
     CATALOG,
+    COUPONS,
     DATABASE,
+    GROUP_BUYS,
     LEDGER,
     REDIS,
     RELAY,
@@ -64,6 +68,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
+    app[GROUP_BUYS] = GroupBuys(redis, sales, prefix, observer=feed)
+    app[COUPONS] = Coupons(redis, sales, prefix, observer=feed)
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay

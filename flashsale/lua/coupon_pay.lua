@@ -11,7 +11,14 @@ if not rec then return {'order_not_found'} end
 local state, user, qty, price, created, exp =
   string.match(rec, '^(%a+)|([^|]+)|(%d+)|(%d+)|(%d+)|(%d+)$')
 if caller ~= user then return {'order_not_found'} end
-if state ~= 'reserved' then return {'order_state', rec} end
+if state ~= 'reserved' then
+  -- A retry of this very payment gets its first answer back.
+  local done = redis.call('HGET', KEYS[8], oid)
+  if done and string.sub(done, 1, #did + 1) == did .. '|' then
+    return {'already', rec, tonumber(string.sub(done, #did + 2))}
+  end
+  return {'order_state', rec}
+end
 -- A lapsed hold is left to the ordinary pay, which expires it and returns its unit.
 if now >= tonumber(exp) then return {'hold_over', rec} end
 local drop = redis.call('HGET', KEYS[6], did)

@@ -72,6 +72,7 @@ async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: C
     paid = await coupons.pay(first.id, "amy", off.id)
     assert paid.discount_cents == 1000 and paid.to_json()["charged_cents"] == 3500
     assert paid.order.state == "paid"
+    assert (await coupons.pay(first.id, "amy", off.id)) == paid  # a retry replays
     with pytest.raises(CouponUsed):
         await coupons.pay(second.id, "amy", off.id)
     with pytest.raises(OrderStateConflict):

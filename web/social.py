@@ -1,0 +1,178 @@
+"""HTTP API of social selling: group buys and coupon drops. Thin handlers over the domain.
+
+The services are built by the composition root (web/services.py); this module owns their
+routes and the group reaper's lifetime. docs/social.md describes the API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from flashsale.errors import BadSaleInput
+from flashsale.groupbuy import GroupBuys, GroupResult
+from flashsale.groupreaper import GroupReaper
+from web.api import IDEMPOTENCY_HEADER, _manage_sale
+from web.auth import Principal
+from web.http import field, int_param, json_body, require
+from web.keys import COUPONS, GROUP_BUYS, SETTINGS
+
+routes = web.RouteTableDef()
+
+
+def _public_name(who: Principal, body: dict[str, object]) -> str | None:
+    # Anonymous in the room unless the buyer opted in to be shown.
+    return who.name if field(body, "show_name", bool, False) else None
+
+
+# -- group buys ------------------------------------------------------------------------------
+
+
+async def _group_reply(groups: GroupBuys, result: GroupResult) -> web.Response:
+    """201 with the group, the caller's order and the stock left; 200 for a replay."""
+    stream = await groups.stream_of(result.group.sale_id)
+    return web.json_response(
+        {
+            "group": result.group.to_json(stream),
+            "order": result.order.to_json(),
+            "remaining": result.remaining,
+        },
+        status=200 if result.duplicate else 201,
+    )
+
+
+@routes.post("/api/sales/{sale_id}/group-offer")
+async def offer_group_buy(request: web.Request) -> web.Response:
+    """Offer (or re-price) a group buy on a sale (its host or an admin)."""
+    sale_id = await _manage_sale(request)
+    body = await json_body(request)
+    offer = await request.app[GROUP_BUYS].offer(
+        sale_id,
+        price_cents=field(body, "price_cents", int),
+        size=field(body, "size", int),
+        ttl_s=field(body, "ttl_s", int, 600),
+    )
+    return web.json_response(offer.to_json(), status=201)
+
+
+@routes.post("/api/sales/{sale_id}/group-offer/close")
+async def close_group_offer(request: web.Request) -> web.Response:
+    """Stop new groups and joins (its host or an admin); open groups still fill or expire."""
+    sale_id = await _manage_sale(request)
+    offer = await request.app[GROUP_BUYS].close_offer(sale_id)
+    return web.json_response(offer.to_json())
+
+
+@routes.get("/api/sales/{sale_id}/groups")
+async def list_groups(request: web.Request) -> web.Response:
+    """The sale's group offer and its open groups with their progress and deadline."""
+    groups = request.app[GROUP_BUYS]
+    sale_id = int_param(request, "sale_id")
+    offer = await groups.get_offer(sale_id)
+    stream = await groups.stream_of(sale_id)
+    open_ = await groups.open_groups(sale_id)
+    return web.json_response(
+        {
+            "offer": None if offer is None else offer.to_json(),
+            "groups": [g.to_json(stream) for g in open_],
+        }
+    )
+
+
+@routes.post("/api/sales/{sale_id}/groups")
+async def open_group(request: web.Request) -> web.Response:
+    """Open a group, reserving one unit; the ``Idempotency-Key`` header makes retries safe."""
+    who = require(request)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
+    if not key:
+        raise BadSaleInput("the Idempotency-Key header is required")
+    body = await json_body(request, required=False)
+    groups = request.app[GROUP_BUYS]
+    sale_id = int_param(request, "sale_id")
+    result = await groups.open_group(sale_id, who.user_id, key, _public_name(who, body))
+    return await _group_reply(groups, result)
+
+
+@routes.get("/api/groups/{group_id}")
+async def get_group(request: web.Request) -> web.Response:
+    """One group's progress (who is in it stays private)."""
+    groups = request.app[GROUP_BUYS]
+    group = await groups.get_group(request.match_info["group_id"])
+    return web.json_response(group.to_json(await groups.stream_of(group.sale_id)))
+
+
+@routes.post("/api/groups/{group_id}/join")
+async def join_group(request: web.Request) -> web.Response:
+    """Join a group, reserving one unit; joining again replays the first join (200)."""
+    who = require(request)
+    body = await json_body(request, required=False)
+    groups = request.app[GROUP_BUYS]
+    result = await groups.join_group(
+        request.match_info["group_id"], who.user_id, _public_name(who, body)
+    )
+    return await _group_reply(groups, result)
+
+
+# -- coupons ---------------------------------------------------------------------------------
+
+
+@routes.post("/api/sales/{sale_id}/coupons")
+async def drop_coupons(request: web.Request) -> web.Response:
+    """Drop N coupons on a sale (its host or an admin)."""
+    sale_id = await _manage_sale(request)
+    body = await json_body(request)
+    drop = await request.app[COUPONS].drop(
+        sale_id,
+        kind=field(body, "kind", str),
+        value=field(body, "value", int),
+        count=field(body, "count", int),
+        expires_s=field(body, "expires_s", int, 300),
+        min_spend_cents=field(body, "min_spend_cents", int, 0),
+    )
+    return web.json_response(drop.to_json(), status=201)
+
+
+@routes.get("/api/coupons/{coupon_id}")
+async def get_coupon(request: web.Request) -> web.Response:
+    """A drop's terms and how many coupons are left."""
+    drop = await request.app[COUPONS].get_drop(request.match_info["coupon_id"])
+    return web.json_response(drop.to_json())
+
+
+@routes.post("/api/coupons/{coupon_id}/claim")
+async def claim_coupon(request: web.Request) -> web.Response:
+    """Claim one coupon of a drop (201), or see the one already claimed (200)."""
+    who = require(request)
+    claim = await request.app[COUPONS].claim(request.match_info["coupon_id"], who.user_id)
+    return web.json_response(
+        {"coupon": claim.drop.to_json(), "state": claim.state},
+        status=200 if claim.duplicate else 201,
+    )
+
+
+@routes.post("/api/orders/{order_id}/pay-with-coupon")
+async def pay_with_coupon(request: web.Request) -> web.Response:
+    """Pay the caller's reserved order with a coupon they claimed, in one atomic step."""
+    who = require(request)
+    body = await json_body(request)
+    payment = await request.app[COUPONS].pay(
+        request.match_info["order_id"], who.user_id, field(body, "coupon_id", str)
+    )
+    return web.json_response(payment.to_json())
+
+
+async def group_reaper_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweep expired groups in this process (safe in every worker: the sweep is atomic)."""
+    reaper = GroupReaper(app[GROUP_BUYS], app[SETTINGS].reaper_interval_s)
+    reaper.start()
+    try:
+        yield
+    finally:
+        await reaper.close()
+
+
+def setup_social(app: web.Application) -> None:
+    """Register the social-selling routes and the group reaper (after the composition root)."""
+    app.cleanup_ctx.append(group_reaper_ctx)
+    app.add_routes(routes)
