@@ -74,3 +74,13 @@ class Order(Base):
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_orders_sale_user", "sale_id", "user_id"),)
+
+
+class CouponRedemption(Base):
+    """A coupon used to pay an order: the discount taken off its total, once per order."""
+
+    __tablename__ = "coupon_redemptions"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    coupon_id: Mapped[str] = mapped_column(String(40), index=True)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    at_ms: Mapped[int] = mapped_column(BigInteger)

@@ -57,6 +57,7 @@ async def test_a_drop_of_100_to_3000_claimers_gives_exactly_100_one_per_user(
         await coupons.claim(drop.id, "latecomer")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: Coupons) -> None:
     sale = await core.sale(quantity=10, limit=3)  # 45.00 each
     off = await coupons.drop(sale.id, "amount", 1000, count=5, expires_s=60)
@@ -84,6 +85,9 @@ async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: C
     report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
     assert report.ok, report.to_json()
     assert report.figures["paid"] == 3
+    # The audit drained the events into SQL: the discount is recorded with the order.
+    assert await core.ledger.redemption(first.id) == (off.id, 1000)
+    assert await core.ledger.redemption(second.id) == (pct.id, 1350)
 
 
 async def test_coupon_terms_are_enforced(core: Core, coupons: Coupons) -> None:
