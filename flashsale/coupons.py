@@ -9,23 +9,24 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from redis.asyncio import Redis
 
 from flashsale import errors
+from flashsale.coalescer import Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleEventKind, SaleObserver
 from flashsale.keys import SaleKeys, sale_id_of_order
 from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import SaleService
+from flashsale.streamcache import StreamCache
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
 
 log = logging.getLogger("livesell.coupons")
-
-CouponKind = Literal["amount", "percent"]
 
 
 class CouponNotFound(NotFound):
@@ -170,12 +171,20 @@ class Coupons:
     """Runs coupon drops on a ``SaleService``'s sales (one Lua call per decision)."""
 
     def __init__(
-        self, redis: Redis, sales: SaleService, prefix: str, observer: SaleObserver | None = None
+        self,
+        redis: Redis,
+        sales: SaleService,
+        prefix: str,
+        observer: SaleObserver | None = None,
+        coalesce: bool = True,
     ) -> None:
         self._redis = redis
         self._sales = sales
         self._prefix = prefix
         self._observer: SaleObserver = observer or NullObserver()
+        self._streams = StreamCache(sales)
+        # Concurrent claims of one sale ride one script call, as buys do.
+        self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._claim = load_script(redis, "flashsale", "coupon_claim")
         self._pay = load_script(redis, "flashsale", "coupon_pay")
 
@@ -183,11 +192,11 @@ class Coupons:
         """The coupon keys of a sale."""
         return CouponKeys.of(self._prefix, sale_id)
 
-    async def _emit(self, kind: SaleEventKind, drop: CouponDrop) -> None:
+    async def _emit(self, kind: SaleEventKind, drop: CouponDrop, remaining: int) -> None:
         try:
-            sale = await self._sales.get_sale(drop.sale_id)
+            stream = await self._streams.stream_of(drop.sale_id)
             self._observer.sale_event(SaleEvent(
-                kind, drop.sale_id, sale.stream_id, sale.remaining, int(time.time() * 1000),
+                kind, drop.sale_id, stream, remaining, int(time.time() * 1000),
                 ref_id=drop.id, size=drop.total, count=drop.left, deadline_ms=drop.expires_at_ms,
             ))  # fmt: skip
         except Exception:  # an observer bug must never fail a claim
@@ -227,7 +236,7 @@ class Coupons:
             self._redis.hset(k.drops, mapping={drop_id: record, f"{drop_id}:left": count})
         )
         drop = CouponDrop.parse(drop_id, record, count)
-        await self._emit("coupon_dropped", drop)
+        await self._emit("coupon_dropped", drop, sale.remaining)
         return drop
 
     async def get_drop(self, drop_id: str) -> CouponDrop:
@@ -238,16 +247,26 @@ class Coupons:
             raise CouponNotFound(f"coupon {drop_id} not found")
         return CouponDrop.parse(drop_id, record, left)
 
+    async def _run_batch(self, sale_id: int, batch: Sequence[tuple[str, str]]) -> list[Any]:
+        k = self.keys(sale_id)
+        args: list[Any] = [len(batch)]
+        for drop_id, user_id in batch:
+            args += [drop_id, user_id]
+        return list(await self._claim(keys=[k.drops, k.claims, k.sale.meta], args=args))
+
     async def claim(self, drop_id: str, user_id: str) -> Claim:
         """Claim one coupon of a drop; claiming again replays the first claim."""
-        k = self.keys(sale_id_of_drop(drop_id))
-        reply = await guarded(self._claim(keys=[k.drops, k.claims], args=[drop_id, user_id]))
+        sale_id = sale_id_of_drop(drop_id)
+        if self._coalescer is not None:
+            reply = await guarded(self._coalescer.submit(sale_id, (drop_id, user_id)))
+        else:
+            reply = (await guarded(self._run_batch(sale_id, [(drop_id, user_id)])))[0]
         code = text(reply[0])
         if code in _ERRORS:
             raise _ERRORS[code](f"{code.replace('_', ' ')} ({drop_id})")
         drop = CouponDrop.parse(drop_id, reply[1], reply[2])
         if code == "ok":
-            await self._emit("coupon_claimed", drop)
+            await self._emit("coupon_claimed", drop, int(reply[4]))
         return Claim(drop, text(reply[3]), code == "duplicate")
 
     async def pay(self, order_id: str, user_id: str, drop_id: str) -> CouponPayment:
@@ -276,10 +295,10 @@ class Coupons:
         if code == "already":
             return CouponPayment(order, drop_id, int(reply[2]))
         try:
-            sale = await self._sales.get_sale(sale_id)
             self._observer.sale_event(SaleEvent(
-                "paid", sale_id, sale.stream_id, sale.remaining, int(time.time() * 1000),
-                order_id=order_id, user_id=user_id, qty=order.qty, ref_id=drop_id,
+                "paid", sale_id, await self._streams.stream_of(sale_id), int(reply[3]),
+                int(time.time() * 1000), order_id=order_id, user_id=user_id, qty=order.qty,
+                ref_id=drop_id,
             ))  # fmt: skip
         except Exception:
             log.exception("sale observer failed")
@@ -296,3 +315,8 @@ class Coupons:
             return None
         drop_id, _, discount = text(got).partition("|")
         return drop_id, int(discount)
+
+    async def close(self) -> None:
+        """Stop in-flight batches."""
+        if self._coalescer is not None:
+            await self._coalescer.close()

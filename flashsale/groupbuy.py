@@ -12,23 +12,27 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from flashsale import errors
+from flashsale.coalescer import Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleEventKind, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key
 from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
+from flashsale.streamcache import StreamCache
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
 
 log = logging.getLogger("livesell.groupbuy")
 
 MAX_GROUP_SIZE = 20
+GroupRequest = tuple[str, str, str]  # 'open' | 'join', user, idempotency key | group id
 
 
 class GroupNotFound(NotFound):
@@ -204,6 +208,7 @@ class GroupBuys:
         sales: SaleService,
         prefix: str,
         observer: SaleObserver | None = None,
+        coalesce: bool = True,
     ) -> None:
         self._redis = redis
         self._sales = sales
@@ -211,7 +216,9 @@ class GroupBuys:
         self._observer: SaleObserver = observer or NullObserver()
         self._join = load_script(redis, "flashsale", "group_common", "group_join")
         self._expire = load_script(redis, "flashsale", "group_common", "group_expire")
-        self._stream_of: dict[int, str | None] = {}
+        self._streams = StreamCache(sales)
+        # Concurrent opens and joins of one sale ride one script call, as buys do.
+        self._coalescer = Coalescer(self._run_batch) if coalesce else None
 
     def keys(self, sale_id: int) -> GroupKeys:
         """The group keys of a sale."""
@@ -219,9 +226,7 @@ class GroupBuys:
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (cached: a sale never changes stream)."""
-        if sale_id not in self._stream_of:
-            self._stream_of[sale_id] = (await self._sales.get_sale(sale_id)).stream_id
-        return self._stream_of[sale_id]
+        return await self._streams.stream_of(sale_id)
 
     async def _emit(self, kind: SaleEventKind, group: GroupView, remaining: int,
                     **fields: Any) -> None:  # fmt: skip
@@ -291,12 +296,20 @@ class GroupBuys:
         sale_id = sale_id_of_group(group_id)
         return await self._decide(sale_id, "join", user_id, group_id, public_name)
 
+    async def _run_batch(self, sale_id: int, batch: Sequence[GroupRequest]) -> list[Any]:
+        args: list[Any] = [len(batch)]
+        for request in batch:
+            args += request
+        return list(await self._join(keys=self.keys(sale_id).for_join(), args=args))
+
     async def _decide(
         self, sale_id: int, action: str, user_id: str, arg: str, public_name: str | None
     ) -> GroupResult:
-        reply = await guarded(
-            self._join(keys=self.keys(sale_id).for_join(), args=[action, user_id, arg])
-        )
+        request = (action, user_id, arg)
+        if self._coalescer is not None:
+            reply = await guarded(self._coalescer.submit(sale_id, request))
+        else:
+            reply = (await guarded(self._run_batch(sale_id, [request])))[0]
         code = text(reply[0])
         if code in _ERRORS:
             raise _ERRORS[code](f"{code.replace('_', ' ')} (sale {sale_id})")
@@ -320,7 +333,7 @@ class GroupBuys:
 
     def _sales_sold_out(self, sale_id: int) -> None:
         try:
-            stream = self._stream_of.get(sale_id)
+            stream = self._streams.known(sale_id)
             self._observer.sale_event(
                 SaleEvent("sold_out", sale_id, stream, 0, int(time.time() * 1000))
             )
@@ -393,3 +406,8 @@ class GroupBuys:
         """Ids of sales with a group offer still being swept."""
         members = await guarded(self._redis.smembers(active_groupbuys_key(self._prefix)))
         return sorted(int(m) for m in members)
+
+    async def close(self) -> None:
+        """Stop in-flight batches."""
+        if self._coalescer is not None:
+            await self._coalescer.close()

@@ -68,8 +68,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
-    app[GROUP_BUYS] = GroupBuys(redis, sales, prefix, observer=feed)
-    app[COUPONS] = Coupons(redis, sales, prefix, observer=feed)
+    groups = GroupBuys(redis, sales, prefix, observer=feed)
+    coupons = Coupons(redis, sales, prefix, observer=feed)
+    app[GROUP_BUYS] = groups
+    app[COUPONS] = coupons
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
@@ -82,4 +84,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.close()
         await registry.close()
         await room.close()
+        await groups.close()
+        await coupons.close()
         await sales.close()

@@ -2,7 +2,7 @@
 -- order, and the order is paid in the same step (or nothing changes).
 -- KEYS: meta, users, orders, holds, events, coupons, claims, redeemed (the sale's hash tag)
 -- ARGV: order id, user, drop id
--- Returns {code, order_record, discount_cents}
+-- Returns {code, order_record, discount_cents, remaining}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local oid, caller, did = ARGV[1], ARGV[2], ARGV[3]
@@ -42,4 +42,4 @@ redis.call('ZREM', KEYS[4], oid)
 redis.call('XADD', KEYS[5], '*', 'o', oid, 'r', r, 't', now, 'c', did, 'd', discount)
 redis.call('HSET', KEYS[7], did .. '|' .. user, 'used=' .. oid)
 redis.call('HSET', KEYS[8], oid, did .. '|' .. discount)
-return {'ok', r, discount}
+return {'ok', r, discount, tonumber(redis.call('HGET', KEYS[1], 'remaining'))}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -23,9 +24,11 @@ from tests.flashsale.conftest import Core
 
 
 @pytest.fixture
-def coupons(core: Core) -> Coupons:
+async def coupons(core: Core) -> AsyncIterator[Coupons]:
     """Coupon drops over the core's sale service."""
-    return Coupons(core.redis, core.sales, core.prefix)
+    coupons = Coupons(core.redis, core.sales, core.prefix)
+    yield coupons
+    await coupons.close()
 
 
 async def test_a_drop_of_100_to_3000_claimers_gives_exactly_100_one_per_user(

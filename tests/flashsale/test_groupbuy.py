@@ -28,9 +28,11 @@ from tests.flashsale.conftest import Core
 
 
 @pytest.fixture
-async def groups(core: Core) -> GroupBuys:
+async def groups(core: Core) -> AsyncIterator[GroupBuys]:
     """Group buys over the core's sale service."""
-    return GroupBuys(core.redis, core.sales, core.prefix)
+    groups = GroupBuys(core.redis, core.sales, core.prefix)
+    yield groups
+    await groups.close()
 
 
 @pytest.fixture
