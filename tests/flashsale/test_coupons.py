@@ -58,6 +58,9 @@ async def test_a_drop_of_100_to_3000_claimers_gives_exactly_100_one_per_user(
     assert (await coupons.get_drop(drop.id)).left == 0
     with pytest.raises(CouponsGone):
         await coupons.claim(drop.id, "latecomer")
+    report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
+    assert report.ok and report.checks["coupons_accounted"], report.to_json()
+    assert report.figures["coupons_claimed"] == 100
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
@@ -87,7 +90,7 @@ async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: C
     # The orders were paid by the same atomic step: stock and counters still add up.
     report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
     assert report.ok, report.to_json()
-    assert report.figures["paid"] == 3
+    assert report.figures["paid"] == 3 and report.figures["coupons_used"] == 2
     # The audit drained the events into SQL: the discount is recorded with the order.
     assert await core.ledger.redemption(first.id) == (off.id, 1000)
     assert await core.ledger.redemption(second.id) == (pct.id, 1350)

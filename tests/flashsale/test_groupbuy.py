@@ -248,3 +248,18 @@ async def test_group_buys_and_the_flash_sale_never_oversell_together(
     assert sold["flash"] > 0 and sold["group"] > 0, sold
     figures = await audit_ok(core, sale.id)
     assert figures["remaining"] == 0 and figures["reserved"] == 150
+
+
+async def test_the_audit_catches_broken_groups_and_orphans(core: Core, groups: GroupBuys) -> None:
+    sale = await offered(core, groups, quantity=10, size=2)
+    filled = await groups.join_group((await groups.open_group(sale.id, "amy", "k")).group.id, "bob")
+    lonely = await groups.open_group(sale.id, "cy", "k")
+    await audit_ok(core, sale.id)
+    k = groups.keys(sale.id)
+    members = await core.redis.hget(k.members, filled.group.id)
+    # A third member written into a filled group, and a reservation nothing will release.
+    await core.redis.hset(k.members, filled.group.id, members + b",dan=" + lonely.order.id.encode())
+    await core.redis.zrem(k.sale.holds, lonely.order.id)
+    report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
+    assert not report.checks["groups_whole"] and not report.checks["no_orphaned_reservation"]
+    assert any("has 3 members, not 2" in p for p in report.problems), report.problems
