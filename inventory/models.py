@@ -84,3 +84,32 @@ class CouponRedemption(Base):
     coupon_id: Mapped[str] = mapped_column(String(40), index=True)
     discount_cents: Mapped[int] = mapped_column(BigInteger)
     at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoreMember(Base):
+    """A viewer who joined a host's store; ``version`` serialises their points spends."""
+
+    __tablename__ = "store_members"
+    host_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    joined_at_ms: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PointsEntry(Base):
+    """One line of a member's append-only points ledger; the balance is the sum of ``delta``."""
+
+    __tablename__ = "points_ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(80))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_points_member", "host_id", "user_id"),
+        # One entry per (member, reason, ref): crediting an order twice is a no-op.
+        Index("ux_points_once", "host_id", "user_id", "reason", "ref", unique=True),
+    )

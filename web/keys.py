@@ -15,10 +15,12 @@ if TYPE_CHECKING:
     from chat.hub import Hub
     from flashsale.coupons import Coupons
     from flashsale.groupbuy import GroupBuys
+    from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.members import Members
     from stream.registry import StreamRegistry
     from stream.relay import Relay
 
@@ -40,3 +42,6 @@ STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
 #: Group buys and coupon drops on the sales (built by web/services.py; routes in web/social.py).
 GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
 COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")
+#: Store members and their points ledger (SQL), and checkout with points.
+MEMBERS: web.AppKey[Members] = web.AppKey("members")
+POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")

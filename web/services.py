@@ -16,8 +16,10 @@ from chat.factory import build_room
 from chat.salefeed import SaleFeed
 from flashsale.coupons import Coupons
 from flashsale.groupbuy import GroupBuys
+from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
 from inventory.ledger import Ledger
+from inventory.members import Members
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
@@ -26,6 +28,8 @@ from web.keys import (
     DATABASE,
     GROUP_BUYS,
     LEDGER,
+    MEMBERS,
+    POINTS,
     REDIS,
     RELAY,
     ROOM_HUB,
@@ -72,6 +76,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     coupons = Coupons(redis, sales, prefix, observer=feed)
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
+    members = Members(app[DATABASE])
+    app[MEMBERS] = members
+    app[POINTS] = PointsCheckout(sales, catalog, members)
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay

@@ -1,4 +1,4 @@
-"""HTTP API of social selling: group buys and coupon drops. Thin handlers over the domain.
+"""HTTP API of social selling: group buys, coupons, members. Thin handlers over the domain.
 
 The services are built by the composition root (web/services.py); this module owns their
 routes and the group reaper's lifetime. docs/social.md describes the API.
@@ -13,10 +13,12 @@ from aiohttp import web
 from flashsale.errors import BadSaleInput
 from flashsale.groupbuy import GroupBuys, GroupResult
 from flashsale.groupreaper import GroupReaper
+from flashsale.points import PointsAccrual
+from inventory.members import NotAMember
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
-from web.auth import Principal
-from web.http import field, int_param, json_body, require
-from web.keys import COUPONS, GROUP_BUYS, SETTINGS
+from web.auth import USER_ID_RE, Principal
+from web.http import BadRequest, field, int_param, json_body, require
+from web.keys import COUPONS, GROUP_BUYS, MEMBERS, POINTS, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -162,17 +164,62 @@ async def pay_with_coupon(request: web.Request) -> web.Response:
     return web.json_response(payment.to_json())
 
 
-async def group_reaper_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sweep expired groups in this process (safe in every worker: the sweep is atomic)."""
-    reaper = GroupReaper(app[GROUP_BUYS], app[SETTINGS].reaper_interval_s)
-    reaper.start()
+# -- members and points ----------------------------------------------------------------------
+
+
+def _host_param(request: web.Request) -> str:
+    host_id = request.match_info["host_id"]
+    if not USER_ID_RE.match(host_id):
+        raise BadRequest("host_id must be 1..64 of [A-Za-z0-9_.@:-]")
+    return host_id
+
+
+@routes.post("/api/stores/{host_id}/join")
+async def join_store(request: web.Request) -> web.Response:
+    """Join a host's store as a member (one tap; joining again is harmless)."""
+    who = require(request)
+    membership = await request.app[MEMBERS].join(_host_param(request), who.user_id)
+    return web.json_response(membership.to_json(), status=201)
+
+
+@routes.get("/api/stores/{host_id}/me")
+async def my_membership(request: web.Request) -> web.Response:
+    """The caller's membership of a host's store and their points balance."""
+    who = require(request)
+    host_id = _host_param(request)
+    membership = await request.app[MEMBERS].membership(host_id, who.user_id)
+    if membership is None:
+        raise NotAMember(f"you are not a member of {host_id}'s store")
+    return web.json_response(membership.to_json())
+
+
+@routes.post("/api/orders/{order_id}/pay-with-points")
+async def pay_with_points(request: web.Request) -> web.Response:
+    """Pay the caller's reserved order, taking ``points`` cents off with their store points."""
+    who = require(request)
+    body = await json_body(request)
+    payment = await request.app[POINTS].pay(
+        request.match_info["order_id"], who.user_id, field(body, "points", int)
+    )
+    return web.json_response(payment.to_json())
+
+
+async def social_workers_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Sweep expired groups and credit points in this process (both are safe anywhere)."""
+    workers = [
+        GroupReaper(app[GROUP_BUYS], app[SETTINGS].reaper_interval_s),
+        PointsAccrual(app[MEMBERS]),
+    ]
+    for w in workers:
+        w.start()
     try:
         yield
     finally:
-        await reaper.close()
+        for w in workers:
+            await w.close()
 
 
 def setup_social(app: web.Application) -> None:
-    """Register the social-selling routes and the group reaper (after the composition root)."""
-    app.cleanup_ctx.append(group_reaper_ctx)
+    """Register the social-selling routes and workers (after the composition root)."""
+    app.cleanup_ctx.append(social_workers_ctx)
     app.add_routes(routes)

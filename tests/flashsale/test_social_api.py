@@ -98,3 +98,28 @@ async def test_a_coupon_is_dropped_claimed_and_paid_with_over_http(
     assert r.status == 200 and await r.json() == paid  # a retry gets the first answer
     r = await client.post(f"/api/orders/{order['id']}/pay", headers=auth("viewer", "amy"))
     assert r.status == 200 and (await r.json())["state"] == "paid"
+
+
+async def test_members_join_a_store_and_points_are_checked_over_http(
+    client: TestClient, auth: Auth
+) -> None:
+    r = await client.post("/api/streams", json={"id": "show2"}, headers=auth("host", "hana"))
+    assert r.status == 201
+    sale = await make_sale(client, auth, quantity=5, stream_id="show2")
+    amy = auth("viewer", "amy")
+    r = await client.get("/api/stores/hana/me", headers=amy)
+    assert r.status == 409 and (await r.json())["error"] == "not_a_member"
+    r = await client.post("/api/stores/hana/join", headers=amy)
+    assert r.status == 201 and (await r.json())["points"] == 0
+    assert (await client.post("/api/stores/hana/join", headers=amy)).status == 201
+    r = await client.post("/api/stores/bad%20host/join", headers=amy)
+    assert r.status == 400
+    r = await client.post(f"/api/sales/{sale['id']}/buy", headers={**amy, "Idempotency-Key": "k"})
+    order = (await r.json())["order"]
+    pay = f"/api/orders/{order['id']}/pay-with-points"
+    r = await client.post(pay, json={"points": 10}, headers=amy)
+    assert r.status == 409 and (await r.json())["error"] == "insufficient_points"
+    r = await client.post(pay, json={"points": 10}, headers=auth("viewer", "bob"))
+    assert r.status == 404
+    r = await client.get(f"/api/orders/{order['id']}", headers=amy)
+    assert (await r.json())["state"] == "reserved"  # a refused spend leaves the order alone
