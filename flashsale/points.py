@@ -4,7 +4,7 @@ The points ledger is in SQL (``inventory/members.py``) and the order in Redis, s
 points is two steps made safe by idempotency: the spend is recorded once per order, then the
 order is paid; if the pay is refused (the hold ran out, the order is no longer reserved) the
 spend is given back by a reversal line, also once per order. Earning reads SQL only: paid
-orders of members that have no credit line yet get one (``PointsAccrual``).
+orders of members that have no credit line yet get one (``points_accrual``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from flashsale import errors
 from flashsale.order import OrderView
 from flashsale.service import SaleService
 from flashsale.streamcache import StreamCache
-from flashsale.sweeper import Sweeper
+from flashsale.sweeper import Repeat
 from inventory.catalog import Catalog
 from inventory.errors import DomainError, InvalidInput
 from inventory.members import Members, NotAMember
@@ -74,18 +74,6 @@ class PointsCheckout:
         return PointsPayment(paid, points, balance)
 
 
-class PointsAccrual(Sweeper):
+def points_accrual(members: Members, interval_s: float = 2.0) -> Repeat:
     """Credits members for paid orders, from SQL; safe to run anywhere (each credit is once)."""
-
-    name = "points-accrual"
-
-    def __init__(self, members: Members, interval_s: float = 2.0) -> None:
-        super().__init__(interval_s)
-        self._members = members
-
-    async def sweep(self) -> int:
-        """Credit every paid, uncredited order of a member; returns how many were credited."""
-        total = 0
-        while n := await self._members.credit_paid_orders():
-            total += n
-        return total
+    return Repeat("points-accrual", members.credit_paid_orders, interval_s)

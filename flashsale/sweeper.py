@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from inventory.errors import Unavailable
@@ -43,3 +44,19 @@ class Sweeper:
     async def close(self) -> None:
         """Stop sweeping."""
         await cancel_all(self._tasks)
+
+
+class Repeat(Sweeper):
+    """A sweeper whose pass repeats ``step`` (returning how much it did) until it does nothing."""
+
+    def __init__(self, name: str, step: Callable[[], Awaitable[int]], interval_s: float) -> None:
+        super().__init__(interval_s)
+        self.name = name
+        self._step = step
+
+    async def sweep(self) -> int:
+        """Run ``step`` until a call finds nothing to do; returns the total done."""
+        total = 0
+        while n := await self._step():
+            total += n
+        return total

@@ -113,3 +113,32 @@ class PointsEntry(Base):
         # One entry per (member, reason, ref): crediting an order twice is a no-op.
         Index("ux_points_once", "host_id", "user_id", "reason", "ref", unique=True),
     )
+
+
+class AttributionTouch(Base):
+    """A viewer's last visit to a show through someone's share link (last touch wins)."""
+
+    __tablename__ = "attribution_touches"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    promoter_id: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderAttribution(Base):
+    """Who brought an order (``promoter_id`` '' when nobody did), with the commission owed."""
+
+    __tablename__ = "order_attributions"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    promoter_id: Mapped[str] = mapped_column(String(64), index=True)
+    stream_id: Mapped[str] = mapped_column(String(64), index=True)
+    commission_bp: Mapped[int] = mapped_column(Integer)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductCommission(Base):
+    """The commission a host pays promoters on a product, in basis points of the order."""
+
+    __tablename__ = "product_commissions"
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    rate_bp: Mapped[int] = mapped_column(Integer)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from flashsale.groupbuy import GroupBuys
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
+    from inventory.attribution import Attribution
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
@@ -45,3 +46,5 @@ COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")
 #: Store members and their points ledger (SQL), and checkout with points.
 MEMBERS: web.AppKey[Members] = web.AppKey("members")
 POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")
+#: Share-link touches, order attribution and commissions (SQL).
+ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")

@@ -18,11 +18,13 @@ from flashsale.coupons import Coupons
 from flashsale.groupbuy import GroupBuys
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
+from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
+    ATTRIBUTION,
     CATALOG,
     COUPONS,
     DATABASE,
@@ -79,6 +81,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     members = Members(app[DATABASE])
     app[MEMBERS] = members
     app[POINTS] = PointsCheckout(sales, catalog, members)
+    app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay

@@ -13,12 +13,15 @@ from aiohttp import web
 from flashsale.errors import BadSaleInput
 from flashsale.groupbuy import GroupBuys, GroupResult
 from flashsale.groupreaper import GroupReaper
-from flashsale.points import PointsAccrual
+from flashsale.points import points_accrual
+from flashsale.sweeper import Repeat
+from inventory.attribution import PromoterFigures
 from inventory.members import NotAMember
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
-from web.auth import USER_ID_RE, Principal
+from web.auth import USER_ID_RE, Principal, Role
+from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import COUPONS, GROUP_BUYS, MEMBERS, POINTS, SETTINGS
+from web.keys import ATTRIBUTION, CATALOG, COUPONS, GROUP_BUYS, MEMBERS, POINTS, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -204,11 +207,73 @@ async def pay_with_points(request: web.Request) -> web.Response:
     return web.json_response(payment.to_json())
 
 
+# -- sharing and attribution -----------------------------------------------------------------
+
+
+@routes.get("/api/streams/{stream_id}/share-link")
+async def share_link(request: web.Request) -> web.Response:
+    """The caller's personal share link for a show (visits through it are credited to them)."""
+    who = require(request)
+    stream = await request.app[CATALOG].get_stream(request.match_info["stream_id"])
+    if stream is None:
+        raise web.HTTPNotFound(reason="stream not found")
+    return web.json_response({"path": f"/live/{stream.id}?ref={who.user_id}"})
+
+
+@routes.post("/api/streams/{stream_id}/touch")
+async def touch(request: web.Request) -> web.Response:
+    """Record that the caller came to a show through ``ref``'s link (the room page sends it)."""
+    who = require(request)
+    body = await json_body(request)
+    ref = field(body, "ref", str)
+    if not USER_ID_RE.match(ref):
+        raise BadRequest("ref must be a user id")
+    stream = await request.app[CATALOG].get_stream(request.match_info["stream_id"])
+    if stream is None:
+        raise web.HTTPNotFound(reason="stream not found")
+    counted = await request.app[ATTRIBUTION].touch(who.user_id, stream.id, ref)
+    return web.json_response({"counted": counted})
+
+
+@routes.put("/api/products/{product_id}/commission")
+async def set_commission(request: web.Request) -> web.Response:
+    """Set the promoters' commission on a product, in basis points (admin or host)."""
+    require(request, Role.ADMIN, Role.HOST)
+    product_id = int_param(request, "product_id")
+    await request.app[CATALOG].get_product(product_id)
+    rate = field(await json_body(request), "rate_bp", int)
+    await request.app[ATTRIBUTION].set_commission(product_id, rate)
+    return web.json_response({"product_id": product_id, "rate_bp": rate})
+
+
+@routes.get("/api/streams/{stream_id}/promoters")
+async def promoters(request: web.Request) -> web.Response:
+    """The show's promoters by paid money brought (its host or an admin)."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    stream = await request.app[CATALOG].get_stream(request.match_info["stream_id"])
+    if stream is None:
+        raise web.HTTPNotFound(reason="stream not found")
+    if who.role != Role.ADMIN and stream.host_id != who.user_id:
+        raise ForbiddenError("only the stream's host may see its promoters")
+    board = await request.app[ATTRIBUTION].leaderboard(stream_id=stream.id)
+    return web.json_response({"promoters": [p.to_json() for p in board]})
+
+
+@routes.get("/api/promoters/me")
+async def my_figures(request: web.Request) -> web.Response:
+    """The caller's own figures as a promoter, across every show."""
+    who = require(request)
+    board = await request.app[ATTRIBUTION].leaderboard(promoter_id=who.user_id)
+    mine = board[0] if board else PromoterFigures(who.user_id, 0, 0, 0, 0)
+    return web.json_response(mine.to_json())
+
+
 async def social_workers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sweep expired groups and credit points in this process (both are safe anywhere)."""
+    """Sweep expired groups, credit points, attribute orders (each is safe anywhere)."""
     workers = [
         GroupReaper(app[GROUP_BUYS], app[SETTINGS].reaper_interval_s),
-        PointsAccrual(app[MEMBERS]),
+        points_accrual(app[MEMBERS]),
+        Repeat("attribution", app[ATTRIBUTION].attribute_orders, 2.0),
     ]
     for w in workers:
         w.start()

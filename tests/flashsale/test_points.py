@@ -8,7 +8,7 @@ import pytest
 
 from flashsale.errors import HoldExpired
 from flashsale.persister import Persister
-from flashsale.points import PointsAccrual, PointsCheckout
+from flashsale.points import PointsCheckout, points_accrual
 from flashsale.service import SaleView
 from inventory.errors import DomainError
 from inventory.members import InsufficientPoints, Members, NotAMember
@@ -60,7 +60,7 @@ async def test_members_earn_on_paid_orders_and_spend_at_checkout(core: Core) -> 
     stranger = (await core.sales.buy(sale.id, "bob", "b")).order
     await core.sales.pay(stranger.id, "bob")
     await Persister(core.redis, core.ledger, core.prefix, consumer="t").drain(sale.id)
-    accrual = PointsAccrual(members)
+    accrual = points_accrual(members)
     assert await accrual.sweep() == 1  # bob is no member; amy's 90.00 earn 90 points
     assert await accrual.sweep() == 0
     amy = await members.membership("hana", "amy")
