@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test check fmt install bench clean vendor chromium
+.PHONY: serve login-link test check fmt install bench clean vendor chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	$(BIN)/livesell serve
+
+# Fresh one-time sign-in links for the running server (the CLI is $(BIN)/livesell, not on PATH);
+# e.g. make login-link ARGS="--role host --user alice".
+login-link: $(STAMP)
+	$(BIN)/livesell login-link $(ARGS)
 
 # The browser tests (pytest -m browser) drive Debian's Chromium; install it when it is missing.
 chromium:

@@ -46,7 +46,7 @@ def build_room(
     snapshots = Snapshots(state, room_log, moderation, sales)
     subscriptions = Subscriptions(redis, f"{prefix}:hub")
     audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits)
-    announcer = SaleAnnouncer(feed, sales, room_log, keys_of)
+    announcer = SaleAnnouncer(feed, sales, room_log, keys_of, limits.sale_sweep_s)
     return Hub(
         keys_of=keys_of,
         catalog=catalog,

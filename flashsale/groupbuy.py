@@ -328,14 +328,14 @@ class GroupBuys:
             if code == "filled":
                 await self._emit("group_filled", group, remaining)
             if remaining == 0:
-                self._sales_sold_out(sale_id)
+                self._sale_event("sold_out", sale_id, 0)
         return GroupResult(group, order, remaining, duplicate)
 
-    def _sales_sold_out(self, sale_id: int) -> None:
+    def _sale_event(self, kind: SaleEventKind, sale_id: int, remaining: int, qty: int = 0) -> None:
         try:
             stream = self._streams.known(sale_id)
             self._observer.sale_event(
-                SaleEvent("sold_out", sale_id, stream, 0, int(time.time() * 1000))
+                SaleEvent(kind, sale_id, stream, remaining, int(time.time() * 1000), qty=qty)
             )
         except Exception:
             log.exception("sale observer failed")
@@ -384,6 +384,8 @@ class GroupBuys:
             log.info("group %s expired: %d units released, %d refunds due", gid, released, refunds)
             group = await self.get_group(gid)
             await self._emit("group_expired", group, remaining, qty=released)
+            if released:  # units back on sale: the room re-reads the sale's phase (restocked)
+                self._sale_event("expired", sale_id, remaining, released)
         if n:
             # A refund may be written after the sale left the active set: bring it back so the
             # persister records it (the reaper retires it again once all is persisted).

@@ -77,6 +77,8 @@ local function decide(action, user, arg)
   redis.call('ZADD', KEYS[4], deadline, oid)
   redis.call('HINCRBY', KEYS[2], user, 1)
   remaining = redis.call('HINCRBY', KEYS[1], 'remaining', -1)
+  -- The sell-out flag phase.lua reads, as buy.lua sets it.
+  if remaining == 0 then redis.call('HSET', KEYS[1], 'so', 1) end
   redis.call('XADD', KEYS[5], '*', 'o', oid, 'r', rec, 't', now)
   if action == 'open' then redis.call('HSET', KEYS[10], user .. '|' .. arg, gid .. '=' .. oid) end
   local text = redis.call('HGET', KEYS[8], gid)

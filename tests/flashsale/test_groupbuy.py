@@ -22,7 +22,7 @@ from flashsale.groupbuy import (
 from flashsale.groupreaper import GroupReaper
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
-from flashsale.service import SaleView
+from flashsale.view import SaleView
 from inventory.errors import DomainError
 from tests.flashsale.conftest import Core
 

@@ -9,7 +9,7 @@ import pytest
 from flashsale.errors import HoldExpired
 from flashsale.persister import Persister
 from flashsale.points import PointsCheckout, points_accrual
-from flashsale.service import SaleView
+from flashsale.view import SaleView
 from inventory.errors import DomainError
 from inventory.members import InsufficientPoints, Members, NotAMember
 from tests.flashsale.conftest import Core
