@@ -9,9 +9,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
@@ -19,6 +16,7 @@ from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
+from flashsale.redisguard import guarded
 from flashsale.scripts import Scripts
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
@@ -92,14 +90,7 @@ class SaleService:
             log.exception("sale observer failed")
 
     async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise errors.RedisUnavailable("the sale store is unreachable; try again") from exc
-        except RedisError as exc:
-            if "BUSY" in str(exc) or "LOADING" in str(exc):
-                raise errors.RedisUnavailable("the sale store is busy; try again") from exc
-            raise
+        return await guarded(coro)
 
     # -- lifecycle -------------------------------------------------------------------------
 
