@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test check fmt install bench clean vendor chromium
+.PHONY: serve login-link test check fmt install bench clean vendor chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,9 +20,15 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/livesell serve
 
+# Fresh one-time sign-in links for the running server (the CLI is $(BIN)/livesell, not on PATH);
+# e.g. make login-link ARGS="--role host --user alice".
+login-link: $(STAMP)
+	$(BIN)/livesell login-link $(ARGS)
+
 # The browser tests (pytest -m browser) drive Debian's Chromium; install it when it is missing.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+	@command -v chromium >/dev/null 2>&1 || (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium) \
+		|| echo 'chromium could not be installed: the browser tests will be skipped, and say so'
 
 test: $(STAMP) chromium
 	$(BIN)/python -m pytest

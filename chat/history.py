@@ -105,20 +105,22 @@ class RoomLog:
         found = await self._redis.xrange(keys.events, min=f"{seq}-0", max=f"{seq}-0")
         return decode(found[0][1][b"e"]) if found else None
 
-    async def replay(self, keys: RoomKeys, since: int) -> tuple[int, list[bytes]] | None:
-        """Events after ``since`` as (current seq, encoded events), or None when a gap exists.
+    async def replay(self, keys: RoomKeys, since: int) -> tuple[int, list[bytes], int] | None:
+        """Events after ``since`` as (current seq, encoded events, Redis time in ms), or None.
 
         None means the client missed more than the stream keeps (or the room was reset), so
-        it needs a fresh snapshot instead.
+        it needs a fresh snapshot instead. The time lets a client correct countdowns whose
+        events (and their ``server_time_ms``) are as old as the time it was away.
         """
         async with self._redis.pipeline(transaction=True) as p:
             p.get(keys.seq)
             p.xrange(keys.events, min=f"{since + 1}-0", max="+", count=self.max_events + 1)
-            current_raw, entries = await p.execute()
+            p.time()
+            current_raw, entries, (sec, usec) = await p.execute()
         current = int(current_raw or 0)
         if since > current:
             return None
         events = [fields[b"e"] for _id, fields in entries]
         if len(events) != current - since:
             return None
-        return current, events
+        return current, events, int(sec) * 1000 + int(usec) // 1000

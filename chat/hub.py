@@ -152,7 +152,7 @@ class Hub:
             return
         room = self.audience.get(member.stream_id)
         assert room is not None and room.stream is not None
-        if await self.state.is_banned(room.keys, identity.user_id):
+        if await self.state.admit(room.keys, identity.user_id, identity.role == "admin"):
             member.send(error_event("banned", "you are banned from this room", ref))
             await member.conn.close(CLOSE_BANNED, "banned")
             return

@@ -16,6 +16,7 @@ class RoomKeys:
     state: str
     mods: str
     bans: str
+    admins: str
     mutes: str
     reactions: str
     viewers: str
@@ -34,6 +35,7 @@ class RoomKeys:
             state=f"{base}:state",
             mods=f"{base}:mods",
             bans=f"{base}:bans",
+            admins=f"{base}:admins",
             mutes=f"{base}:mutes",
             reactions=f"{base}:reactions",
             viewers=f"{base}:viewers",
@@ -48,8 +50,8 @@ class RoomKeys:
         these keys, and a persisted gate froze the viewer count for good.
         """
         return [
-            self.seq, self.events, self.history, self.state, self.mods, self.bans, self.mutes,
-            self.reactions, self.viewers,
+            self.seq, self.events, self.history, self.state, self.mods, self.bans, self.admins,
+            self.mutes, self.reactions, self.viewers,
         ]  # fmt: skip
 
     def bucket(self, user_id: str) -> str:

@@ -11,7 +11,7 @@ from chat.errors import BannedWord, Forbidden, MessageNotFound, SelfModeration, 
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import Identity
-from chat.protocol import Command
+from chat.protocol import BLANKS_RE, INVISIBLE_RE, Command
 from chat.room import RoomState, now_ms
 from inventory.catalog import Catalog, StreamView
 
@@ -30,10 +30,12 @@ _SPACES_RE = re.compile(r"\s+")
 def normalize(text: str) -> str:
     """Text as banned words are matched: NFKC, case-folded, every run of whitespace one space.
 
-    So full-width or styled letters, "SPOILER" and "spoiler   alert" or a no-break space in
-    between all match the word as the host typed it.
+    Invisible code points are dropped and blank ones read as spaces first. So full-width or
+    styled letters, "SPOILER", "spoiler   alert", a no-break space or a Hangul filler in
+    between, and "sc<soft hyphen>am" all match the word as the host typed it.
     """
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    visible = INVISIBLE_RE.sub("", BLANKS_RE.sub(" ", text))
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).casefold())
     return _SPACES_RE.sub(" ", folded).strip()
 
 
@@ -150,7 +152,7 @@ class Moderation:
         # ``by_host``: a message the host (or an admin, who acts as host) posted.
         if target == actor.user_id:
             raise SelfModeration("you cannot moderate yourself")
-        if by_host or target == stream.host_id:
+        if by_host or target == stream.host_id or await self._state.is_admin(keys, target):
             raise Forbidden("the host cannot be moderated")
         if role != HOST and await self._state.is_moderator(keys, target):
             raise Forbidden("only the host may moderate a moderator")

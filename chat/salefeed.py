@@ -35,6 +35,10 @@ PHASE_CHANGES = ("scheduled", "opened", "closed", "sold_out", "cancelled", "expi
 MAX_BUYERS_SHOWN = 5
 #: A sale whose phase the clock changes is looked at this soon after the change is due.
 CLOCK_SLACK_S = 0.005
+#: Sales the clock will not move (scheduled with no start, closed) are swept once in this many
+#: sweeps: only another process changes them, and it announces that itself; the sweep is for
+#: when it died first. The others (the clock times them too) are swept every time.
+QUIET_SWEEPS = 10
 
 
 class RoomSales(Protocol):
@@ -73,6 +77,10 @@ class RoomSales(Protocol):
 
     async def phase(self, sale_id: int, known: int = 0) -> PhaseReport | None:
         """Record the sale's phase transition if it has one; those after ``known``."""
+        ...
+
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``phase`` for each (sale id, known), in one round trip."""
         ...
 
     async def active_sale_ids(self) -> list[int]:
@@ -119,6 +127,11 @@ class SaleFeed:
                 if len(stock.buyers) < MAX_BUYERS_SHOWN:
                     # Anonymous unless the buyer opted in: never the user id.
                     stock.buyers.append(event.public_name)
+
+    def mark_stock(self, sale_id: int, stream_id: str) -> None:
+        """Send the sale's live stock at the next flush even if no unit moved."""
+        if sale_id not in self._dirty:
+            self._dirty[sale_id] = Stock(stream_id)
 
     def take_poked(self) -> set[int]:
         """The sales poked since the last call."""
@@ -171,6 +184,9 @@ class SaleAnnouncer:
         self._views: dict[int, SaleView] = {}
         #: Per sale: when (loop time) the clock alone moves it to its next phase.
         self._due: dict[int, float] = {}
+        #: Sales the clock will not move on (see QUIET_SWEEPS).
+        self._quiet: set[int] = set()
+        self._sweeps = 0
 
     async def run(self) -> None:
         """Look at poked, due and (every ``sweep_s``) all active sales, until cancelled."""
@@ -189,7 +205,7 @@ class SaleAnnouncer:
             todo = self._feed.take_poked() | {s for s, t in self._due.items() if t <= now}
             if now >= next_sweep:
                 next_sweep = now + self._sweep_s
-                todo |= await self._sweep(todo)
+                await self.sweep(todo)
             for sale_id in sorted(todo):
                 try:
                     await self.check(sale_id)
@@ -197,29 +213,52 @@ class SaleAnnouncer:
                     log.warning("sale announcer: sale %d not checked", sale_id, exc_info=True)
                     self._due[sale_id] = loop.time() + self._sweep_s
 
-    async def _sweep(self, todo: set[int]) -> set[int]:
+    async def sweep(self, skip: set[int]) -> list[int]:
+        """Look at the active sales not in ``skip`` (quiet ones less often) in one round trip.
+
+        Returns the sales looked at.
+        """
         try:
             active = set(await self._sales.active_sale_ids())
         except Exception:
             log.warning("sale announcer: cannot list active sales", exc_info=True)
-            return set()
-        for gone in set(self._known) - active - todo:
+            return []
+        for gone in set(self._known) - active - skip:
             self._forget(gone)
-        return active
+        full = self._sweeps % QUIET_SWEEPS == 0
+        self._sweeps += 1
+        ids = sorted(s for s in active - skip if full or s not in self._quiet)
+        try:
+            reports = await self._sales.phases([(s, self._known.get(s, 0)) for s in ids])
+        except Exception:
+            log.warning("sale announcer: sweep of %d sales failed", len(ids), exc_info=True)
+            return []
+        for sale_id, report in zip(ids, reports, strict=True):
+            try:
+                await self._apply(sale_id, report)
+            except Exception:
+                log.warning("sale announcer: sale %d not checked", sale_id, exc_info=True)
+        return ids
 
     def _forget(self, sale_id: int) -> None:
         self._known.pop(sale_id, None)
         self._views.pop(sale_id, None)
         self._due.pop(sale_id, None)
+        self._quiet.discard(sale_id)
 
     async def check(self, sale_id: int) -> None:
         """Record the sale's transition if it has one, and publish what its room lacks."""
-        report = await self._sales.phase(sale_id, self._known.get(sale_id, 0))
+        await self._apply(sale_id, await self._sales.phase(sale_id, self._known.get(sale_id, 0)))
+
+    async def _apply(self, sale_id: int, report: PhaseReport | None) -> None:
         if report is None:
             self._forget(sale_id)
             return
         self._due.pop(sale_id, None)
-        if report.next_change_ms is not None:
+        if report.next_change_ms is None:
+            self._quiet.add(sale_id)
+        else:
+            self._quiet.discard(sale_id)
             delay = report.next_change_ms / 1000 + CLOCK_SLACK_S
             self._due[sale_id] = asyncio.get_running_loop().time() + delay
         if report.stream_id is None or not report.transitions:
@@ -236,6 +275,9 @@ class SaleAnnouncer:
         self._known[sale_id] = await self._log.publish_once(
             self._keys_of(report.stream_id), sale_id, numbered
         )
+        # A transition carries the stock of its moment; published late (its process died, or
+        # buys came between), it would leave pages on an old count: a fresh ``stock`` follows.
+        self._feed.mark_stock(sale_id, report.stream_id)
 
     async def _stream_of(self, sale_id: int) -> str | None:
         try:

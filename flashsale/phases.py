@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -51,12 +52,27 @@ class SalePhases:
 
     def __init__(self, redis: Redis, prefix: str) -> None:
         self._prefix = prefix
+        self._redis = redis
         self._script = load_script(redis, "flashsale", "phase")
 
     async def check(self, sale_id: int, known: int = 0) -> PhaseReport | None:
         """Record the sale's transition if it has one; return those after ``known``."""
         k = SaleKeys.of(self._prefix, sale_id)
-        reply = await self._script(keys=[k.meta, k.phases], args=[known])
+        return self._report(sale_id, await self._script(keys=[k.meta, k.phases], args=[known]))
+
+    async def check_many(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``check`` for each (sale id, known), in one round trip."""
+        if not known:
+            return []
+        async with self._redis.pipeline(transaction=False) as p:
+            for sale_id, n in known:
+                k = SaleKeys.of(self._prefix, sale_id)
+                await self._script(keys=[k.meta, k.phases], args=[n], client=p)
+            replies = await p.execute()
+        return [self._report(s, r) for (s, _), r in zip(known, replies, strict=True)]
+
+    @staticmethod
+    def _report(sale_id: int, reply: list[bytes]) -> PhaseReport | None:
         if not reply:
             return None  # never initialised, or retired and past its retention
         stream, number, next_ms = reply[0].decode(), int(reply[1]), int(reply[2])

@@ -9,9 +9,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
@@ -19,6 +16,7 @@ from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
+from flashsale.redisguard import guarded
 from flashsale.scripts import Scripts
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
@@ -92,14 +90,7 @@ class SaleService:
             log.exception("sale observer failed")
 
     async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise errors.RedisUnavailable("the sale store is unreachable; try again") from exc
-        except RedisError as exc:
-            if "BUSY" in str(exc) or "LOADING" in str(exc):
-                raise errors.RedisUnavailable("the sale store is busy; try again") from exc
-            raise
+        return await guarded(coro)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -198,8 +189,8 @@ class SaleService:
         return views
 
     async def sales_for_stream(self, stream_id: str) -> list[SaleRecord]:
-        """The stream's sales that SQL does not know as closed (some may have run out of time)."""
-        return await self._ledger.sales_for_stream(stream_id)
+        """The stream's sales that SQL knows neither as closed nor as ended by the clock."""
+        return await self._ledger.sales_for_stream(stream_id, now_ms())
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (None: none); raises SaleNotFound for an unknown sale."""
@@ -218,6 +209,10 @@ class SaleService:
     async def phase(self, sale_id: int, known: int = 0) -> PhaseReport | None:
         """Record the sale's phase transition if it has one (see flashsale/phases.py)."""
         return await self._call(self._phases.check(sale_id, known))
+
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``phase`` for each (sale id, known), in one round trip."""
+        return await self._call(self._phases.check_many(known))
 
     async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
@@ -250,6 +245,19 @@ class SaleService:
         if _s(reply[0]) == "ok":
             self._emit("closed", sale_id, remaining)
         return await self.get_sale(sale_id)
+
+    async def close_stream_sales(self, stream_id: str) -> list[int]:
+        """Close the stream's open and counting-down sales (its show ended); returns their ids.
+
+        Scheduled sales that were never started stay as they are: nobody can buy them, and the
+        host may start them in a later show.
+        """
+        closed = []
+        for view in await self.live_views(await self.sales_for_stream(stream_id)):
+            if view.to_json()["state"] in ("open", "countdown"):
+                await self.close_sale(view.id)
+                closed.append(view.id)
+        return closed
 
     # -- buying ----------------------------------------------------------------------------
 
@@ -385,6 +393,8 @@ class SaleService:
                 if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
                     return False
         await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
+        # So that joins stop reading it (and its units from the orders, once Redis forgot it).
+        await self._ledger.mark_closed(sale_id)
         # Its Redis state stays for a while (audits, order look-ups), then SQL is the record.
         pipe = self._redis.pipeline(transaction=False)
         for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events, k.phases):

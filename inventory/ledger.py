@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +113,20 @@ class Ledger:
                 raise NotFound(f"sale {sale_id} not found", code="sale_not_found")
             return _sale(row)
 
-    async def sales_for_stream(self, stream_id: str, limit: int = 50) -> list[SaleRecord]:
-        """The newest ``limit`` sales of ``stream_id`` that are not closed, oldest first."""
+    async def sales_for_stream(
+        self, stream_id: str, now_ms: int, limit: int = 50
+    ) -> list[SaleRecord]:
+        """The newest ``limit`` sales of ``stream_id`` neither closed nor ended by ``now_ms``.
+
+        Sales that ran out of time are left out here, not after: a stream's history of ended
+        sales would otherwise push a "next up" sale out of the ``limit`` newest.
+        """
         async with self._db.session() as s:
             rows = await s.scalars(
                 select(Sale)
-                .where(Sale.stream_id == stream_id, Sale.state != "closed")
+                .where(
+                    Sale.stream_id == stream_id, Sale.state != "closed", Sale.ends_at_ms > now_ms
+                )
                 .order_by(Sale.id.desc())
                 .limit(limit)
             )
@@ -131,6 +139,15 @@ class Ledger:
                 update(Sale)
                 .where(Sale.id == sale_id)
                 .values(state=state, starts_at_ms=start_ms, ends_at_ms=end_ms)
+            )
+
+    async def mark_closed(self, sale_id: int) -> None:
+        """Record that a sale is over for good (its window kept as it was)."""
+        async with self._db.session() as s, s.begin():
+            await s.execute(
+                update(Sale)
+                .where(Sale.id == sale_id, Sale.state != "closed")
+                .values(state="closed")
             )
 
     async def upsert_orders(self, orders: Iterable[OrderRecord]) -> int:
@@ -201,3 +218,25 @@ class Ledger:
             query = query.where(Sale.stream_id == stream_id)
         async with self._db.session() as s:
             return [_sale(r) for r in await s.scalars(query)]
+
+    async def record_redemptions(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Store (order id, coupon id, discount, at_ms) once per order; a replay changes nothing.
+
+        Call after the orders themselves are stored (each row refers to its order).
+        """
+        values = [
+            {"order_id": o, "coupon_id": c, "discount_cents": d, "at_ms": t} for o, c, d, t in rows
+        ]
+        if not values:
+            return
+        ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(
+            CouponRedemption
+        )
+        async with self._db.session() as s, s.begin():
+            await s.execute(ins.on_conflict_do_nothing(index_elements=["order_id"]), values)
+
+    async def redemption(self, order_id: str) -> tuple[str, int] | None:
+        """The coupon an order was paid with and its discount, as SQL knows them."""
+        async with self._db.session() as s:
+            row = await s.get(CouponRedemption, order_id)
+            return None if row is None else (row.coupon_id, row.discount_cents)

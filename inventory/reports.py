@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from inventory.database import Database
 from inventory.models import Order, Sale
@@ -83,8 +84,18 @@ class Reports:
                 totals.cents[state] += int(cents)
         return totals
 
-    async def sales_by_state(self) -> dict[str, int]:
-        """How many sales are in each SQL state (scheduled, open, closed)."""
+    async def sales_by_state(self, now_ms: int | None = None) -> dict[str, int]:
+        """How many sales are scheduled, open and closed at ``now_ms`` (default: now)."""
+        # SQL keeps 'open' until the persister records the close, which lags the sale's window
+        # (or never comes for a sale nobody closed): past its end a sale counts as closed.
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        past = func.sum(case((Sale.ends_at_ms <= now, 1), else_=0))
+        query = select(Sale.state, func.count(), past).group_by(Sale.state)
+        counts: Counter[str] = Counter()
         async with self._db.session() as s:
-            rows = await s.execute(select(Sale.state, func.count()).group_by(Sale.state))
-            return {state: int(n) for state, n in rows}
+            for state, n, n_past in await s.execute(query):
+                if state == "open":
+                    counts["closed"] += int(n_past or 0)
+                    n = int(n) - int(n_past or 0)
+                counts[state] += int(n)
+        return {state: n for state, n in counts.items() if n}

@@ -13,10 +13,15 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from chat.hub import Hub
+    from flashsale.coupons import Coupons
+    from flashsale.groupbuy import GroupBuys
+    from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
+    from inventory.attribution import Attribution
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.members import Members
     from inventory.roomevents import RoomEventLog
     from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
@@ -37,6 +42,14 @@ ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")
 #: Which worker holds each live stream (docs/stream.md, "Several workers").
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
+#: Group buys and coupon drops on the sales (built by web/services.py; routes in web/social.py).
+GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
+COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")
+#: Store members and their points ledger (SQL), and checkout with points.
+MEMBERS: web.AppKey[Members] = web.AppKey("members")
+POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")
+#: Share-link touches, order attribution and commissions (SQL).
+ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 #: Where broadcasts are recorded (replays, HLS), built by web/services.py.
 RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
 #: The room-event log in SQL (replay timelines), built by web/services.py.

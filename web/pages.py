@@ -137,7 +137,7 @@ def print_links_on_startup(app: web.Application, base: str) -> None:
         links = await sign_in_links(signin.login_codes(app), base)
         print(
             "\n  livesell is running. Sign in (each link works once, for 10 minutes;"
-            " `livesell login-link` prints new ones):\n"
+            " `make login-link` prints new ones):\n"
             f"    studio: {links['studio']}\n"
             f"    ops:    {links['ops']}\n"
             f"  viewers: {base}/\n",

@@ -15,17 +15,27 @@ from aiohttp import web
 from chat.eventlog import RoomArchiver
 from chat.factory import build_room
 from chat.salefeed import SaleFeed
+from flashsale.coupons import Coupons
+from flashsale.groupbuy import GroupBuys
+from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
+from inventory.attribution import Attribution
 from inventory.ledger import Ledger
+from inventory.members import Members
 from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
 from stream.archive import RecordingArchive
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
+    ATTRIBUTION,
     CATALOG,
+    COUPONS,
     DATABASE,
+    GROUP_BUYS,
     LEDGER,
+    MEMBERS,
+    POINTS,
     RECORDINGS,
     REDIS,
     RELAY,
@@ -65,7 +75,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.resolved_recordings_dir(), settings.recording_retention_days
     )
     relay = Relay(
-        RoomStreamLifecycle(catalog, room, partial(release_claim, registry)),
+        RoomStreamLifecycle(catalog, room, partial(release_claim, registry), sales),
         ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
         media_timeout_s=settings.stream_media_timeout_s,
         max_viewers_per_stream=settings.stream_max_viewers,
@@ -74,6 +84,14 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
+    groups = GroupBuys(redis, sales, prefix, observer=feed)
+    coupons = Coupons(redis, sales, prefix, observer=feed)
+    app[GROUP_BUYS] = groups
+    app[COUPONS] = coupons
+    members = Members(app[DATABASE])
+    app[MEMBERS] = members
+    app[POINTS] = PointsCheckout(sales, catalog, members)
+    app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
@@ -96,4 +114,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await archiver.sweep()  # the "ended" events the relay just announced
         await registry.close()
         await room.close()
+        await groups.close()
+        await coupons.close()
         await sales.close()

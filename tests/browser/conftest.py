@@ -242,6 +242,29 @@ async def eventually(check: Any, within_s: float = 10.0, what: str = "") -> Any:
         await asyncio.sleep(0.1)
 
 
+async def overflow(page: Any, *selectors: str) -> dict[str, Any]:
+    """What sticks out sideways: the page's scroll width and each selector's box beyond it."""
+    return dict(
+        await page.evaluate(
+            """(selectors) => ({
+                width: innerWidth,
+                scroll: document.scrollingElement.scrollWidth,
+                outside: selectors.filter((s) => {
+                    const r = document.querySelector(s).getBoundingClientRect();
+                    return r.left < 0 || r.right > innerWidth || r.width === 0;
+                }),
+            })""",
+            list(selectors),
+        )
+    )
+
+
+async def assert_fits(page: Any, *selectors: str) -> None:
+    """The page does not scroll sideways and every selector's box lies inside the viewport."""
+    seen = await overflow(page, *selectors)
+    assert seen["scroll"] <= seen["width"] and not seen["outside"], seen
+
+
 async def screenshot(page: Any, name: str) -> Path:
     """Save a screenshot under var/screenshots/."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,7 @@ from tests.browser.conftest import (
     Api,
     LiveServer,
     RoomClient,
+    assert_fits,
     eventually,
     go_live,
     new_show,
@@ -58,12 +59,14 @@ async def _advanced(page: Any, beyond: float) -> bool:
     return bool((await video_progress(page))["t"] > beyond)
 
 
-async def sale_setup(api: Api, stream_id: str, quantity: int = 5) -> tuple[int, int]:
+async def sale_setup(
+    api: Api, stream_id: str, quantity: int = 5, name: str = "Silk scarf, hand-dyed"
+) -> tuple[int, int]:
     """A pinned product and a sale of it in the stream; returns (product_id, sale_id)."""
     product = await api.call(
         "POST",
         "/api/products",
-        {"name": "Silk scarf, hand-dyed", "price_cents": 2990, "currency": "USD"},
+        {"name": name, "price_cents": 2990, "currency": "USD"},
         status=201,
     )
     await api.room(stream_id, "pin", product_id=product["id"])
@@ -364,3 +367,43 @@ async def test_a_room_for_no_show_says_so(browser: Any, live_server: LiveServer)
     await page.wait_for_selector("body[data-state=notfound]")
     assert await page.text_content("#end-title") == "There is no show here."
     assert await page.is_hidden("#end-text")
+
+
+async def test_a_long_product_name_keeps_the_buy_button_on_a_phone(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api)
+    name = "Handmade stoneware coffee mug, 350 ml"
+    _, sale_id = await sale_setup(host_api, stream_id, name=name)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}")  # 390 px wide
+    await page.wait_for_selector("#buy[data-state=open]")
+    assert await page.text_content("#product-name") == name  # cut short on screen, not in text
+    await assert_fits(page, "#product-card", "#buy", "#product-name")
+    await screenshot(page, "room-long-name-phone")
+
+
+async def test_chinese_page_says_server_errors_and_badges_in_chinese(
+    browser: Any, live_server: LiveServer, host_api: Api, show_room: tuple[str, RoomClient]
+) -> None:
+    stream_id, host = show_room
+    _, sale_id = await sale_setup(host_api, stream_id)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    token = live_server.token("viewer", "ann", "Ann")
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}#token={token}")
+    await host.request(type="chat", text="Welcome!")
+    await page.wait_for_selector("#chat .role-host")
+    assert await page.text_content("#chat .role-host") == "Host"
+    await page.select_option("#lang", "zh")
+    assert await page.text_content("#chat .role-host") == "主播"  # badges already on screen too
+    await page.click("#buy[data-state=open]")
+    await page.wait_for_selector("#reserved:not([hidden])")
+    [order] = await page.evaluate(
+        "() => JSON.parse(sessionStorage.getItem('livesell.orders.ann')).map((o) => o.id)"
+    )
+    # The order is cancelled elsewhere (another tab): paying it here is refused (409 order_state).
+    ann = Api(live_server, host_api.session, token)
+    await ann.call("POST", f"/api/orders/{order}/cancel")
+    await page.click("#pay")
+    await text_becomes(page, "#outcome", "出错了：该订单已无法更改")
+    assert page.errors == []

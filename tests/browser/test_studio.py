@@ -11,7 +11,7 @@ import asyncio
 import uuid
 from typing import Any
 
-import websockets
+import aiohttp
 
 from chat.protocol import decode, encode
 from tests.browser.conftest import (
@@ -20,6 +20,7 @@ from tests.browser.conftest import (
     PHONE,
     Api,
     LiveServer,
+    assert_fits,
     chromium_or_skip,
     eventually,
     go_live,
@@ -108,11 +109,11 @@ async def viewer_chat(server: LiveServer, stream_id: str, text: str, name: str) 
     """Post one chat message as a signed-in viewer over the room socket; returns its seq."""
     url = server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}"
     token = server.token("viewer", name.lower(), name)
-    async with websockets.connect(url) as ws:
-        await ws.send(encode({"type": "auth", "token": token}))
-        await ws.send(encode({"type": "chat", "text": text, "ref": "c1"}))
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_bytes(encode({"type": "auth", "token": token}))
+        await ws.send_bytes(encode({"type": "chat", "text": text, "ref": "c1"}))
         while True:
-            msg = decode(bytes(await asyncio.wait_for(ws.recv(), 10)))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes(timeout=10))
             events = msg["events"] if msg["type"] == "batch" else [msg]
             for ev in events:
                 if ev.get("type") == "ack" and ev.get("ref") == "c1":
@@ -220,9 +221,12 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     # The host ends the show, with a confirmation.
     await studio.set_viewport_size(DESKTOP)
     await studio.click("#golive")
+    assert "sale closes" in await text_of(studio, "#end-dialog p")
     await studio.click("#end-confirm")
     await text_becomes(studio, "#golive", "Go live again", 10)
     await viewer.wait_for_selector("body[data-state=ended]", timeout=10000)
+    # Ending the show closed its sale: nobody buys from a show that is over.
+    await viewer.wait_for_selector("#buy[data-state=ended]", state="attached", timeout=10000)
 
 
 async def test_studio_says_when_the_show_is_already_live_elsewhere(
@@ -279,9 +283,9 @@ async def room_events(server: LiveServer, stream_id: str, want: int) -> list[dic
     """The first ``want`` sequenced events of a room, read as a fresh viewer from seq 0."""
     url = server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}?since=0"
     out: list[dict[str, Any]] = []
-    async with websockets.connect(url) as ws:
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
         while len(out) < want:
-            msg = decode(bytes(await ws.recv()))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes())
             events = msg["events"] if msg["type"] == "batch" else [msg]
             out += [e for e in events if e.get("seq") and e["type"] not in ("resumed", "snapshot")]
     return out
@@ -311,11 +315,11 @@ async def test_studio_moderation_controls_reach_the_room(
     ]
     # The banned words hold for viewers.
     url = live_server.url.replace("http", "ws") + f"/ws/rooms/{stream_id}"
-    async with websockets.connect(url) as ws:
-        await ws.send(encode({"type": "auth", "token": live_server.token("viewer", "zed")}))
-        await ws.send(encode({"type": "chat", "text": "Cheap followers here", "ref": "x"}))
+    async with aiohttp.ClientSession() as http, http.ws_connect(url) as ws:
+        await ws.send_bytes(encode({"type": "auth", "token": live_server.token("viewer", "zed")}))
+        await ws.send_bytes(encode({"type": "chat", "text": "Cheap followers here", "ref": "x"}))
         while True:
-            msg = decode(bytes(await asyncio.wait_for(ws.recv(), 10)))  # type: ignore[arg-type]
+            msg = decode(await ws.receive_bytes(timeout=10))
             events = msg["events"] if msg["type"] == "batch" else [msg]
             answer = [e for e in events if e.get("ref") == "x"]
             if answer:
@@ -327,3 +331,61 @@ async def test_studio_moderation_controls_reach_the_room(
     await studio.click(".brand")
     await studio.wait_for_selector("#start-show:not([hidden])")
     assert await studio.is_hidden("#ops-link")  # the dashboard is for admins
+
+
+async def test_studio_links_ops_for_admins_and_names_the_command_for_new_links(
+    browser: Any, live_server: LiveServer
+) -> None:
+    # A used or stale code: the message names a command that works after `make serve`.
+    page = await open_page(browser, f"{live_server.url}/studio?code=used-up", DESKTOP)
+    await page.wait_for_selector("#view-signin:not([hidden])")
+    assert "make login-link" in await text_of(page, "#signin-error")
+    admin = live_server.token("admin", "root", "Operator")
+    page = await open_page(browser, f"{live_server.url}/studio#token={admin}", DESKTOP)
+    await page.wait_for_selector("#view-create:not([hidden])")
+    assert await page.is_visible("#ops-link")
+    await page.click("#ops-link")
+    await page.wait_for_url("**/ops")
+    await page.wait_for_selector("#view-ops:not([hidden])")  # same tab: still signed in
+    host = live_server.token("host", "hana", "Hana")
+    page = await open_page(browser, f"{live_server.url}/studio#token={host}", DESKTOP)
+    await page.wait_for_selector("#view-create:not([hidden])")
+    assert not await page.is_visible("#ops-link")
+
+
+async def test_long_names_fit_the_studio_and_the_landing_on_a_phone(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    title = "Handmade stoneware and porcelain evening with the whole workshop, live from Jingdezhen"
+    stream_id = await new_show(host_api, title)
+    product = {"name": "Handmade stoneware coffee mug, 350 ml", "price_cents": 2400}
+    await host_api.call("POST", "/api/products", product, status=201)
+    # An admin: the header also carries the Ops link (the show's title is hidden on a phone).
+    token = live_server.token("admin", "root", "Operator")
+    studio = await open_page(browser, f"{live_server.url}/studio/{stream_id}#token={token}", PHONE)
+    await studio.wait_for_selector("#products .product")
+    await assert_fits(studio, "#products .product", "#golive", "#ops-link", "#lang")
+    await screenshot(studio, "studio-long-names-phone")
+    publisher = await go_live(host_api, stream_id)
+    try:
+        landing = await open_page(browser, f"{live_server.url}/", PHONE)
+        await landing.wait_for_selector(f"a[href='/live/{stream_id}']")
+        await assert_fits(landing, f"a[href='/live/{stream_id}']")
+        await screenshot(landing, "landing-long-title-phone")
+    finally:
+        await publisher.close()
+
+
+async def test_studio_in_chinese_says_a_refused_product_in_chinese(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "价格太高")
+    token = live_server.token("host", "hana", "Hana")
+    url = f"{live_server.url}/studio/{stream_id}#token={token}"
+    studio = await open_page(browser, url, DESKTOP, locale="zh-CN")
+    await studio.click("#new-product")
+    await studio.fill("#pf-name", "金杯")
+    await studio.fill("#pf-price", "20000000000")  # over the server's limit: 400 bad_request
+    await studio.click("#product-form button[type=submit]")
+    await text_becomes(studio, "#pf-error", "出错了：输入的内容无效")
+    assert studio.errors == []

@@ -154,6 +154,10 @@ class HashSales:
         """No phase events: tests/chat/test_sale_events.py runs them on the real service."""
         return None
 
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[None]:
+        """No phase events (see ``phase``)."""
+        return [None for _ in known]
+
     async def active_sale_ids(self) -> list[int]:
         """No sale is watched."""
         return []

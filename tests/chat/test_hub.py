@@ -110,6 +110,33 @@ async def test_reconnect_with_since_replays_missed(make_hub: Callable[..., Any])
     assert seqs == sorted(set(seqs)), "no duplicates, in order"
 
 
+async def test_snapshot_and_resumed_carry_redis_time_for_countdowns(
+    make_hub: Callable[..., Any], redis: Any
+) -> None:
+    async def redis_ms() -> int:
+        sec, usec = await redis.time()
+        return int(sec) * 1000 + int(usec) // 1000
+
+    hub: Hub = await make_hub()
+    conn = FakeConnection()
+    before = await redis_ms()
+    m = await hub.join("show", conn, None)
+    snap = conn.events()[0]
+    assert before <= snap["server_time_ms"] <= await redis_ms()
+    host = await hub.join("show", FakeConnection(), HOST)
+    await hub.receive(host, frame("chat", text="one"))
+    await conn.wait_for(lambda e: len(chats(e)) == 1)
+    hub.leave(m)
+    await asyncio.sleep(0.3)  # away: replayed events are this much older than the return
+    again = FakeConnection()
+    before = await redis_ms()
+    await hub.join("show", again, None, since=snap["seq"])
+    resumed = again.events()[0]
+    assert resumed["type"] == "resumed"
+    assert before <= resumed["server_time_ms"] <= await redis_ms()
+    assert resumed["server_time_ms"] - chats(again.events())[0]["at_ms"] >= 250
+
+
 async def test_since_too_old_gets_fresh_snapshot(make_hub: Callable[..., Any]) -> None:
     hub: Hub = await make_hub()
     hub.log.max_events = 5  # keep a short stream so the client falls off its end

@@ -298,6 +298,48 @@ async def test_slow_mode_counts_only_posts_after_it_was_switched_on(
     await watcher.wait_for(lambda e: any(x.get("text") == "first since slow mode" for x in e))
 
 
+async def test_changing_the_slow_mode_interval_keeps_its_start(
+    make_hub: Callable[..., Any],
+) -> None:
+    hub, _, host, _ = await setup(make_hub)
+    conn = FakeConnection()
+    alice = await hub.join("show", conn, ALICE)
+    await hub.receive(host, frame("slow_mode", seconds=60))
+    await hub.receive(alice, frame("chat", text="one", ref=1))
+    await hub.receive(host, frame("slow_mode", seconds=120))  # stricter, still on
+    await hub.receive(alice, frame("chat", text="two", ref=2))
+    assert [(e["code"], e["ref"]) for e in conn.of_type("error")] == [("slow_mode", 2)]
+    await hub.receive(host, frame("slow_mode", seconds=0))
+    await hub.receive(host, frame("slow_mode", seconds=60))  # off, then on: counts afresh
+    await hub.receive(alice, frame("chat", text="three", ref=3))
+    assert [e["ref"] for e in conn.of_type("ack")] == [1, 3]
+
+
+async def test_nobody_moderates_an_admin_who_acts_as_host(make_hub: Callable[..., Any]) -> None:
+    hub, _, host, _ = await setup(make_hub)
+    admin, mo = Identity("ops", "Ops", "admin"), Identity("mo", "Mo", "viewer")
+    await hub.receive(host, frame("promote", user_id="mo"))
+    # A ban made before the room ever saw the admin: it does not keep them out or silent.
+    await hub.receive(host, frame("ban", user_id="ops"))
+    mconn, aconn = FakeConnection(), FakeConnection()
+    mod = await hub.join("show", mconn, mo)
+    ops = await hub.join("show", aconn, admin)
+    await hub.receive(ops, frame("chat", text="still here", ref="c"))
+    assert [e["ref"] for e in aconn.of_type("ack")] == ["c"]
+    for i, action in enumerate(("ban", "mute")):
+        await hub.receive(mod, frame(action, user_id="ops", ref=i))
+    await asyncio.sleep(0.1)
+    assert [(e["code"], e["ref"]) for e in mconn.of_type("error")] == [
+        ("forbidden", 0),
+        ("forbidden", 1),
+    ]
+    assert not aconn.closed and not mconn.of_type("ack")
+    on_other = FakeConnection()  # another server process knows the admin too
+    second: Hub = await make_hub()
+    await second.receive(await second.join("show", on_other, mo), frame("ban", user_id="ops"))
+    assert [e["code"] for e in on_other.of_type("error")] == ["forbidden"]
+
+
 async def test_nobody_moderates_the_host_and_self_moderation_is_no_strike(
     make_hub: Callable[..., Any],
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from flashsale.phases import PhaseReport
 from tests.flashsale.conftest import Core
@@ -64,3 +65,64 @@ async def test_a_sale_that_opened_and_sold_out_unseen_still_says_it_opened(core:
         ("sold_out", "open", 0),
     ]
     assert await core.sales.phase(10**9) is None, "no live state: nothing to say"
+
+
+async def test_a_countdown_moved_by_open_is_announced_again(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    start = int(time.time() * 1000) + 3_600_000  # in an hour
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    first = await core.sales.phase(sale.id)
+    assert first is not None
+    assert [(t.phase, t.starts_at_ms) for t in first.transitions] == [("countdown", start)]
+    opened = await core.sales.open_sale(sale.id, countdown_s=600)  # the host: "in 10 minutes"
+    moved = await core.sales.phase(sale.id, first.number)
+    assert moved is not None
+    assert [(t.phase, t.starts_at_ms) for t in moved.transitions] == [
+        ("countdown", opened.starts_at_ms)
+    ]
+    assert opened.starts_at_ms < start - 2_000_000
+    again = await core.sales.phase(sale.id, moved.number)
+    assert again is not None and again.transitions == [], "told once"
+
+
+async def test_a_retired_sale_is_closed_in_sql_and_leaves_the_streams_list(core: Core) -> None:
+    await core.catalog.create_stream("s1", "hostess", "show")
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", stream_id="s1")
+    await core.sales.open_sale(sale.id)
+    await core.sales.close_sale(sale.id)
+    await core.sales.phase(sale.id)  # the rooms hear it close
+    assert await core.sales.retire_if_done(sale.id)
+    assert (await core.ledger.get_sale(sale.id)).state == "closed"
+    assert await core.sales.sales_for_stream("s1") == []
+
+
+async def test_opening_a_sale_open_by_its_start_time_changes_nothing(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    start = int(time.time() * 1000) + 200
+    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    await asyncio.sleep(0.3)
+    assert (await core.sales.get_sale(sale.id)).to_json()["state"] == "open"
+    await core.sales.buy(sale.id, "ann", "k1")
+    after = await core.sales.open_sale(sale.id, countdown_s=60)
+    assert after.to_json()["state"] == "open" and after.starts_at_ms == start
+    assert (await core.sales.buy(sale.id, "bob", "k2")).remaining == 1
+
+
+async def test_a_sell_out_undone_before_the_next_look_is_still_told(core: Core) -> None:
+    product = await core.catalog.create_product("Lamp", 4500)
+    sale = await core.sales.create_sale(product.id, 1, 1, "ops")
+    await core.sales.open_sale(sale.id)
+    first = await core.sales.phase(sale.id)
+    assert first is not None and [t.phase for t in first.transitions] == ["opened"]
+    bought = await core.sales.buy(sale.id, "ann", "a-1")
+    assert bought.remaining == 0
+    await core.sales.cancel(bought.order.id)  # stock back before anyone looked
+    report = await core.sales.phase(sale.id, first.number)
+    assert report is not None
+    assert [(t.phase, t.remaining) for t in report.transitions] == [
+        ("sold_out", 0),
+        ("restocked", 1),
+    ]
+    again = await core.sales.phase(sale.id, report.number)
+    assert again is not None and again.transitions == [], "told once"

@@ -6,6 +6,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from chat.figures import chat_per_min
@@ -117,6 +118,38 @@ async def test_ops_overview_shows_health_sales_and_history(
     [row] = body["sales"]
     assert row["id"] == sale and row["remaining"] == 4
     assert len(body["series"]["t"]) >= 1  # the sampler took its first point at start-up
+
+
+# The counts cover the whole database: the session's shared PostgreSQL database holds other
+# tests' sales, so this test gets one of its own.
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)
+async def test_ops_counts_a_sale_past_its_window_as_closed(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    host, admin = auth("host", "hana"), auth("admin", "root")
+    await client.post("/api/streams", json={"id": "s1", "title": "Lamps"}, headers=host)
+    r = await client.post("/api/products", json={"name": "Lamp", "price_cents": 990}, headers=host)
+    body = {"product_id": (await r.json())["id"], "quantity": 5, "duration_s": 1}
+    sale = (await (await client.post("/api/sales", json=body, headers=host)).json())["id"]
+    assert (await client.post(f"/api/sales/{sale}/open", json={}, headers=host)).status == 200
+
+    async def counts() -> dict[str, int]:
+        r = await client.get("/api/ops/overview", headers=admin)
+        return dict((await r.json())["health"]["sales_by_state"])
+
+    assert await counts() == {"open": 1}
+    await asyncio.sleep(1.2)  # the window ends; nobody closes the sale, so SQL still says open
+    assert await counts() == {"closed": 1}
+
+
+async def test_room_stats_are_for_admins(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    assert (await client.get("/api/rooms/stats")).status == 401
+    assert (await client.get("/api/rooms/stats", headers=auth("viewer", "v"))).status == 403
+    assert (await client.get("/api/rooms/stats", headers=auth("host", "hana"))).status == 403
+    r = await client.get("/api/rooms/stats", headers=auth("admin", "root"))
+    assert r.status == 200 and "clients" in await r.json()
 
 
 def test_chat_rate_over_the_window_and_over_a_full_history() -> None:

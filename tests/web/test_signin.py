@@ -78,6 +78,14 @@ async def test_pages_carry_security_headers_and_static_types(client: TestClient)
         assert (await client.get(path)).status == 404, path
 
 
+async def test_every_page_names_an_inline_icon(client: TestClient) -> None:
+    # Without one the browser asks for /favicon.ico and logs a 404 on every page.
+    for path in ("/", "/live/some-show", "/studio", "/studio/some-show", "/ops"):
+        page = await client.get(path)
+        assert page.status == 200
+        assert '<link rel="icon" href="data:,">' in await page.text(), path
+
+
 def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
     env = {
@@ -105,6 +113,25 @@ def test_login_link_prints_a_fresh_code_the_server_accepts(redis_url: str, tmp_p
     token, who = asyncio.run(redeem())
     assert who == {"user": "alice", "role": "host", "name": "alice"}
     assert TokenSigner(TEST_SECRET).verify(token).role == Role.HOST
+
+
+def test_make_login_link_runs_the_venvs_cli(redis_url: str, tmp_path: Path) -> None:
+    # After `make serve` the CLI lives in .venv/bin, not on PATH: the README points at this target.
+    env = {
+        **os.environ,
+        "LIVESELL_REDIS_URL": redis_url,
+        "LIVESELL_REDIS_PREFIX": f"t{uuid.uuid4().hex[:8]}",
+        "LIVESELL_SECRET": TEST_SECRET,
+        "LIVESELL_DATA_DIR": str(tmp_path),
+    }
+    root = Path(__file__).resolve().parents[2]
+    bin_dir = Path(sys.executable).parent  # the venv running the tests; -o: never reinstall
+    out = subprocess.run(
+        ["make", "-s", "-o", ".venv/.installed", "login-link", f"BIN={bin_dir}",
+         "ARGS=--role host --user alice"],
+        cwd=root, env=env, capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert re.fullmatch(r"studio: http://\S+/studio\?code=\S+\n", out), out
 
 
 def test_pages_may_follow_a_whep_redirect_to_another_worker() -> None:

@@ -8,6 +8,7 @@
 //   lang() -> "en" | "zh";  setLang("zh") saves the choice in localStorage and re-applies
 //   onLangChange(fn)      called after setLang, so a page can redraw what it built in code
 //   money(cents, currency), number(n), clock(ms) -> "mm:ss" (or "h:mm:ss")
+//   errorText(err)        an ApiError's or RoomError's code as a sentence ("error.<code>")
 //
 // The language comes from localStorage["livesell.lang"], else navigator.language.
 // Each page keeps its strings in its own delimited block below, keyed "<page>.<thing>".
@@ -22,6 +23,44 @@ const STRINGS = {
     "common.retry": "Retry",
     "common.someone": "Someone",
     "common.error": "Something went wrong: {message}",
+    // ---- error codes from the server and the socket (errorText) ------------------------
+    "error.generic": "please try again",
+    "error.bad_request": "Something entered is not valid",
+    "error.unprocessable": "That cannot be done",
+    "error.payload_too_large": "That is too large",
+    "error.too_long": "That is too long",
+    "error.unauthorized": "Please sign in again",
+    "error.forbidden": "You are not allowed to do that",
+    "error.not_found": "Not found",
+    "error.sale_not_found": "That sale no longer exists",
+    "error.order_not_found": "That order no longer exists",
+    "error.stream_not_found": "That show no longer exists",
+    "error.message_not_found": "That message is gone",
+    "error.exists": "That already exists",
+    "error.conflict": "That clashes with the current state",
+    "error.order_state": "That order can no longer be changed",
+    "error.gone": "That is no longer available",
+    "error.expired": "The reservation expired",
+    "error.sold_out": "Sold out",
+    "error.limit_reached": "You have reached the limit per person",
+    "error.not_open": "The sale has not started yet",
+    "error.ended": "The sale has ended",
+    "error.too_many_attempts": "Too many tries; wait a moment",
+    "error.rate_limited": "Too many requests; wait a moment",
+    "error.slow_mode": "Slow mode is on; wait a moment",
+    "error.muted": "You are muted",
+    "error.banned": "You cannot take part in this room",
+    "error.banned_word": "That message has a blocked word",
+    "error.guest_login_off": "Guest sign-in is off",
+    "error.already_live": "This show is already live elsewhere",
+    "error.not_live": "The show is not live",
+    "error.stream_full": "The show is full",
+    "error.unavailable": "The service is briefly unavailable; try again",
+    "error.internal": "Server error; try again",
+    "error.network": "No connection; try again",
+    "error.offline": "No connection; try again",
+    "error.disconnected": "The connection dropped; try again",
+    "error.timeout": "No answer from the server; try again",
     "common.offline": "You are offline. Reconnecting…",
     // ---- room (viewer room, /live/{id}) ------------------------------------------------
     "room.title": "Live room",
@@ -136,7 +175,7 @@ const STRINGS = {
     "studio.signin.go": "Sign in",
     "studio.signin.notHost": "{name} is signed in as a viewer. Hosting needs the studio link.",
     "studio.signin.notYours": "{name} does not host this show. Sign in as its host.",
-    "studio.signin.failed": "That code did not work: each link works once, for 10 minutes. Run `livesell login-link` for a new one.",
+    "studio.signin.failed": "That code did not work: each link works once, for 10 minutes. Run `make login-link` (or `.venv/bin/livesell login-link`) for a new one.",
     "studio.create.title": "Start a show",
     "studio.create.body": "Give it a title viewers will see. You go live from the next screen.",
     "studio.create.showTitle": "Title",
@@ -150,6 +189,7 @@ const STRINGS = {
     "studio.status.live": "Live",
     "studio.status.ended": "Ended",
     "studio.signedInAs": "Signed in as {name}",
+    "studio.ops": "Ops",
     "studio.notFound": "There is no show with this link. Create one from the studio.",
     "studio.stage": "Camera",
     "studio.onAir": "LIVE",
@@ -259,7 +299,7 @@ const STRINGS = {
     "studio.mod.did.demote": "{name} is no longer a moderator",
     "studio.mod.announced": "Announcement: {text}",
     "studio.end.title": "End the show?",
-    "studio.end.body": "Viewers will see that the show has ended. Reservations already made can still be paid.",
+    "studio.end.body": "Viewers will see that the show has ended, and every open or counting-down sale closes. Reservations already made can still be paid.",
     "studio.end.keep": "Keep streaming",
     "studio.end.confirm": "End show",
     "ops.docTitle": "Operations · livesell",
@@ -363,6 +403,44 @@ const STRINGS = {
     "common.retry": "重试",
     "common.someone": "有人",
     "common.error": "出错了：{message}",
+    // ---- error codes from the server and the socket (errorText) ------------------------
+    "error.generic": "请重试",
+    "error.bad_request": "输入的内容无效",
+    "error.unprocessable": "无法执行该操作",
+    "error.payload_too_large": "内容过大",
+    "error.too_long": "内容过长",
+    "error.unauthorized": "请重新登录",
+    "error.forbidden": "你没有权限执行此操作",
+    "error.not_found": "未找到",
+    "error.sale_not_found": "该秒杀已不存在",
+    "error.order_not_found": "该订单已不存在",
+    "error.stream_not_found": "该直播已不存在",
+    "error.message_not_found": "该消息已不存在",
+    "error.exists": "已存在",
+    "error.conflict": "与当前状态冲突",
+    "error.order_state": "该订单已无法更改",
+    "error.gone": "已不再可用",
+    "error.expired": "锁定已过期",
+    "error.sold_out": "已售罄",
+    "error.limit_reached": "已达到每人限购数量",
+    "error.not_open": "秒杀尚未开始",
+    "error.ended": "秒杀已结束",
+    "error.too_many_attempts": "尝试次数过多，请稍候",
+    "error.rate_limited": "请求过于频繁，请稍候",
+    "error.slow_mode": "慢速模式已开启，请稍候",
+    "error.muted": "你已被禁言",
+    "error.banned": "你无法参与本直播间",
+    "error.banned_word": "消息包含屏蔽词",
+    "error.guest_login_off": "访客登录已关闭",
+    "error.already_live": "该直播已在别处开播",
+    "error.not_live": "直播未在进行",
+    "error.stream_full": "直播间已满",
+    "error.unavailable": "服务暂时不可用，请重试",
+    "error.internal": "服务器出错，请重试",
+    "error.network": "网络未连接，请重试",
+    "error.offline": "网络未连接，请重试",
+    "error.disconnected": "连接已断开，请重试",
+    "error.timeout": "服务器无响应，请重试",
     "common.offline": "网络已断开，正在重连…",
     // ---- room (viewer room, /live/{id}) ------------------------------------------------
     "room.title": "直播间",
@@ -477,7 +555,7 @@ const STRINGS = {
     "studio.signin.go": "登录",
     "studio.signin.notHost": "{name} 以观众身份登录。开播需要使用工作台链接。",
     "studio.signin.notYours": "{name} 不是这场直播的主播，请用主播身份登录。",
-    "studio.signin.failed": "登录码无效：每个链接只能用一次，10 分钟内有效。运行 `livesell login-link` 获取新链接。",
+    "studio.signin.failed": "登录码无效：每个链接只能用一次，10 分钟内有效。运行 `make login-link`（或 `.venv/bin/livesell login-link`）获取新链接。",
     "studio.create.title": "开始一场直播",
     "studio.create.body": "起一个观众能看到的标题，下一步即可开播。",
     "studio.create.showTitle": "标题",
@@ -491,6 +569,7 @@ const STRINGS = {
     "studio.status.live": "直播中",
     "studio.status.ended": "已结束",
     "studio.signedInAs": "当前身份：{name}",
+    "studio.ops": "运营",
     "studio.notFound": "没有这个链接的直播，请在工作台创建。",
     "studio.stage": "摄像头",
     "studio.onAir": "直播中",
@@ -600,7 +679,7 @@ const STRINGS = {
     "studio.mod.did.demote": "{name} 不再是房管",
     "studio.mod.announced": "公告：{text}",
     "studio.end.title": "结束直播？",
-    "studio.end.body": "观众会看到直播已结束。已锁定的订单仍可付款。",
+    "studio.end.body": "观众会看到直播已结束，所有进行中或倒计时中的秒杀都会关闭。已锁定的订单仍可付款。",
     "studio.end.keep": "继续直播",
     "studio.end.confirm": "结束直播",
     "ops.docTitle": "运营看板 · livesell",
@@ -724,6 +803,12 @@ export function locale() {
 export function t(id, parts = {}) {
   const s = STRINGS[current][id] ?? STRINGS.en[id] ?? id;
   return s.replace(/\{(\w+)\}/g, (m, k) => (k in parts ? String(parts[k]) : m));
+}
+
+/** An error from the API or the room socket in the page's language (never the server's English). */
+export function errorText(err) {
+  const key = `error.${err && err.code}`;
+  return key in STRINGS.en ? t(key) : t("error.generic");
 }
 
 export function applyI18n(root = document) {

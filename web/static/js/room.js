@@ -2,7 +2,7 @@
 // Everything users typed reaches the page through textContent only.
 
 import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
-import { applyI18n, langSwitch, number, onLangChange, t, time } from "./i18n.js";
+import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { RoomEffects } from "./roomfx.js";
 import { SaleCard } from "./roomsale.js";
@@ -68,7 +68,9 @@ function chatLine(ev) {
   if (ev.role === "host" || ev.role === "moderator") {
     const badge = document.createElement("span");
     badge.className = `role role-${ev.role}`;
-    badge.textContent = t(ev.role === "host" ? "room.chat.host" : "room.chat.mod");
+    // data-i18n: applyI18n re-labels badges already on screen when the language changes.
+    badge.dataset.i18n = ev.role === "host" ? "room.chat.host" : "room.chat.mod";
+    badge.textContent = t(badge.dataset.i18n);
     li.append(badge);
   }
   const name = document.createElement("span");
@@ -157,7 +159,7 @@ ui.sheet.addEventListener("submit", async (e) => {
     ui.guestError.textContent =
       code === "guest_login_off" ? t("room.guest.off")
         : code === "rate_limited" ? t("room.guest.tooMany")
-          : t("common.error", { message: err.message });
+          : t("common.error", { message: errorText(err) });
   }
 });
 ui.guestCancel.addEventListener("click", () => closeSheet(null));
@@ -277,7 +279,7 @@ ui.composer.addEventListener("submit", async (e) => {
     ui.input.value = "";
   } catch (err) {
     const f = CHAT_ERRORS[err.code];
-    systemLine(f ? f(err) : t("room.chat.notSent", { reason: err.message }));
+    systemLine(f ? f(err) : t("room.chat.notSent", { reason: errorText(err) }));
   }
 });
 

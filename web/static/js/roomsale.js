@@ -12,7 +12,7 @@
 // open time during a countdown and one that sends a "countdown" phase both show correctly.
 
 import { api, ApiError, ids } from "./api.js";
-import { clock, money, number, t } from "./i18n.js";
+import { clock, errorText, money, number, t } from "./i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const FINAL = new Set(["paid", "expired", "cancelled"]);
@@ -184,7 +184,7 @@ export class SaleCard {
     if (res.error) {
       const code = res.error.code;
       if (code === "limit_reached" || code === "sold_out") this.refused.set(s.id, code);
-      this.say(t(OUTCOME_TEXT[code] || "room.buy.failed", { reason: res.error.message }));
+      this.say(t(OUTCOME_TEXT[code] || "room.buy.failed", { reason: errorText(res.error) }));
     } else {
       this.keep(res.order);
       if (typeof res.remaining === "number") s.remaining = res.remaining;
@@ -213,7 +213,7 @@ export class SaleCard {
       this.say(t(action === "pay" ? "room.buy.paid" : "room.buy.cancelled"));
     } catch (e) {
       if (e instanceof ApiError && (e.status === 409 || e.status === 410)) await this.refreshOrder(order.id);
-      this.say(e.code === "expired" ? t("room.buy.expired") : t("common.error", { message: e.message }));
+      this.say(e.code === "expired" ? t("room.buy.expired") : t("common.error", { message: errorText(e) }));
     }
     this.el.pay.disabled = this.el.cancel.disabled = false;
     this.render();

@@ -4,7 +4,7 @@
 // elsewhere (409), connection lost (retrying), and the show having ended.
 
 import { $, el, show } from "./dom.js";
-import { clock, t } from "./i18n.js";
+import { clock, errorText, t } from "./i18n.js";
 import { WhipPublisher } from "./whip.js";
 
 const RETRY_FOR_MS = 60000;
@@ -181,7 +181,7 @@ export class Camera {
       this._button();
       if (e.status === 409) this._msg("studio.already");
       else if (e.status === 401 || e.status === 403) this._msg("studio.notAllowed");
-      else this._msg("studio.publishFailed", { message: e.message || String(e) });
+      else this._msg("studio.publishFailed", { message: errorText(e) });
       return;
     }
     this.phase = "live";

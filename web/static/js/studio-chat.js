@@ -3,7 +3,7 @@
 // words. Everything goes over the room socket; user text is rendered with textContent only.
 
 import { $, button, el, show } from "./dom.js";
-import { t, time } from "./i18n.js";
+import { errorText, t, time } from "./i18n.js";
 
 const KEEP = 200;
 const MUTE_S = 300;
@@ -136,7 +136,7 @@ export class ChatDesk {
       await this.request(ev);
       return true;
     } catch (e) {
-      $("mod-error").textContent = t("studio.mod.failed", { message: e.message });
+      $("mod-error").textContent = t("studio.mod.failed", { message: errorText(e) });
       return false;
     }
   }
@@ -151,7 +151,7 @@ export class ChatDesk {
       input.value = "";
       $("chat-error").textContent = "";
     } catch (e) {
-      $("chat-error").textContent = t("room.chat.notSent", { reason: e.message });
+      $("chat-error").textContent = t("room.chat.notSent", { reason: errorText(e) });
     }
   }
 

@@ -7,7 +7,7 @@
 
 import { api } from "./api.js";
 import { $, button, el, show } from "./dom.js";
-import { clock, money, number, t } from "./i18n.js";
+import { clock, errorText, money, number, t } from "./i18n.js";
 
 const toCents = (v) => Math.round(parseFloat(v) * 100);
 
@@ -153,7 +153,7 @@ export class Shop {
     try {
       await this.request(productId ? { type: "pin", product_id: productId } : { type: "unpin" });
     } catch (e) {
-      $("sf-error").textContent = t("studio.pinFailed", { message: e.message });
+      $("sf-error").textContent = t("studio.pinFailed", { message: errorText(e) });
     } finally {
       btn.disabled = false;
     }
@@ -185,7 +185,7 @@ export class Shop {
       this._defaultPrice();
       $("pf-error").textContent = "";
     } catch (e) {
-      $("pf-error").textContent = t("common.error", { message: e.message });
+      $("pf-error").textContent = t("common.error", { message: errorText(e) });
     }
   }
 
@@ -240,7 +240,7 @@ export class Shop {
       this.formOpen = false;
       this._takeSale(opened);
     } catch (e) {
-      err.textContent = t("studio.sale.failed", { message: e.message });
+      err.textContent = t("studio.sale.failed", { message: errorText(e) });
     } finally {
       btn.disabled = false;
     }
@@ -251,7 +251,7 @@ export class Shop {
     try {
       this._takeSale(await api(`/api/sales/${this.sale.id}/close`, { method: "POST" }), "closed");
     } catch (e) {
-      $("sf-error").textContent = t("common.error", { message: e.message });
+      $("sf-error").textContent = t("common.error", { message: errorText(e) });
     }
   }
 

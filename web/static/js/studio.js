@@ -4,7 +4,7 @@
 
 import { api, token } from "./api.js";
 import { $, el, show } from "./dom.js";
-import { applyI18n, langSwitch, money, number, onLangChange, t } from "./i18n.js";
+import { applyI18n, errorText, langSwitch, money, number, onLangChange, t } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { showSignIn, signInFor } from "./signinform.js";
 import { Camera } from "./studio-camera.js";
@@ -57,7 +57,7 @@ async function createView(me) {
       location.href = `/studio/${encodeURIComponent(id.value)}`;
     } catch (e) {
       $("create-error").textContent =
-        e.code === "exists" ? t("studio.create.exists") : t("common.error", { message: e.message });
+        e.code === "exists" ? t("studio.create.exists") : t("common.error", { message: errorText(e) });
     }
   });
   try {
@@ -100,7 +100,7 @@ async function consoleView(me) {
     stream = await api(`/api/streams/${encodeURIComponent(streamId)}`);
   } catch (e) {
     show($("view-create"), false);
-    banner(e.status === 404 ? t("studio.notFound") : t("common.error", { message: e.message }));
+    banner(e.status === 404 ? t("studio.notFound") : t("common.error", { message: errorText(e) }));
     show($("view-console"), true);
     return;
   }
@@ -170,6 +170,7 @@ async function main() {
   const me = await signInFor(isHost, "studio.signin.notHost");
   if (!me) return;
   $("me").textContent = t("studio.signedInAs", { name: me.name });
+  show($("ops-link"), me.role === "admin");
   if (!streamId) await createView(me);
   else await consoleView(me);
 }

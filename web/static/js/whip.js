@@ -125,11 +125,10 @@ export class WhipPublisher {
   async stop() {
     const loc = this.location;
     this.location = null;
-    if (this.pc) {
-      this.pc.close();
-      this.pc = null;
-    }
-    this.onstate("closed");
+    const pc = this.pc;
+    this.pc = null;
+    // DELETE before hanging up: the relay would otherwise see the connection drop first and
+    // take it for a lost publisher who may come back, leaving the show's sales open.
     if (loc) {
       try {
         await fetch(loc, { method: "DELETE", headers: { Authorization: `Bearer ${this.token}` } });
@@ -137,5 +136,7 @@ export class WhipPublisher {
         // The relay ends the show by itself once media stops arriving.
       }
     }
+    if (pc) pc.close();
+    this.onstate("closed");
   }
 }

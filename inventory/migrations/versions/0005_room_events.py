@@ -1,14 +1,14 @@
 """The room-event log: pins, sales and chat of each show, kept for its replay.
 
-Revision ID: 0002_room_events
-Revises: 0001
+Revision ID: 0005
+Revises: 0004
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_room_events"
-down_revision = "0001"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
