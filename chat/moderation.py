@@ -108,10 +108,11 @@ class Moderation:
         if cmd.type == "pin":
             product = asdict(await self._catalog.get_product(cmd["product_id"]))
             await self._state.set_pinned(keys, product)
-            return await self._log.publish(keys, {"type": "pinned", "product": product, **by})
+            pin = {"type": "pinned", "product": product, "at_ms": now_ms(), **by}
+            return await self._log.publish(keys, pin)
         if cmd.type == "unpin":
             await self._state.set_pinned(keys, None)
-            return await self._log.publish(keys, {"type": "unpinned", **by})
+            return await self._log.publish(keys, {"type": "unpinned", "at_ms": now_ms(), **by})
         if cmd.type == "announce":
             text = cmd["text"]
             note = {"text": text, "at_ms": now_ms(), **by}

@@ -1,4 +1,4 @@
-"""SQLAlchemy 2.0 models: products, streams (shows), sales and orders."""
+"""SQLAlchemy 2.0 models: products, streams (shows), sales, orders and room events."""
 
 from __future__ import annotations
 
@@ -142,3 +142,15 @@ class ProductCommission(Base):
     __tablename__ = "product_commissions"
     product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
     rate_bp: Mapped[int] = mapped_column(Integer)
+
+
+class RoomEvent(Base):
+    """One live-room event kept for replays: the room's Redis stream keeps only the last 1,000."""
+
+    __tablename__ = "room_events"
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    type: Mapped[str] = mapped_column(String(32))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+    #: The event as the room sent it, JSON.
+    payload: Mapped[str] = mapped_column(Text)

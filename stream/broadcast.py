@@ -9,12 +9,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from stream.archive import RecordingArchive
 from stream.codecs import Offer
 from stream.errors import NotPublishing, SessionNotFound
 from stream.forwarding import Forwarder
 from stream.keyframes import KeyframeRequester
 from stream.metrics import StreamMetrics
 from stream.peer import PeerSession
+from stream.recording import Recorder
 from stream.tasks import cancel, supervise
 from stream.whep import Viewer
 from stream.whip import Publisher
@@ -35,6 +37,10 @@ class BroadcastConfig:
     audio_queue: int | None = None
     #: A viewer whose connection is not up within this long is dropped.
     connect_timeout_s: float = 30.0
+    #: Where broadcasts are recorded (None: not recorded).
+    archive: RecordingArchive | None = None
+    #: Whether H.264 broadcasts also get a live HLS playlist.
+    hls: bool = True
 
 
 class Broadcast:
@@ -65,14 +71,31 @@ class Broadcast:
         self._on_end = on_end
         self._started_at = time.monotonic()
         self._watchdog: asyncio.Task[None] | None = None
+        self.recorder: Recorder | None = None
 
     async def start(self, offer: Offer, offer_sdp: str) -> str:
         """Accept the publisher's offer and start watching its media; return the SDP answer."""
         answer = await self.publisher.start(offer, offer_sdp, self.forwarders)
         self.publisher.on_gone(self._on_end)
+        self._start_recording()
         self._started_at = time.monotonic()
         self._watchdog = supervise(self._watch_media(), f"watchdog:{self.stream_id}")
         return answer
+
+    def _start_recording(self) -> None:
+        archive = self.config.archive
+        if archive is None or not archive.valid_id(self.stream_id) or not self.publisher.codecs:
+            return
+        self.recorder = Recorder(
+            self.stream_id,
+            archive,
+            self.publisher.codecs,
+            self.keyframes.request,
+            hls=self.config.hls,
+        )
+        for forwarder in self.forwarders.values():
+            forwarder.listen(self.recorder.frame)
+        self.recorder.start()
 
     def mark_live_if_media(self) -> None:
         """Announce "live" once media has arrived (the watchdog polls; ending checks too)."""
@@ -134,6 +157,14 @@ class Broadcast:
         """The broadcast's metrics."""
         data = self.metrics.snapshot(self.keyframes.sent, self.keyframes.asked)
         data["live"] = self.live and not self.ended
+        if self.recorder is not None:
+            stats = self.recorder.stats
+            data["recording"] = {
+                "file": stats.path.name if stats.path else None,
+                "frames_written": stats.frames_written,
+                "dropped_frames": self.recorder.dropped,
+                "hls": self.recorder.hls,
+            }
         return data
 
     async def close(self) -> None:
@@ -150,3 +181,5 @@ class Broadcast:
         await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
         self.metrics.viewers = 0
         await self.publisher.close()
+        if self.recorder is not None:
+            await self.recorder.close()

@@ -13,6 +13,7 @@ import fractions
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import av
@@ -28,6 +29,10 @@ log = logging.getLogger("livesell.stream")
 #: Default per-viewer queue bounds, in frames: about half a second of video or audio.
 VIDEO_QUEUE = 15
 AUDIO_QUEUE = 25
+
+#: ``listener(kind, mime, data, rtp_timestamp, keyframe, received_at)``: sees every frame
+#: (the recorder); it must return at once, like a viewer's ``offer``.
+FrameListener = Callable[[str, str, bytes, int, bool, float], None]
 
 
 @dataclass(slots=True)
@@ -141,6 +146,7 @@ class Forwarder:
         self.codec: RTCRtpCodecParameters | None = None
         self.last_frame_at: float | None = None
         self._tracks: list[ForwardedTrack] = []
+        self._listeners: list[FrameListener] = []
         self._time_base = fractions.Fraction(1, 90000)
         self._mime = ""
 
@@ -149,6 +155,10 @@ class Forwarder:
         track = ForwardedTrack(self, self.max_queue)
         self._tracks.append(track)
         return track
+
+    def listen(self, listener: FrameListener) -> None:
+        """Also hand every frame to ``listener`` (the broadcast's recorder)."""
+        self._listeners.append(listener)
 
     def detach(self, track: ForwardedTrack) -> None:
         """Stop feeding ``track``."""
@@ -183,8 +193,11 @@ class Forwarder:
         frame = EncodedFrame(packet, keyframe, size, now)
         for track in self._tracks:
             track.offer(frame)
+        for listener in self._listeners:
+            listener(self.kind, self._mime, data, timestamp, keyframe, now)
 
     def close(self) -> None:
         """End every viewer track."""
+        self._listeners.clear()
         for track in list(self._tracks):
             track.stop()

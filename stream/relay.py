@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from stream import aiortc_internals
+from stream.archive import RecordingArchive
 from stream.broadcast import Broadcast, BroadcastConfig
 from stream.codecs import parse_offer
 from stream.errors import (
@@ -49,6 +50,8 @@ class Relay:
         connect_timeout_s: float = 30.0,
         max_viewers_per_stream: int = 1000,
         max_viewers: int = 5000,
+        archive: RecordingArchive | None = None,
+        hls: bool = True,
     ) -> None:
         aiortc_internals.check()
         # Every viewer session holds an aiortc peer (sockets, ICE, DTLS) from its first POST,
@@ -64,6 +67,8 @@ class Relay:
             video_queue=video_queue,
             audio_queue=audio_queue,
             connect_timeout_s=connect_timeout_s,
+            archive=archive,
+            hls=hls,
         )
         self._broadcasts: dict[str, Broadcast] = {}
         self._closing = False

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from web import api, health
+from web import api, health, replay
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)
     app.add_routes(api.routes)
+    app.add_routes(replay.routes)
     setup_ops(app)
     setup_pages(app)
     return app

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from inventory.database import Database
     from inventory.ledger import Ledger
     from inventory.members import Members
+    from inventory.roomevents import RoomEventLog
+    from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
     from stream.relay import Relay
 
@@ -48,3 +50,7 @@ MEMBERS: web.AppKey[Members] = web.AppKey("members")
 POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")
 #: Share-link touches, order attribution and commissions (SQL).
 ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
+#: Where broadcasts are recorded (replays, HLS), built by web/services.py.
+RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
+#: The room-event log in SQL (replay timelines), built by web/services.py.
+ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")

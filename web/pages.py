@@ -80,6 +80,7 @@ PAGES = (
     ("/studio", "studio.html"),
     ("/studio/{stream_id}", "studio.html"),
     ("/ops", "ops.html"),
+    ("/replay/{stream_id}", "replay.html"),
 )
 
 

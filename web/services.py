@@ -12,6 +12,7 @@ from functools import partial
 
 from aiohttp import web
 
+from chat.eventlog import RoomArchiver
 from chat.factory import build_room
 from chat.salefeed import SaleFeed
 from flashsale.coupons import Coupons
@@ -21,6 +22,9 @@ from flashsale.service import SaleService
 from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
+from inventory.roomevents import RoomEventLog
+from inventory.tasks import cancel_all, supervise
+from stream.archive import RecordingArchive
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
@@ -32,8 +36,10 @@ from web.keys import (
     LEDGER,
     MEMBERS,
     POINTS,
+    RECORDINGS,
     REDIS,
     RELAY,
+    ROOM_EVENTS,
     ROOM_HUB,
     SALES,
     SETTINGS,
@@ -65,12 +71,16 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     own_url = settings.advertise_url or f"http://{settings.host}:{settings.port}"
     registry = StreamRegistry(redis, prefix, own_url)
     ice = settings.ice_servers
+    archive = RecordingArchive(
+        settings.resolved_recordings_dir(), settings.recording_retention_days
+    )
     relay = Relay(
         RoomStreamLifecycle(catalog, room, partial(release_claim, registry), sales),
         ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
         media_timeout_s=settings.stream_media_timeout_s,
         max_viewers_per_stream=settings.stream_max_viewers,
         max_viewers=settings.relay_max_viewers,
+        archive=archive if settings.recording else None,
     )
     app[LEDGER] = ledger
     app[SALES] = sales
@@ -85,13 +95,23 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
+    app[RECORDINGS] = archive
+    events = app[ROOM_EVENTS] = RoomEventLog(app[DATABASE])
+    # Every process archives the rooms of the broadcasts it holds (its relay's streams).
+    archiver = RoomArchiver(redis, prefix, events, relay.streams)
     await room.start()
     registry.start(relay.is_live)
+    tasks = [
+        supervise(archive.keep_pruning(), "recordings-retention"),
+        supervise(archiver.run(), "room-archive"),
+    ]
     try:
         yield
     finally:
         # The relay ends every broadcast first (announcing it in the room), then the room goes.
         await relay.close()
+        await cancel_all(tasks)
+        await archiver.sweep()  # the "ended" events the relay just announced
         await registry.close()
         await room.close()
         await groups.close()

@@ -122,6 +122,17 @@ class Settings:
     relay_max_viewers: int = setting(
         5000, "WHEP sessions per relay process in all (beyond: 503 `stream_full`)"
     )
+    recording: bool = setting(
+        True, "`0` turns recording of broadcasts (and so replays and HLS) off", shown="`1`"
+    )
+    recordings_dir: str = setting(
+        "",
+        "where broadcasts are recorded (MP4 for H.264, WebM for VP8) and live HLS is written",
+        shown="`<data dir>/recordings`",
+    )
+    recording_retention_days: float = setting(
+        0.0, "recordings older than this many days are deleted (`0`: kept for ever)"
+    )
     guest_login: bool = setting(
         True,
         "`0` turns guest sign-in (`POST /api/guest`) off: viewers then need a shop's token",
@@ -176,6 +187,12 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'livesell.db').resolve()}"
+
+    def resolved_recordings_dir(self) -> Path:
+        """The recordings directory, defaulting to ``<data dir>/recordings``."""
+        if self.recordings_dir:
+            return Path(self.recordings_dir)
+        return self.data_dir / "recordings"
 
     def resolved_secret(self) -> str:
         """The token secret; without one, a random secret is created once under ``data_dir``."""

@@ -7,6 +7,11 @@ every frame and read a counter stamped in its pixels, in viewer processes. Laten
 from the publisher's capture of a frame to a viewer decoding it (CLOCK_MONOTONIC is shared by
 every process). ``cpu_per_viewer_pct`` is the slope of relay CPU between 1 viewer and the
 largest count measured at full frame rate.
+
+Recording: the same publisher in H.264 with one viewer, without and then with recording (the
+MP4 file plus live HLS); the difference in relay CPU is what recording and HLS cost per stream,
+also given as a ratio to the relay's own CPU for ``--viewers`` viewers. HLS latency comes from a
+frame counter too (``loadtest/bench_relay/hls.py``).
 """
 
 from __future__ import annotations
@@ -21,10 +26,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 
+from loadtest.bench_relay import hls
 from loadtest.bench_relay.media import FPS, LightViewer, Publisher, Viewer
 from loadtest.bench_relay.server import relay_main, request
 
@@ -58,13 +65,20 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 async def _measure(
-    mode: str, viewers: int, seconds: float, warmup: float, viewer_procs: int, light: bool
+    mode: str,
+    viewers: int,
+    seconds: float,
+    warmup: float,
+    viewer_procs: int,
+    light: bool,
+    codec: str = "video/vp8",
 ) -> Run:
     ctx = mp.get_context("spawn")
     sock = os.path.join(tempfile.mkdtemp(prefix="bench-relay-"), "relay.sock")
     relay = ctx.Process(target=relay_main, args=(mode, sock), daemon=True)
     relay.start()
-    publisher = Publisher()
+    publisher = Publisher(codec)
+    hls_figures: asyncio.Task[dict[str, Any]] | None = None
     out: mp.Queue = ctx.Queue()
     procs: list[Any] = []
     try:
@@ -88,6 +102,11 @@ async def _measure(
             p.start()
             procs.append(p)
         await asyncio.sleep(max(0.0, window_start - time.monotonic()))
+        if mode == "recording":
+            folder = Path((await request(sock, {"op": "hls_dir"}))["path"])
+            hls_figures = asyncio.ensure_future(
+                hls.watch(folder, window_end, publisher.video.sent_at)
+            )
         outside = psutil.Process(relay.pid)  # a cross-check of the relay's own getrusage
         times0 = outside.cpu_times()
         cpu0 = await request(sock, {"op": "cpu"})
@@ -125,8 +144,9 @@ async def _measure(
     wall = cpu1["wall"] - cpu0["wall"]
     cpu = 100 * (cpu1["cpu"] - cpu0["cpu"]) / wall
     seen = (times1.user + times1.system - times0.user - times0.system) / wall
-    return {
+    run: Run = {
         "viewers": viewers,
+        "codec": codec,
         "relay_cpu_pct": round(cpu, 1),
         "relay_cpu_pct_psutil": round(100 * seen, 1),
         "fps": round(statistics.fmean(fps_each), 1) if fps_each else 0.0,
@@ -138,6 +158,33 @@ async def _measure(
         "publisher_kbps": kbps,
         "relay_queue_delay_ms": cpu1.get("metrics", {}).get("queue_delay_ms"),
         "relay_dropped_frames": cpu1.get("metrics", {}).get("dropped_frames"),
+    }
+    if hls_figures is not None:
+        run["hls"] = await hls_figures
+        run["recording"] = cpu1.get("metrics", {}).get("recording")
+    return run
+
+
+async def _recording_cost(
+    args: argparse.Namespace, ours: dict[str, Any], log: Callable[[str], None]
+) -> dict[str, Any]:
+    """Relay CPU for one H.264 stream and viewer, without then with recording and HLS."""
+    runs = {}
+    for mode in ("ours", "recording"):
+        run = await _measure(mode, 1, args.seconds, args.warmup, 1, False, "video/h264")
+        log(f"{mode:9} h264 viewers=1 {json.dumps(run)}")
+        runs[mode] = run
+    cost = runs["recording"]["relay_cpu_pct"] - runs["ours"]["relay_cpu_pct"]
+    relay_cost = ours.get("relay_cpu_pct") if ours.get("viewers") == args.viewers else None
+    return {
+        "stream": f"640x480 {FPS} fps H.264 + Opus, {runs['recording']['publisher_kbps']} kbps",
+        "relay_cpu_pct_without": runs["ours"]["relay_cpu_pct"],
+        "relay_cpu_pct_with": runs["recording"]["relay_cpu_pct"],
+        "recording_hls_cpu_pct_of_core": round(cost, 1),
+        "ratio_to_relay_cpu_for_viewers": (round(cost / relay_cost, 2) if relay_cost else None),
+        "relay_viewers_compared": args.viewers,
+        "hls": runs["recording"].get("hls"),
+        "recorder": runs["recording"].get("recording"),
     }
 
 
@@ -188,6 +235,8 @@ async def bench(args: argparse.Namespace, log: Callable[[str], None]) -> dict[st
     for mode, mruns in runs.items():
         if mruns:
             out[mode] = _summary(mruns)
+    if not args.skip_recording:
+        out["recording"] = await _recording_cost(args, out.get("ours", {}), log)
     if "baseline" in out and "ours" in out and out["ours"]["cpu_per_viewer_pct"] > 0:
         out["cpu_ratio"] = round(
             out["baseline"]["cpu_per_viewer_pct"] / out["ours"]["cpu_per_viewer_pct"], 1
@@ -205,6 +254,9 @@ def main(argv: list[str]) -> int:
     p.add_argument("--json", default="")
     p.add_argument("--baseline-viewers", type=int, nargs="*", default=[1, 2])
     p.add_argument("--skip-baseline", action="store_true")
+    p.add_argument(
+        "--skip-recording", action="store_true", help="leave out the recording + HLS cost runs"
+    )
     p.add_argument("--viewer-procs", type=int, default=2)
     p.add_argument(
         "--viewer-kind",

@@ -13,6 +13,7 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError
@@ -108,12 +109,14 @@ class Peer:
 
 
 class Publisher(Peer):
-    """The host: stamped VP8 video plus Opus audio."""
+    """The host: stamped video (VP8, or ``codec``) plus Opus audio."""
 
-    def __init__(self) -> None:
+    def __init__(self, codec: str = "video/vp8") -> None:
         super().__init__()
         self.video = CounterTrack()
-        self.pc.addTransceiver(self.video, direction="sendonly")
+        video = self.pc.addTransceiver(self.video, direction="sendonly")
+        caps = RTCRtpSender.getCapabilities("video").codecs
+        video.setCodecPreferences([c for c in caps if c.mimeType.lower() == codec])
         self.pc.addTransceiver(AudioStreamTrack(), direction="sendonly")
 
     async def kbps(self) -> float:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import resource
+import shutil
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
@@ -32,9 +35,14 @@ def _cpu() -> float:
 async def _serve(mode: str, sock: str) -> None:
     from aiortc.contrib.media import MediaRelay
 
+    from stream.archive import RecordingArchive
     from stream.relay import Relay
 
-    ours = Relay(media_timeout_s=60) if mode == "ours" else None
+    # "recording": ours, also recording every broadcast (and its HLS) under a temporary folder.
+    archive = RecordingArchive(Path(tempfile.mkdtemp(prefix="bench-rec-")))
+    ours = None
+    if mode in ("ours", "recording"):
+        ours = Relay(media_timeout_s=60, archive=archive if mode == "recording" else None)
     media_relay = MediaRelay()
     sources: dict[str, MediaStreamTrack] = {}
     pcs: list[RTCPeerConnection] = []
@@ -60,6 +68,8 @@ async def _serve(mode: str, sock: str) -> None:
                 reply = {"cpu": _cpu(), "wall": time.monotonic()}
                 if ours is not None:
                     reply["metrics"] = ours.metrics("bench") or {}
+            elif msg["op"] == "hls_dir":
+                reply = {"path": str(archive.hls_dir("bench"))}
             elif msg["op"] == "quit":
                 done.set()
             elif ours is not None:
@@ -78,6 +88,7 @@ async def _serve(mode: str, sock: str) -> None:
     server.close()
     if ours is not None:
         await ours.close()
+    shutil.rmtree(archive.root, ignore_errors=True)
     await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,8 +87,14 @@ class LiveServer:
 @pytest.fixture(scope="session")
 def live_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """`livesell serve` on a free port, sharing the session's private Redis (own key prefix)."""
+    with serve(redis_url, tmp_path_factory.mktemp("serve")) as server:
+        yield server
+
+
+@contextmanager
+def serve(redis_url: str, data: Path, **settings: str) -> Iterator[LiveServer]:
+    """Run `livesell serve` in ``data`` with the test settings plus ``settings`` (LIVESELL_*)."""
     chromium_or_skip()
-    data = tmp_path_factory.mktemp("serve")
     port = free_port()
     env = {
         **os.environ,
@@ -103,6 +110,7 @@ def live_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
         "LIVESELL_ROOM_CHAT_BURST": "100",
         "LIVESELL_ROOM_CHAT_PER_S": "50",
         "PYTHONUNBUFFERED": "1",
+        **{f"LIVESELL_{k.upper()}": v for k, v in settings.items()},
     }
     log = data / "serve.log"
     with log.open("wb") as out:
@@ -120,13 +128,15 @@ def live_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
             proc.kill()
             raise RuntimeError(f"livesell serve did not start:\n{server.output()}")
         time.sleep(0.1)
-    yield server
-    proc.terminate()
     try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 @pytest.fixture
@@ -201,14 +211,15 @@ async def new_show(api: Api, title: str = "Spring drop") -> str:
     return stream_id
 
 
-async def go_live(api: Api, stream_id: str) -> Any:
-    """Publish counter video from an aiortc host over WHIP; returns the peer (close it).
+async def go_live(api: Api, stream_id: str, codec: str | None = None) -> Any:
+    """Publish counter video (VP8 unless ``codec``) from an aiortc host over WHIP; returns the
+    peer (close it).
 
     Its ``session_id`` is the WHIP session URL: DELETE it to end the show.
     """
     from tests.stream.peers import HostPeer
 
-    host = HostPeer()
+    host = HostPeer(codec=codec)
     headers = {**api.headers, "Content-Type": "application/sdp"}
     async with api.session.post(
         f"{api.server.url}/whip/{stream_id}", data=await host.offer(), headers=headers

@@ -8,6 +8,7 @@ import { applyI18n, langSwitch, number, onLangChange, t } from "./i18n.js";
 
 const REFRESH_MS = 10000;
 let streams = null;
+let replays = new Set(); // ids of ended shows with a recording: their card opens the replay
 
 function hue(id) {
   let h = 0;
@@ -18,7 +19,8 @@ function hue(id) {
 function card(s) {
   const li = el("li");
   const a = el("a", `show-card show-${s.status}`);
-  a.href = `/live/${encodeURIComponent(s.id)}`;
+  const replay = s.status === "ended" && replays.has(s.id);
+  a.href = `/${replay ? "replay" : "live"}/${encodeURIComponent(s.id)}`;
   const thumb = el("div", "thumb");
   const h = hue(s.id);
   // Set through the CSSOM: the page's CSP allows no inline style attributes.
@@ -34,7 +36,7 @@ function card(s) {
   } else if (s.status === "scheduled") {
     thumb.append(el("span", "badge thumb-badge", t("landing.soon")));
   } else {
-    thumb.append(el("span", "badge thumb-badge", t("landing.endedBadge")));
+    thumb.append(el("span", "badge thumb-badge", t(replay ? "landing.replayBadge" : "landing.endedBadge")));
   }
   const meta = el("div", "meta");
   meta.append(el("h3", "title", s.title || s.id));
@@ -65,7 +67,9 @@ function render() {
 async function load() {
   const err = document.getElementById("load-error");
   try {
-    streams = (await api("/api/streams")).streams;
+    const [all, recorded] = await Promise.all([api("/api/streams"), api("/api/replays")]);
+    replays = new Set(recorded.replays.map((r) => r.id));
+    streams = all.streams;
     err.hidden = true;
     render();
   } catch (e) {

@@ -6,6 +6,9 @@
 //             "reconnecting" (media lost, retrying) | "stopped"
 //   viewer.retry()   try again now (e.g. when the room says the stream went live)
 //   viewer.stop()    hang up (DELETE the session) and stop retrying
+//   onFallback(reason), when given, is called (and WHEP stops) instead of retrying when WHEP
+//   cannot serve this viewer: "stream_full" (503), "webrtc_failed" (two connections failed
+//   before any picture) or "no_webrtc" (no RTCPeerConnection); the room then plays HLS.
 //
 // The video element should be `muted autoplay playsinline`; muted autoplay always starts, and
 // the page offers a tap to unmute. Non-trickle: the offer is sent once ICE gathering ends, or
@@ -28,8 +31,9 @@ function gathered(pc) {
   });
 }
 
-export function watch(video, streamId, { onState = () => {}, iceServers = [] } = {}) {
+export function watch(video, streamId, { onState = () => {}, iceServers = [], onFallback = null } = {}) {
   let pc = null;
+  let failures = 0; // connections that failed before any picture
   let session = null;
   let stopped = false;
   let attempt = 0;
@@ -65,10 +69,18 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
     retryTimer = setTimeout(start, Math.min(8000, 1000 * 2 ** Math.min(attempt - 1, 3)));
   };
 
+  const fallBack = (reason) => {
+    stopped = true;
+    clearTimeout(retryTimer);
+    hangUp();
+    onFallback(reason);
+  };
+
   async function start() {
     clearTimeout(retryTimer);
     hangUp();
     if (stopped) return;
+    if (onFallback && typeof RTCPeerConnection === "undefined") return fallBack("no_webrtc");
     if (!state || state === "stopped") set("connecting");
     const mine = new RTCPeerConnection({ iceServers });
     pc = mine;
@@ -84,7 +96,8 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
       if (pc !== mine) return;
       const s = mine.connectionState;
       clearTimeout(graceTimer);
-      if (s === "failed") later("reconnecting");
+      if (s === "failed" && onFallback && state !== "playing" && ++failures >= 2) fallBack("webrtc_failed");
+      else if (s === "failed") later("reconnecting");
       else if (s === "disconnected") {
         graceTimer = setTimeout(() => pc === mine && later("reconnecting"), DISCONNECTED_GRACE_MS);
       }
@@ -98,6 +111,10 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
         body: mine.localDescription.sdp,
       });
       if (pc !== mine) return;
+      if (resp.status === 503 && onFallback) {
+        const body = await resp.json().catch(() => ({}));
+        if (body.error === "stream_full") return fallBack("stream_full");
+      }
       if (resp.status === 404 || resp.status === 409 || resp.status === 503) {
         later("waiting"); // not live (yet), or full: keep trying quietly
         return;
@@ -115,6 +132,7 @@ export function watch(video, streamId, { onState = () => {}, iceServers = [] } =
   const onFrame = () => {
     if (!stopped && pc) {
       attempt = 0;
+      failures = 0;
       set("playing");
     }
   };

@@ -1,0 +1,56 @@
+"""A viewer turned away by a full relay (WHEP 503 stream_full) watches over HLS and still buys."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.browser.conftest import Api, LiveServer, eventually, go_live, new_show, open_page, serve
+from tests.browser.test_room import sale_setup, sign_in_as_guest
+
+
+@pytest.fixture(scope="module")
+def full_server(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server whose relay takes no WHEP viewer at all: every one is refused as full."""
+    with serve(redis_url, tmp_path_factory.mktemp("full"), stream_max_viewers="0") as server:
+        yield server
+
+
+@pytest.fixture
+async def full_api(full_server: LiveServer) -> AsyncIterator[Api]:
+    """The full server's API as host ``hana``."""
+    async with aiohttp.ClientSession() as session:
+        yield Api(full_server, session, full_server.token("host", "hana", "Hana"))
+
+
+async def test_a_viewer_refused_by_a_full_relay_plays_hls_and_buys(
+    browser: Any, full_server: LiveServer, full_api: Api
+) -> None:
+    stream_id = await new_show(full_api, "Overflow crowd")
+    host = await go_live(full_api, stream_id, codec="video/h264")
+    try:
+        _, sale_id = await sale_setup(full_api, stream_id)
+        page = await open_page(browser, f"{full_server.url}/live/{stream_id}")
+        await page.wait_for_selector("body[data-via=hls]", timeout=15000)
+
+        async def playhead() -> float:
+            return float(await page.eval_on_selector("#video", "v => v.currentTime"))
+
+        async def playing(beyond: float) -> bool:
+            return await playhead() > beyond
+
+        await eventually(lambda: playing(0.5), 20, "HLS playing")
+        start = await playhead()
+        await eventually(lambda: playing(start + 1.0), 10, "HLS advancing")
+        assert await page.text_content("#state-text") == "LIVE"
+        await full_api.call("POST", f"/api/sales/{sale_id}/open", {})
+        await page.wait_for_selector("#buy[data-state=open]", timeout=10000)
+        await page.click("#buy")
+        await sign_in_as_guest(page, "Ola")
+        await page.wait_for_selector("#reserved:not([hidden])")
+        assert page.errors == []
+    finally:
+        await host.close()

@@ -1,0 +1,111 @@
+"""The shoppable replay in Chromium: an ended show plays, and a product marker seeks to it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.browser.conftest import (
+    Api,
+    LiveServer,
+    RoomClient,
+    eventually,
+    go_live,
+    new_show,
+    open_page,
+    screenshot,
+)
+
+
+async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "Scarves, recorded")
+    host = await go_live(host_api, stream_id)  # VP8, so the recording is WebM
+    try:
+        products = []
+        for name in ("Silk scarf", "Wool hat"):
+            body = {"name": name, "price_cents": 2990, "currency": "USD"}
+            products.append(await host_api.call("POST", "/api/products", body, status=201))
+        await asyncio.sleep(1.5)
+        await host_api.room(stream_id, "pin", product_id=products[0]["id"])
+        room = await RoomClient.join(host_api, stream_id)
+        await asyncio.sleep(2.0)  # the chat comes well after the first pin...
+        await room.request(type="chat", text="Hand-dyed silk, 180 × 90 cm")
+        await room.close()
+        await asyncio.sleep(2.0)  # ...and well before the second
+        await host_api.room(stream_id, "pin", product_id=products[1]["id"])
+        await asyncio.sleep(2.0)
+        async with host_api.session.delete(
+            live_server.url + host.session_id, headers=host_api.headers
+        ) as resp:
+            assert resp.status == 200
+    finally:
+        await host.close()
+
+    async def ended_archived() -> bool:
+        page = await host_api.call("GET", f"/api/streams/{stream_id}/timeline")
+        return any(e["type"] == "stream" and e["status"] == "ended" for e in page["events"])
+
+    await eventually(ended_archived, 15, "the show's end in the timeline")
+    listing = await host_api.call("GET", f"/api/streams/{stream_id}/recordings")
+    started = listing["recordings"][0]["started_at_ms"]
+    pins = [
+        e
+        for e in (await host_api.call("GET", f"/api/streams/{stream_id}/timeline"))["events"]
+        if e["type"] == "pinned"
+    ]
+    hat_at_s = (pins[1]["at_ms"] - started) / 1000
+
+    # After the show, the host sells the hat at a replay price: a sale of the show opened now.
+    sale = {"product_id": products[1]["id"], "stream_id": stream_id, "quantity": 3}
+    sale.update(price_cents=1500, duration_s=600)
+    hat_sale = await host_api.call("POST", "/api/sales", sale, status=201)
+    await host_api.call("POST", f"/api/sales/{hat_sale['id']}/open", {})
+    page = await open_page(browser, f"{live_server.url}/replay/{stream_id}")
+    await page.wait_for_selector("body[data-state=ready]")
+    assert await page.text_content("#title") == "Scarves, recorded"
+
+    # It plays: the playhead moves on its own.
+    async def playhead() -> float:
+        return float(await page.eval_on_selector("#video", "v => v.currentTime"))
+
+    async def shows(name: str) -> bool:
+        return await page.text_content("#product-name") == name
+
+    await eventually(lambda: _over(playhead, 0.5), 15, "the recording playing")
+    markers = await page.query_selector_all(".replay-marker[data-kind=pin]")
+    assert [await m.text_content() for m in markers][1].endswith("Wool hat")
+    await markers[1].click()
+    await eventually(lambda: shows("Wool hat"), 10, "the hat's card")
+    assert abs(await playhead() - hat_at_s) < 0.75, (await playhead(), hat_at_s)
+    assert await markers[1].get_attribute("aria-current") == "true"
+    # The hat's sale is open now: it is bought from the replay.
+    await page.wait_for_selector("#buy-area:not([hidden])")
+    assert await page.text_content("#buy") == "Buy now · $15.00"
+    await page.click("#buy")
+    await page.fill("#guest-name", "Ola")
+    await page.click("#guest-go")
+    await page.wait_for_selector("#pay:not([hidden])")
+    await page.click("#pay")
+    await eventually(
+        lambda: _text_is(page, "#buy-outcome", "Paid. Thank you!"), 10, "the order paid"
+    )
+    # The chat is the room's up to the playhead: the message came between the two pins.
+    assert "Hand-dyed silk" in (await page.text_content("#chat") or "")
+    await markers[0].click()
+    await eventually(lambda: shows("Silk scarf"), 10, "the scarf's card")
+    assert "Hand-dyed silk" not in (await page.text_content("#chat") or "")
+    await screenshot(page, "replay-phone")
+    assert page.errors == []
+    landing = await open_page(browser, f"{live_server.url}/")
+    await landing.wait_for_selector(f"a[href='/replay/{stream_id}']")
+
+
+async def _over(value: Any, floor: float) -> bool:
+    """Whether the awaited ``value()`` is above ``floor``."""
+    return bool(await value() > floor)
+
+
+async def _text_is(page: Any, selector: str, text: str) -> bool:
+    return await page.text_content(selector) == text
