@@ -86,22 +86,28 @@ async def test_persister_process_killed_and_restarted(core: Core, settings: Sett
     cmd = [sys.executable, "-m", "web.cli", "persist"]
     first = await asyncio.create_subprocess_exec(*cmd, env=env)
     sold = 0
+    killed = asyncio.Event()
 
-    async def buyers(lo: int, hi: int) -> None:
+    async def buyers(lo: int, hi: int, pause_at: int | None = None) -> None:
         nonlocal sold
         for i in range(lo, hi, 50):
+            if i == pause_at:
+                # On a loaded machine the persister can start so late that it would find the
+                # whole rush waiting and write it at once: hold the rest until it has been killed.
+                await killed.wait()
             await asyncio.gather(*[core.sales.buy(sale.id, f"u{j}", "k") for j in range(i, i + 50)])
             sold = i + 50
             await asyncio.sleep(0.02)
 
     try:
-        flow = asyncio.create_task(buyers(0, 2000))
+        flow = asyncio.create_task(buyers(0, 2000, pause_at=500))
         for _ in range(300):  # wait until the first persister is visibly mid-stream
             if len(await core.ledger.orders_for_sale(sale.id)) >= 100:
                 break
             await asyncio.sleep(0.05)
         first.send_signal(signal.SIGKILL)  # no chance to ack or clean up
         await first.wait()
+        killed.set()
         at_kill = len(await core.ledger.orders_for_sale(sale.id))
         assert 100 <= at_kill < 2000, at_kill
         await flow
