@@ -22,6 +22,7 @@ from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
+from chat.salelots import RoomLots
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
@@ -55,7 +56,9 @@ class Commands:
         reactions: Reactions,
         sales: RoomSales,
         limits: RoomLimits,
+        lots: RoomLots | None = None,
     ) -> None:
+        self._lots = lots
         self._log = room_log
         self._moderation = moderation
         self._reactions = reactions
@@ -76,6 +79,10 @@ class Commands:
                 self._reactions.add(member.stream_id, cmd["kind"], cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
+        elif cmd.type in ("bid", "enter_draw"):
+            if self._lots is None:
+                raise BadFrame("this server runs no auctions or draws")
+            await self._lots.run(member, cmd)
         elif cmd.type == "ping":
             pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
             member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})

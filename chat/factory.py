@@ -19,6 +19,7 @@ from chat.presence import Presence
 from chat.reactions import Reactions
 from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
+from chat.salelots import RoomLots
 from chat.snapshot import Snapshots
 from chat.subscriptions import Subscriptions
 from chat.ticker import RoomTicker
@@ -34,6 +35,7 @@ def build_room(
     authenticate: Authenticate | None = None,
     limits: RoomLimits | None = None,
     process_id: str | None = None,
+    lots: RoomLots | None = None,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to."""
     limits = limits or RoomLimits()
@@ -53,7 +55,7 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits),
+        commands=Commands(room_log, moderation, reactions, sales, limits, lots),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

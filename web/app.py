@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from web import api, health, replay
+from web.auctions import setup_auctions
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(sale_workers_ctx)
     setup_room(app)
     setup_social(app)  # group buys, coupons: routes and the group reaper
+    setup_auctions(app)  # live auctions and fair draws: routes and the lot sweeper
     setup_stream(app)
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)

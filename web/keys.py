@@ -13,7 +13,9 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from chat.hub import Hub
+    from flashsale.auction import Auctions
     from flashsale.coupons import Coupons
+    from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
@@ -54,3 +56,6 @@ ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
 #: The room-event log in SQL (replay timelines), built by web/services.py.
 ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")
+#: Auction lots and fair draws on the sales (built by web/services.py; routes in web/auctions.py).
+AUCTIONS: web.AppKey[Auctions] = web.AppKey("auctions")
+DRAWS: web.AppKey[Draws] = web.AppKey("draws")
