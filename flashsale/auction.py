@@ -87,6 +87,11 @@ class LotKeys:
         return cls(f"{base}:lot", f"{base}:bids", f"{base}:bidem", f"{base}:offered")
 
 
+def stream_lots_key(prefix: str, stream_id: str) -> str:
+    """The sorted set of a stream's lot ids (scored by creation), for the room's lot card."""
+    return f"{prefix}:auction:stream:{stream_id}"
+
+
 def active_lots_key(prefix: str) -> str:
     """The set of lot ids the auction sweeper watches until they close."""
     return f"{prefix}:auction:active"
@@ -248,7 +253,17 @@ class Auctions:
             "window_ms": window_s * 1000, "extend_ms": extend_s * 1000, "end_ms": 0, "bid": 0,
             "nbids": 0, "stream": stream_id or "", "leader_name": "",
         }))  # fmt: skip
+        if stream_id is not None:
+            await guarded(
+                self._redis.zadd(stream_lots_key(self._prefix, stream_id), {str(sale.id): sale.id})
+            )
         return await self.get_lot(sale.id)
+
+    async def lots_for_stream(self, stream_id: str, limit: int = 20) -> list[Lot]:
+        """The stream's latest lots, newest first."""
+        key = stream_lots_key(self._prefix, stream_id)
+        ids = await guarded(self._redis.zrevrange(key, 0, limit - 1))
+        return [await self.get_lot(int(i)) for i in ids]
 
     async def get_lot(self, lot_id: int) -> Lot:
         """The lot with its live state and Redis's clock."""

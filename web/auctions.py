@@ -64,6 +64,14 @@ async def get_lot(request: web.Request) -> web.Response:
     return web.json_response(lot.to_json(who.user_id if who else None))
 
 
+@routes.get("/api/streams/{stream_id}/lots")
+async def stream_lots(request: web.Request) -> web.Response:
+    """The stream's latest lots, newest first (the room's lot card and the studio)."""
+    who = principal(request)
+    lots = await request.app[AUCTIONS].lots_for_stream(request.match_info["stream_id"][:64])
+    return web.json_response({"lots": [lot.to_json(who.user_id if who else None) for lot in lots]})
+
+
 @routes.post("/api/lots/{sale_id}/bids")
 async def bid(request: web.Request) -> web.Response:
     """Bid ``amount_cents``; the ``Idempotency-Key`` header makes retries safe."""

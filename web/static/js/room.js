@@ -5,6 +5,7 @@ import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { RoomEffects } from "./roomfx.js";
+import { LotCard } from "./roomlot.js";
 import { SaleCard } from "./roomsale.js";
 import { video } from "./roomvideo.js";
 
@@ -182,6 +183,7 @@ const room = new RoomSocket(streamId, {
   onEvent,
 });
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
+const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -211,6 +213,7 @@ function onEvent(ev) {
       scrollChat();
       sale.snapshot(ev);
       sale.render();
+      lots.load();
       break;
     case "chat":
       addChat(ev);
@@ -238,6 +241,9 @@ function onEvent(ev) {
       break;
     case "slow_mode":
       if (ev.seconds) systemLine(t("room.chat.slowMode", { seconds: ev.seconds }));
+      break;
+    case "auction":
+      lots.event(ev);
       break;
     default:
       sale.event(ev);
@@ -336,10 +342,14 @@ langSwitch($("lang"));
 onLangChange(() => {
   show();
   sale.redraw();
+  lots.redraw();
 });
 show();
 room.connect();
-setInterval(() => sale.tick(), 250);
+setInterval(() => {
+  sale.tick();
+  lots.tick();
+}, 250);
 signInFromUrl()
   .catch(() => null)
   .then(() => onSignedIn(who()));
