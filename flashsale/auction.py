@@ -242,9 +242,11 @@ class Auctions:
             raise errors.BadSaleInput("window_s must be 0..3600 and extend_s 1..3600")
         if not 1 <= duration_s <= 86400:
             raise errors.BadSaleInput("duration_s must be 1..86400")
+        # The sale carries no stream: the room's flash-sale card must not offer it for buying;
+        # the lot keeps its stream itself (the caller checked that the stream exists).
         sale = await self._sales.create_sale(
             product_id, 1, 1, created_by, price_cents=start_cents, duration_s=duration_s,
-            hold_s=hold_s, stream_id=stream_id,
+            hold_s=hold_s,
         )  # fmt: skip
         k = LotKeys.of(self._prefix, sale.id)
         await guarded(self._redis.hset(k.lot, mapping={

@@ -1,6 +1,6 @@
 """HTTP API of live auctions and fair draws. Thin handlers over flashsale/auction.py and draw.py.
 
-A lot's id is its sale's id, so the sale's host checks (``_manage_sale``) apply unchanged.
+A lot's id is its sale's id; its creator, its stream's host or an admin manages it.
 docs/auctions.md describes the API.
 """
 
@@ -12,6 +12,7 @@ from aiohttp import web
 
 from flashsale.auction import AuctionSweeper
 from flashsale.errors import BadSaleInput
+from inventory.errors import NotFound
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
 from web.auth import Role
 from web.errors import ForbiddenError
@@ -19,6 +20,19 @@ from web.http import field, int_param, json_body, principal, require
 from web.keys import AUCTIONS, CATALOG, DRAWS, SETTINGS
 
 routes = web.RouteTableDef()
+
+
+async def _manage_lot(request: web.Request) -> int:
+    """The lot id, once the caller is an admin, the lot's creator or its stream's host."""
+    try:
+        return await _manage_sale(request)
+    except ForbiddenError:
+        who = require(request, Role.HOST)
+        lot = await request.app[AUCTIONS].get_lot(int_param(request, "sale_id"))
+        stream = lot.stream_id and await request.app[CATALOG].get_stream(lot.stream_id)
+        if stream and stream.host_id == who.user_id:
+            return lot.id
+        raise
 
 
 # -- auctions --------------------------------------------------------------------------------
@@ -30,9 +44,11 @@ async def create_lot(request: web.Request) -> web.Response:
     who = require(request, Role.ADMIN, Role.HOST)
     body = await json_body(request)
     stream_id = field(body, "stream_id", str, None, optional=True)
-    if stream_id is not None and who.role != Role.ADMIN:
+    if stream_id is not None:
         stream = await request.app[CATALOG].get_stream(stream_id)
-        if stream is not None and stream.host_id != who.user_id:
+        if stream is None:
+            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+        if who.role != Role.ADMIN and stream.host_id != who.user_id:
             raise ForbiddenError("only the stream's host may auction in it")
     lot = await request.app[AUCTIONS].create_lot(
         field(body, "product_id", int),
@@ -52,7 +68,7 @@ async def create_lot(request: web.Request) -> web.Response:
 @routes.post("/api/lots/{sale_id}/open")
 async def open_lot(request: web.Request) -> web.Response:
     """Start the lot's clock (its host or an admin)."""
-    lot = await request.app[AUCTIONS].open_lot(await _manage_sale(request))
+    lot = await request.app[AUCTIONS].open_lot(await _manage_lot(request))
     return web.json_response(lot.to_json("*"))
 
 
@@ -90,14 +106,14 @@ async def bid(request: web.Request) -> web.Response:
 @routes.get("/api/lots/{sale_id}/bids")
 async def bid_history(request: web.Request) -> web.Response:
     """The lot's accepted bids, newest first, with bidder ids (its host or an admin)."""
-    lot_id = await _manage_sale(request)
+    lot_id = await _manage_lot(request)
     return web.json_response({"bids": await request.app[AUCTIONS].bid_history(lot_id)})
 
 
 @routes.post("/api/lots/{sale_id}/runner-up")
 async def runner_up(request: web.Request) -> web.Response:
     """Offer the lot to the next highest bidder once the winner's hold lapsed (its host)."""
-    lot = await request.app[AUCTIONS].offer_runner_up(await _manage_sale(request))
+    lot = await request.app[AUCTIONS].offer_runner_up(await _manage_lot(request))
     return web.json_response(lot.to_json("*"))
 
 
