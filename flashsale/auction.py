@@ -10,6 +10,7 @@ persister handle it as any order. See docs/auctions.md.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
 from flashsale.sweeper import Sweeper
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
+from inventory.tasks import cancel_all, supervise
 
 log = logging.getLogger("livesell.auction")
 
@@ -208,6 +210,9 @@ class Auctions:
         self._bid = load_script(redis, "flashsale", "auction_common", "auction_bid")
         self._control = load_script(redis, "flashsale", "auction_common", "auction_close")
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
+        #: Lots with accepted bids not yet announced (value: whether the end was extended).
+        self._unannounced: dict[int, bool] = {}
+        self._announcers: dict[int, asyncio.Task[None]] = {}
 
     def _keys(self, lot_id: int, *, idem: bool) -> list[str]:
         k, s = LotKeys.of(self._prefix, lot_id), self._sales.keys(lot_id)
@@ -304,12 +309,30 @@ class Auctions:
             args += request
         replies = list(await self._bid(keys=self._keys(lot_id, idem=True), args=args))
         summary = replies.pop()
-        if int(summary[1]):  # one room event per batch: the last accepted bid is the state
-            lot = await self.get_lot(lot_id)
-            await self._emit("bid_accepted", lot)
-            if int(summary[5]):
-                await self._emit("lot_extended", lot)
+        if int(summary[1]):
+            self._announce(lot_id, bool(int(summary[5])))
         return replies
+
+    def _announce(self, lot_id: int, extended: bool) -> None:
+        # Bidders never wait for the room: one announcer per lot publishes the lot's latest
+        # state, as often as it can. Bids that land while it publishes are folded into its next
+        # read, so a rush costs the room few events and the last one is the exact state.
+        self._unannounced[lot_id] = self._unannounced.get(lot_id, False) or extended
+        if lot_id not in self._announcers:
+            self._announcers[lot_id] = supervise(self._announcer(lot_id), f"lot-{lot_id}-events")
+
+    async def _announcer(self, lot_id: int) -> None:
+        try:
+            while lot_id in self._unannounced:
+                extended = self._unannounced.pop(lot_id)
+                lot = await self.get_lot(lot_id)
+                await self._emit("bid_accepted", lot)
+                if extended:
+                    await self._emit("lot_extended", lot)
+        finally:
+            # No await between the loop's last check and this: a bid announced meanwhile
+            # either was seen by the loop or finds no announcer and starts one.
+            self._announcers.pop(lot_id, None)
 
     async def bid(
         self, lot_id: int, user_id: str, idempotency_key: str, amount_cents: int,
@@ -372,9 +395,10 @@ class Auctions:
         return sorted(int(m) for m in members)
 
     async def close(self) -> None:
-        """Stop in-flight batches."""
+        """Stop in-flight batches and announcers."""
         if self._coalescer is not None:
             await self._coalescer.close()
+        await cancel_all(list(self._announcers.values()))
 
 
 class AuctionSweeper(Sweeper):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -69,6 +69,15 @@ async def until_closed(auctions: Auctions, lot_id: int, timeout_s: float = 15.0)
             return lot.state
         await asyncio.sleep(0.02)
     raise AssertionError(f"lot {lot_id} never closed")
+
+
+async def until_heard(heard: Heard, pred: Callable[[AuctionEvent], bool]) -> None:
+    """Wait until an announced event matches ``pred`` (the room hears bids asynchronously)."""
+    for _ in range(250):
+        if any(pred(e) for e in heard.events):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the event was never announced")
 
 
 async def audit_ok(core: Core, sale_id: int) -> None:
@@ -141,6 +150,7 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
     with pytest.raises(BidTooLow):
         await auctions.bid(lot.id, "ann", "k0", 499)
     first = await auctions.bid(lot.id, "ann", "k1", 500, public_name="Ann")
+    await until_heard(heard, lambda e: e.lot["bid_cents"] == 500)
     again = await auctions.bid(lot.id, "ann", "k1", 500)
     assert (first.duplicate, again.duplicate, again.amount_cents) == (False, True, 500)
     with pytest.raises(BidTooLow):
@@ -150,6 +160,7 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
         await core.sales.buy(lot.id, "cat", "k1")
     now = await auctions.get_lot(lot.id)
     assert (now.bid_cents, now.bids, now.next_bid_cents, now.leader_name) == (600, 2, 700, None)
+    await until_heard(heard, lambda e: e.lot["bid_cents"] == 600)
     kinds = [e.kind for e in heard.events]
     assert kinds == ["lot_opened", "bid_accepted", "bid_accepted"]
     # The room never hears a bidder's id, and the opted-in name only while they lead.
