@@ -131,6 +131,8 @@ class Draws:
         self._sales = sales
         self._prefix = prefix
         self._script = load_script(redis, "flashsale", "draw")
+        #: Draws not yet awarded, which the draw closer sweeps.
+        self._active = f"{prefix}:draw:active"
 
     def _keys(self, sale_id: int) -> list[str]:
         s = self._sales.keys(sale_id)
@@ -160,7 +162,23 @@ class Draws:
         seed = secrets.token_bytes(32)
         await self._call(sale_id, "create", seed.hex(), commitment_of(seed), window_s * 1000,
                          sale.quantity)  # fmt: skip
+        await guarded(self._redis.sadd(self._active, sale_id))
         return await self.get(sale_id)
+
+    async def close_due(self) -> int:
+        """Close every draw whose window ended (Redis's clock); returns how many were closed."""
+        closed = 0
+        for member in await guarded(self._redis.smembers(self._active)):
+            sale_id = int(member)
+            try:
+                await self.close(sale_id)
+            except DrawNotDue:
+                continue
+            except DrawNotFound:
+                pass
+            await guarded(self._redis.srem(self._active, sale_id))
+            closed += 1
+        return closed
 
     async def enter(self, sale_id: int, user_id: str) -> bool:
         """Enter ``user_id`` once; returns False for a repeated entry."""

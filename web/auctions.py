@@ -12,6 +12,7 @@ from aiohttp import web
 
 from flashsale.auction import AuctionSweeper
 from flashsale.errors import BadSaleInput
+from flashsale.sweeper import Repeat
 from inventory.errors import NotFound
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
 from web.auth import Role
@@ -153,13 +154,19 @@ async def draw_entries(request: web.Request) -> web.Response:
 
 
 async def auction_workers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Close due lots (safe in every process: auction_close.lua decides once)."""
-    sweeper = AuctionSweeper(app[AUCTIONS], min(0.1, app[SETTINGS].reaper_interval_s))
-    sweeper.start()
+    """Close due lots and draws (safe in every process: each script decides once)."""
+    interval = app[SETTINGS].reaper_interval_s
+    workers = [
+        AuctionSweeper(app[AUCTIONS], min(0.1, interval)),
+        Repeat("draw-closer", app[DRAWS].close_due, interval),
+    ]
+    for w in workers:
+        w.start()
     try:
         yield
     finally:
-        await sweeper.close()
+        for w in workers:
+            await w.close()
 
 
 def setup_auctions(app: web.Application) -> None:
