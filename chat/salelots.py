@@ -37,8 +37,8 @@ class LotBids(Protocol):
 class DrawEntries(Protocol):
     """What the room asks of the draws (``flashsale.draw.Draws``)."""
 
-    async def enter(self, sale_id: int, user_id: str) -> bool:
-        """Enter once; False for a repeated entry."""
+    async def enter(self, sale_id: int, user_id: str) -> tuple[str, bool]:
+        """Enter once; the entry id, and False for a repeated entry."""
         ...
 
 
@@ -76,9 +76,9 @@ class RoomLots:
             return
         if await self._stream_of(cmd["sale_id"]) != member.stream_id:
             raise SaleNotFound(f"sale {cmd['sale_id']} is not in this room")
-        entered = await self._draws.enter(cmd["sale_id"], who.user_id)
+        eid, entered = await self._draws.enter(cmd["sale_id"], who.user_id)
         member.send({"type": "draw_entered", "ref": cmd.ref, "sale_id": cmd["sale_id"],
-                     "duplicate": not entered})  # fmt: skip
+                     "entry_id": eid, "duplicate": not entered})  # fmt: skip
 
 
 class LotAnnouncer:

@@ -2,11 +2,13 @@
 
 Before the entry window opens the server publishes ``commitment = SHA-256(seed)`` of a secret
 32-byte seed. Viewers in the room enter (one entry per user, over their room socket) until the
-window closes, atomically, by Redis's clock. At the close the seed is revealed, the entry list
-(user ids, sorted, one per line, UTF-8) and its SHA-256 are published, and the winners are
-the first N entries ranked by ``HMAC-SHA256(key=seed, msg=user_id)`` (hex, ascending; ties,
-which need a hash collision, by user id). Anyone re-runs it with ``livesell verify-draw``.
-Winners get reserved orders on the drop's sale. See docs/draw.md.
+window closes, atomically, by Redis's clock. Each entry is a pseudonymous entry id (a keyed
+hash of the sale and the user, told to the entrant), so the published list names nobody. At
+the close the seed is revealed, the entry list (entry ids, sorted, one per line) and its
+SHA-256 are published, and the winners are the first N entries ranked by
+``HMAC-SHA256(key=seed, msg=entry_id)`` (hex, ascending; ties, which need a hash collision, by
+entry id). Anyone re-runs it with ``livesell verify-draw``. Winners get reserved orders on the
+drop's sale. See docs/auctions.md.
 """
 
 from __future__ import annotations
@@ -62,8 +64,13 @@ def commitment_of(seed: bytes) -> str:
     return hashlib.sha256(seed).hexdigest()
 
 
+def entry_id(key: bytes, sale_id: int, user_id: str) -> str:
+    """A user's pseudonymous entry id in one draw (the server's key: others cannot link it)."""
+    return hmac.new(key, f"draw:{sale_id}:{user_id}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def entry_list(entries: Iterable[str]) -> list[str]:
-    """The canonical entry list: unique user ids, sorted by their UTF-8 bytes."""
+    """The canonical entry list: unique entry ids, sorted by their UTF-8 bytes."""
     return sorted(set(entries), key=lambda u: u.encode())
 
 
@@ -73,7 +80,7 @@ def entries_hash(entries: Iterable[str]) -> str:
 
 
 def draw_winners(entries: Iterable[str], seed: bytes, winners: int) -> list[str]:
-    """The first ``winners`` entries ranked by HMAC-SHA256(seed, user id), best first."""
+    """The first ``winners`` entries ranked by HMAC-SHA256(seed, entry id), best first."""
     ranked = sorted(
         entry_list(entries),
         key=lambda u: (hmac.new(seed, u.encode(), hashlib.sha256).hexdigest(), u.encode()),
@@ -93,7 +100,7 @@ def verify(entries: Iterable[str], seed: bytes, commitment: str, winners: int) -
 
 @dataclass(frozen=True, slots=True)
 class Draw:
-    """A draw's public state; ``seed`` only once it is closed."""
+    """A draw's public state; ``seed`` only once it is closed; winners as entry ids."""
 
     sale_id: int
     state: str
@@ -117,8 +124,8 @@ class Draw:
             "entries": self.entries,
             "seed": self.seed,
             "entries_hash": self.entries_hash,
-            "winner_ids": list(self.winner_ids),
-            "algorithm": "rank entries by HMAC-SHA256(seed, user_id) hex ascending; first N",
+            "winner_entries": list(self.winner_ids),
+            "algorithm": "rank entries by HMAC-SHA256(seed, entry_id) hex ascending; first N",
             "server_time_ms": self.clock_ms,
         }
 
@@ -126,8 +133,9 @@ class Draw:
 class Draws:
     """Runs draws on sales: entries in Redis (one Lua call each), winners as reserved orders."""
 
-    def __init__(self, redis: Redis, sales: SaleService, prefix: str) -> None:
+    def __init__(self, redis: Redis, sales: SaleService, prefix: str, entry_key: bytes) -> None:
         self._redis = redis
+        self._entry_key = entry_key
         self._sales = sales
         self._prefix = prefix
         self._script = load_script(redis, "flashsale", "draw")
@@ -137,7 +145,8 @@ class Draws:
     def _keys(self, sale_id: int) -> list[str]:
         s = self._sales.keys(sale_id)
         base = f"{self._prefix}:{{s{sale_id}}}"
-        return [f"{base}:draw", f"{base}:entries", s.meta, s.users, s.orders, s.holds, s.events]
+        return [f"{base}:draw", f"{base}:entries", s.meta, s.users, s.orders, s.holds, s.events,
+                f"{base}:entrants"]  # fmt: skip
 
     async def _call(self, sale_id: int, *args: Any) -> list[Any]:
         reply = list(await guarded(self._script(keys=self._keys(sale_id), args=list(args))))
@@ -180,10 +189,11 @@ class Draws:
             closed += 1
         return closed
 
-    async def enter(self, sale_id: int, user_id: str) -> bool:
-        """Enter ``user_id`` once; returns False for a repeated entry."""
-        reply = await self._call(sale_id, "enter", user_id)
-        return text(reply[0]) == "ok"
+    async def enter(self, sale_id: int, user_id: str) -> tuple[str, bool]:
+        """Enter ``user_id`` once; returns their entry id and False for a repeated entry."""
+        eid = entry_id(self._entry_key, sale_id, user_id)
+        reply = await self._call(sale_id, "enter", eid, user_id)
+        return eid, text(reply[0]) == "ok"
 
     async def close(self, sale_id: int, now: bool = False) -> Draw:
         """Close entries (once the window ended, or ``now``), rank them, reserve the winners."""

@@ -13,7 +13,7 @@ from flashsale.draw import SeedMismatch, entries_hash, entry_list, verify
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the ``verify-draw`` subcommand."""
     p = sub.add_parser("verify-draw", help="re-run a published draw; exit 1 on a wrong seed")
-    p.add_argument("--entries", required=True, help="file of user ids, one per line")
+    p.add_argument("--entries", required=True, help="the published entry ids, one per line")
     p.add_argument("--seed", required=True, help="the revealed seed, hex")
     p.add_argument("--commitment", required=True, help="the commitment published before entry")
     p.add_argument("--winners", type=int, required=True, help="how many winners were drawn")

@@ -66,7 +66,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
     lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
-    draws = app[DRAWS] = Draws(redis, sales, prefix)
+    draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
     room = build_room(
         redis,
         catalog,

@@ -1,10 +1,11 @@
 -- A draw on a sale: create (commit), enter, close, award; all by Redis's clock.
--- KEYS: draw (hash), entries (set of user ids), meta, users, orders, holds, events
--- (all under the sale's hash tag, so the winners' orders land with the sale's own).
+-- KEYS: draw (hash), entries (set of entry ids), meta, users, orders, holds, events,
+-- entrants (entry id -> user id; never published) -- all under the sale's hash tag, so the
+-- winners' orders land with the sale's own.
 -- ARGV[1] = 'create', seed hex, commitment, window ms, winners
--- ARGV[1] = 'enter', user            -> {'ok'} or {'duplicate'}
+-- ARGV[1] = 'enter', entry id, user  -> {'ok'} or {'duplicate'}
 -- ARGV[1] = 'close', '1' to end now -> {'ok', seed, winners} (again until awarded)
--- ARGV[1] = 'award', entries hash, winner ids...  (once; each winner gets a reserved order)
+-- ARGV[1] = 'award', entries hash, winning entry ids...  (once; each gets a reserved order)
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local action = ARGV[1]
@@ -20,7 +21,10 @@ local state, end_ms = d[1], tonumber(d[2])
 if action == 'enter' then
   -- Entries close atomically: once Redis's clock passes the end no call adds one.
   if state ~= 'open' or now >= end_ms then return {'draw_closed'} end
-  if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then return {'ok'} end
+  if redis.call('SADD', KEYS[2], ARGV[2]) == 1 then
+    redis.call('HSET', KEYS[8], ARGV[2], ARGV[3])
+    return {'ok'}
+  end
   return {'duplicate'}
 end
 if action == 'close' then
@@ -36,7 +40,7 @@ local m = redis.call('HMGET', KEYS[3], 'id', 'hold_ms', 'remaining', 'price')
 local remaining, hold_ms = tonumber(m[3]), tonumber(m[2])
 local won = {}
 for i = 3, #ARGV do
-  local user = ARGV[i]
+  local user = redis.call('HGET', KEYS[8], ARGV[i])
   if remaining < 1 then break end
   local oid = m[1] .. '-' .. redis.call('HINCRBY', KEYS[3], 'seq', 1)
   local exp = now + hold_ms
@@ -46,7 +50,7 @@ for i = 3, #ARGV do
   redis.call('HINCRBY', KEYS[4], user, 1)
   redis.call('XADD', KEYS[7], '*', 'o', oid, 'r', rec, 't', now)
   remaining = remaining - 1
-  won[#won + 1] = user
+  won[#won + 1] = ARGV[i]
 end
 -- The drop's sale ends with its draw: nobody buys it first-come-first-served.
 redis.call('HSET', KEYS[3], 'remaining', remaining, 'state', 'closed', 'end_ms', now)

@@ -80,16 +80,23 @@ async def test_enter_a_draw_over_the_socket_and_verify_it(
     r = await client.post(f"/api/sales/{sale['id']}/draw", json={"window_s": 60}, headers=host)
     draw = await r.json()
     assert r.status == 201 and draw["seed"] is None, draw
+    mine = {}
     for name in ("amy", "bob", "cy"):
         sock = await connect(client, f"/ws/rooms/{sid}?token={token(signer, name)}")
         for ref in (1, 2):
             await sock.send("enter_draw", sale_id=sale["id"], ref=ref)
             got = await sock.until(lambda e, ref=ref: e.get("ref") == ref)
             assert got["type"] == "draw_entered" and got["duplicate"] == (ref == 2), got
+            mine[got["entry_id"]] = name
     r = await client.post(f"/api/sales/{sale['id']}/draw/close", json={"now": True}, headers=host)
     done = await r.json()
-    assert done["state"] == "awarded" and done["entries"] == 3 and len(done["winner_ids"]) == 1
+    assert done["state"] == "awarded" and done["entries"] == 3
+    assert len(done["winner_entries"]) == 1 and "amy" not in str(done)
     text = await (await client.get(f"/api/sales/{sale['id']}/draw/entries")).text()
     entries = text.split()
     seed = bytes.fromhex(done["seed"])
-    assert verify(entries, seed, draw["commitment"], 1) == done["winner_ids"]
+    assert verify(entries, seed, draw["commitment"], 1) == done["winner_entries"]
+    assert done["winner_entries"][0] in mine
+    r = await client.get(f"/api/sales/{sale['id']}/audit", headers=auth("admin", "ops"))
+    report = await r.json()
+    assert report["ok"] and report["figures"]["reserved"] == 1, report

@@ -17,10 +17,13 @@ from flashsale.draw import (
     commitment_of,
     draw_winners,
     entries_hash,
+    entry_id,
     verify,
 )
 from flashsale.persister import Persister
 from tests.flashsale.conftest import Core
+
+KEY = b"test entry key"
 
 
 def test_the_documented_algorithm_is_deterministic() -> None:
@@ -50,7 +53,7 @@ def test_a_seed_that_does_not_match_its_commitment_is_detected() -> None:
 
 async def test_a_live_draw_of_20000_entries(core: Core) -> None:
     """Entries once per user until the window closes; winners get orders; anyone can verify."""
-    draws = Draws(core.redis, core.sales, core.prefix)
+    draws = Draws(core.redis, core.sales, core.prefix, KEY)
     product = await core.catalog.create_product("Sneaker", 20000)
     sale = await core.sales.create_sale(product.id, 50, 1, "host", hold_s=300)
     draw = await draws.create(sale.id, window_s=600)
@@ -58,7 +61,8 @@ async def test_a_live_draw_of_20000_entries(core: Core) -> None:
     users = [f"user-{i}" for i in range(20_000)]
     for start in range(0, len(users), 500):
         await asyncio.gather(*(draws.enter(sale.id, u) for u in users[start : start + 500]))
-    assert await draws.enter(sale.id, "user-7") is False
+    eid, new = await draws.enter(sale.id, "user-7")
+    assert (eid, new) == (entry_id(KEY, sale.id, "user-7"), False)
     with pytest.raises(DrawNotDue):
         await draws.close(sale.id)
     with pytest.raises(DrawNotDue):
@@ -76,7 +80,9 @@ async def test_a_live_draw_of_20000_entries(core: Core) -> None:
     assert list(done.winner_ids) == verify(entries, bytes.fromhex(done.seed), draw.commitment, 50)
     await Persister(core.redis, core.ledger, core.prefix, consumer="t").drain(sale.id)
     orders = await core.ledger.orders_for_sale(sale.id)
-    assert sorted(o.user_id for o in orders) == sorted(done.winner_ids)
+    by_entry = {entry_id(KEY, sale.id, u): u for u in users}
+    assert sorted(o.user_id for o in orders) == sorted(by_entry[e] for e in done.winner_ids)
+    assert "user-" not in "".join(entries)  # the published list names nobody
     assert all(o.state == "reserved" for o in orders)
     report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
     assert report.ok, report.to_json()
@@ -84,15 +90,16 @@ async def test_a_live_draw_of_20000_entries(core: Core) -> None:
 
 async def test_entries_close_by_redis_clock(core: Core) -> None:
     """After the window, by Redis's clock, no entry is taken and the draw can be closed."""
-    draws = Draws(core.redis, core.sales, core.prefix)
+    draws = Draws(core.redis, core.sales, core.prefix, KEY)
     product = await core.catalog.create_product("Cap", 900)
     sale = await core.sales.create_sale(product.id, 1, 1, "host")
     draw = await draws.create(sale.id, window_s=5)
-    assert await draws.enter(sale.id, "ann") is True
+    ann, new = await draws.enter(sale.id, "ann")
+    assert new
     await asyncio.sleep((draw.end_ms - draw.clock_ms) / 1000 + 0.05)
     with pytest.raises(DrawClosed):
         await draws.enter(sale.id, "bob")
     assert await draws.close_due() == 1  # what the draw closer runs in every process
     assert await draws.close_due() == 0
     done = await draws.get(sale.id)
-    assert done.winner_ids == ("ann",) and done.state == "awarded"
+    assert done.winner_ids == (ann,) and done.state == "awarded"
