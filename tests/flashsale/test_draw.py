@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import json
+from pathlib import Path
 
 import pytest
 
@@ -22,6 +24,7 @@ from flashsale.draw import (
 )
 from flashsale.persister import Persister
 from tests.flashsale.conftest import Core
+from web import cli
 
 KEY = b"test entry key"
 
@@ -103,3 +106,21 @@ async def test_entries_close_by_redis_clock(core: Core) -> None:
     assert await draws.close_due() == 0
     done = await draws.get(sale.id)
     assert done.winner_ids == (ann,) and done.state == "awarded"
+
+
+def test_livesell_verify_draw_prints_the_winners_and_detects_a_wrong_seed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The CLI re-runs the draw from a file; a seed that is not the committed one exits 1."""
+    seed = bytes(range(32))
+    entries = [f"e{i:04d}" for i in range(300)]
+    path = tmp_path / "entries.txt"
+    path.write_text("".join(f"{e}\n" for e in reversed(entries)))
+    args = ["verify-draw", "--entries", str(path), "--commitment", commitment_of(seed),
+            "--winners", "3"]  # fmt: skip
+    assert cli.main([*args, "--seed", seed.hex()]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["winners"] == draw_winners(entries, seed, 3) and out["entries"] == 300
+    assert out["entries_hash"] == entries_hash(entries)
+    assert cli.main([*args, "--seed", (b"\x00" * 32).hex()]) == 1
+    assert json.loads(capsys.readouterr().out)["error"] == "seed_mismatch"
