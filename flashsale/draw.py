@@ -172,7 +172,16 @@ class Draws:
         await self._call(sale_id, "create", seed.hex(), commitment_of(seed), window_s * 1000,
                          sale.quantity)  # fmt: skip
         await guarded(self._redis.sadd(self._active, sale_id))
+        if sale.stream_id is not None:
+            key = f"{self._prefix}:draw:stream:{sale.stream_id}"
+            await guarded(self._redis.zadd(key, {str(sale_id): sale_id}))
         return await self.get(sale_id)
+
+    async def draws_for_stream(self, stream_id: str, limit: int = 5) -> list[Draw]:
+        """The stream's latest draws, newest first (the room's draw card)."""
+        key = f"{self._prefix}:draw:stream:{stream_id}"
+        ids = await guarded(self._redis.zrevrange(key, 0, limit - 1))
+        return [await self.get(int(i)) for i in ids]
 
     async def close_due(self) -> int:
         """Close every draw whose window ended (Redis's clock); returns how many were closed."""

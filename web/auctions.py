@@ -137,6 +137,13 @@ async def get_draw(request: web.Request) -> web.Response:
     return web.json_response(draw.to_json())
 
 
+@routes.get("/api/streams/{stream_id}/draws")
+async def stream_draws(request: web.Request) -> web.Response:
+    """The stream's latest draws, newest first (the room's draw card)."""
+    draws = await request.app[DRAWS].draws_for_stream(request.match_info["stream_id"][:64])
+    return web.json_response({"draws": [d.to_json() for d in draws]})
+
+
 @routes.post("/api/sales/{sale_id}/draw/close")
 async def close_draw(request: web.Request) -> web.Response:
     """Close entries (after the window, or ``now``), reveal the seed, reserve the winners."""

@@ -64,3 +64,34 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
     order = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
     assert (order["state"], order["unit_price_cents"]) == ("reserved", 1100)
     assert ann.errors == [] and ben.errors == []
+
+
+async def test_a_viewer_enters_a_fair_draw_from_the_room_and_wins(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "Sneaker drop")
+    product = await host_api.call(
+        "POST", "/api/products", {"name": "Sneaker", "price_cents": 9900}, status=201
+    )
+    sale = await host_api.call("POST", "/api/sales", {
+        "product_id": product["id"], "stream_id": stream_id, "quantity": 1, "per_user_limit": 1,
+    }, status=201)  # fmt: skip
+    draw = await host_api.call("POST", f"/api/sales/{sale['id']}/draw", {"window_s": 600},
+                               status=201)  # fmt: skip
+    cy = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
+                         + live_server.token("viewer", "cy", "Cy"))  # fmt: skip
+    await cy.wait_for_selector("#draw-enter:not([hidden])")
+    assert draw["commitment"][:16] in await text_of(cy, "#draw-commit")
+    await cy.click("#draw-enter")
+
+    async def entered() -> bool:
+        return (await text_of(cy, "#draw-outcome")).startswith("You're in")
+
+    await eventually(entered, 10, "the entry is confirmed")
+    await host_api.call("POST", f"/api/sales/{sale['id']}/draw/close", {"now": True})
+
+    async def won() -> bool:
+        return await text_of(cy, "#draw-outcome") == "You won! Pay from My orders."
+
+    await eventually(won, 15, "the viewer learns they won")
+    assert cy.errors == []

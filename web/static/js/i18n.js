@@ -424,6 +424,15 @@ const STRINGS = {
     "studio.lot.runnerUp": "Offer to runner-up",
     "studio.lot.none": "No bids yet",
     "studio.lot.bid": "{user}: {amount}",
+    "draw.title": "Fair draw",
+    "draw.enter": "Enter the draw",
+    "draw.open": "{count} entered · closes in {time}",
+    "draw.closed": "{count} entered · {winners} winners drawn",
+    "draw.commitment": "Commitment {hash}…",
+    "draw.seed": "Seed revealed {seed}…",
+    "draw.entered": "You're in (entry {entry}…)",
+    "draw.won": "You won! Pay from My orders.",
+    "draw.lost": "Not drawn this time",
     // ---- end auctions and draws ----------------------------------------------------------
   },
   zh: {
@@ -836,6 +845,15 @@ const STRINGS = {
     "studio.lot.runnerUp": "转给次高出价者",
     "studio.lot.none": "暂无出价",
     "studio.lot.bid": "{user}：{amount}",
+    "draw.title": "公平抽签",
+    "draw.enter": "参加抽签",
+    "draw.open": "已有 {count} 人参加 · {time} 后截止",
+    "draw.closed": "共 {count} 人参加 · 抽出 {winners} 名",
+    "draw.commitment": "承诺值 {hash}…",
+    "draw.seed": "已公布种子 {seed}…",
+    "draw.entered": "已参加（编号 {entry}…）",
+    "draw.won": "恭喜中签！请在“我的订单”中付款。",
+    "draw.lost": "很遗憾，本次未中签",
     // ---- end auctions and draws ----------------------------------------------------------
   },
 };

@@ -5,6 +5,7 @@ import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { RoomEffects } from "./roomfx.js";
+import { DrawCard } from "./roomdraw.js";
 import { LotCard } from "./roomlot.js";
 import { SaleCard } from "./roomsale.js";
 import { video } from "./roomvideo.js";
@@ -184,6 +185,7 @@ const room = new RoomSocket(streamId, {
 });
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
 const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
+const draw = new DrawCard(room, streamId, { signIn });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -214,6 +216,7 @@ function onEvent(ev) {
       sale.snapshot(ev);
       sale.render();
       lots.load();
+      draw.load();
       break;
     case "chat":
       addChat(ev);
@@ -343,6 +346,7 @@ onLangChange(() => {
   show();
   sale.redraw();
   lots.redraw();
+  draw.redraw();
 });
 show();
 room.connect();
