@@ -10,10 +10,13 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 Runner = Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]
 
 
-def _install_uvloop() -> None:
+def install_uvloop() -> None:
+    """Use uvloop when it is there."""
     # The generator shares the cores with the server: uvloop's cheaper loop leaves it more CPU.
     try:
         import uvloop
@@ -25,11 +28,13 @@ def _install_uvloop() -> None:
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     from loadtest import chat_load, flashsale_load
+    from loadtest.show import command as show
 
     parser = argparse.ArgumentParser(prog="livesell-loadtest", description="livesell load tests")
     sub = parser.add_subparsers(dest="cmd", required=True)
     flashsale_load.add_parser(sub)
     chat_load.add_parser(sub)
+    show.add_parser(sub)
     return parser, {"flashsale": flashsale_load.run_from_args, "chat": chat_load.run_chat}
 
 
@@ -37,8 +42,17 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesell-loadtest`` console script."""
     parser, runners = _build_parser()
     args = parser.parse_args(argv)
-    _install_uvloop()
-    result: dict[str, Any] = asyncio.run(runners[args.cmd](args))
+    install_uvloop()
+    if args.cmd == "show":
+        from loadtest.show.command import execute
+
+        return execute(args)
+    try:
+        result: dict[str, Any] = asyncio.run(runners[args.cmd](args))
+    except (RuntimeError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+        # A load tool runs exactly when things break: one line, never a traceback.
+        print(f"{args.cmd}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
     out = getattr(args, "json", None)
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
