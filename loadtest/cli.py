@@ -58,11 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
     if args.cmd == "flashsale":
-        from loadtest.flashsale_load import summary
+        from loadtest.flashsale_load import summary, verdict, write_orders
 
-        print(summary(result))
-        ok = result["oversold"] == 0 and result["audit_ok"] is not False
-        return 0 if ok else 1
+        orders = args.orders or (str(Path(out).with_suffix(".orders.jsonl")) if out else None)
+        if orders:
+            write_orders(orders, result)
+        code, reason = verdict(result)
+        print(summary(result) + ("" if code == 0 else f"; {reason}"))
+        return code
     print(json.dumps(result, indent=2))
     return 0
 

@@ -8,16 +8,16 @@ from collections import Counter
 from pathlib import Path
 
 from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from loadtest.show.command import gate
 from loadtest.show.htmlreport import render
 from loadtest.show.runner import run_show
 from loadtest.show.scenario import Scenario
 from loadtest.show.thresholds import parse
+from tests.loadtest.helpers import bounce, start_server
 from tests.loadtest.test_flashsale_load import _env
 from web.app import create_app
-from web.process import free_port
 from web.settings import Settings
 
 
@@ -95,20 +95,11 @@ async def test_a_slow_server_shows_in_the_latency_from_the_intended_time(
 
 async def test_the_server_dying_mid_run_gives_a_report_and_a_reason(settings: Settings) -> None:
     """The server goes away after the sale opens and comes back: errors kept, orders all there."""
-    port = free_port()
-    server = TestServer(create_app(settings), port=port)
-    await server.start_server()
-    sc = _small(f"http://127.0.0.1:{port}", duration_s=5.0, sale_at_s=1.0, countdown_s=0)
+    server = await start_server(settings)
+    sc = _small(f"http://127.0.0.1:{server.port}", duration_s=5.0, sale_at_s=1.0, countdown_s=0)
     run = asyncio.create_task(run_show(sc, env=_env(settings), out=None))
     await asyncio.sleep(4.5)  # set-up (tokens) about 2 s, then the sale opens 1 s in
-    await server.close()
-    await asyncio.sleep(1.5)
-    again = TestServer(create_app(settings), port=port)
-    await again.start_server()
-    try:
-        report = await asyncio.wait_for(run, 60)
-    finally:
-        await again.close()
+    report = await bounce(server, settings, 1.5, run)
     assert report["outage"] is not None, report["errors"]
     assert report["exit"]["code"] == 1
     assert "stopped answering" in report["exit"]["reason"]
