@@ -50,6 +50,13 @@ class Completeness:
             b = self.messages[msg_id] = Broadcast(sent_ns, 0)
         b.arrivals.append(min(0xFFFFFFFF, max(0, (now_ns - sent_ns) // UNIT_NS)))
 
+    def arrived_many(self, msg_id: str, sent_ns: int, nows: list[int]) -> None:
+        """Several viewers got the message (at ``nows``)."""
+        b = self.messages.get(msg_id)
+        if b is None:
+            b = self.messages[msg_id] = Broadcast(sent_ns, 0)
+        b.arrivals.extend([min(0xFFFFFFFF, max(0, (n - sent_ns) // UNIT_NS)) for n in nows])
+
     def to_json(self) -> dict[str, Any]:
         """Plain data for another process."""
         return {

@@ -18,16 +18,16 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import msgpack
-
 from loadtest.chat_load import WsClient
 from loadtest.show.api import ShowApi
 from loadtest.show.completeness import Completeness
+from loadtest.show.frames import FrameBook
 from loadtest.show.recorder import Recorder
 from loadtest.show.scenario import Scenario, join_times, rate_times
 from loadtest.show.viewer import Viewer
 
-DECODE_CACHE_S = 2.0
+#: How often bulk arrivals become latency samples.
+FLUSH_S = 0.2
 #: Sale phases whose event tells a viewer that buying starts (now or after the countdown).
 OPEN_PHASES = ("opened",)
 #: Events applied in ``seq`` order (an ``ack`` carries a seq too, but of the event it caused).
@@ -89,9 +89,8 @@ class Crowd:
         self._tie = itertools.count()
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._cache: dict[bytes, list[dict[str, Any]]] = {}
-        self._cache_at = time.monotonic()
         self.chat_marker = f"{plan.marker}:"
+        self.frames = FrameBook(rec, comp, self.chat_marker, plan.sale_id)
 
     # -- the schedule ----------------------------------------------------------------------
 
@@ -137,6 +136,19 @@ class Crowd:
     async def run(self) -> None:
         """Walk the schedule until the show's end, then let stragglers arrive and hang up."""
         self._plan()
+        flusher = asyncio.get_running_loop().create_task(self._flush_often(), name="show-flush")
+        try:
+            await self._walk()
+        finally:
+            flusher.cancel()
+            self.frames.flush()
+
+    async def _flush_often(self) -> None:
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            self.frames.flush()
+
+    async def _walk(self) -> None:
         end = self.plan.end_ns
         while self._heap and self.running:
             due = self._heap[0][0]
@@ -273,45 +285,29 @@ class Crowd:
 
     # -- receiving -------------------------------------------------------------------------
 
-    def _decode(self, payload: bytes) -> list[dict[str, Any]]:
-        events = self._cache.get(payload)
-        if events is not None:
-            return events
-        now = time.monotonic()
-        if now - self._cache_at > DECODE_CACHE_S:
-            self._cache.clear()
-            self._cache_at = now
-        try:
-            msg = msgpack.unpackb(payload, raw=False, strict_map_key=False)
-        except Exception:
-            self.rec.error("bad_frame")
-            return []
-        events = msg.get("events", []) if msg.get("type") == "batch" else [msg]
-        for ev in events:  # once per distinct frame, not once per viewer
-            kind = ev.get("type")
-            if kind == "stock" and ev.get("sale_id") == self.plan.sale_id:
-                self.rec.gauge("stock", ev.get("remaining", 0))
-            elif kind == "viewers":
-                self.rec.gauge("server_viewers", ev.get("count", 0))
-        self._cache[payload] = events
-        return events
-
     def on_frame(self, v: Viewer, payload: bytes, now: int) -> None:
         """Handle one frame for ``v``."""
-        for ev in self._decode(payload):
+        frame = self.frames.get(payload)
+        if frame is None:
+            return
+        if frame.plain and v.live and frame.first_seq > v.seq:
+            # The common case: new chat and ephemeral events, the same for every viewer.
+            if frame.last_seq:
+                v.seq = frame.last_seq
+            self.frames.arrived(frame, now)
+            return
+        for ev in frame.events:
+            kind = ev.get("type")
             seq = ev.get("seq")
-            if seq is not None and ev.get("type") in SEQUENCED:
+            if seq is not None and kind in SEQUENCED:
                 if seq <= v.seq:
                     continue  # already applied (a replay overlapping what we had)
                 v.seq = seq
-            kind = ev.get("type")
             if kind == "chat":
                 text = ev.get("text", "")
                 if v.live and text.startswith(self.chat_marker):
                     n, _, sent = text[len(self.chat_marker) :].partition(":")
-                    self.comp.arrived(f"c{n}", int(sent), now)
-                    self.rec.latency("chat", int(sent), now)
-                    self.rec.count("chat_deliveries", now_ns=now)
+                    self.frames.arrived_one(f"c{n}", int(sent), now)
             elif kind == "sale":
                 if ev.get("phase") in OPEN_PHASES or (ev.get("sale") or {}).get("state") == "open":
                     self._sale_opened(v, ev.get("sale") or {}, now)

@@ -88,6 +88,18 @@ class Recorder:
             h = slot.hists[metric] = new_histogram(2)
         h.record_value(us)
 
+    def latency_many(self, metric: str, groups: dict[int, int], unit_ns: int, at_ns: int) -> None:
+        """Record grouped samples (latency in ``unit_ns`` units -> how many) at once."""
+        slot = self._slot(at_ns)
+        h = slot.hists.get(metric)
+        if h is None:
+            h = slot.hists[metric] = new_histogram(2)
+        total = self.hists[metric]
+        for units, n in groups.items():
+            us = min(HIGHEST_US, max(1, (units * unit_ns + unit_ns // 2) // 1000))
+            total.record_value(us, n)
+            h.record_value(us, n)
+
     def count(self, name: str, n: int = 1, now_ns: int | None = None) -> None:
         """Add ``n`` to a counter, in total and in the current timeline slot."""
         self.counts[name] += n

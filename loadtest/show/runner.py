@@ -228,6 +228,12 @@ def exit_reason(report: dict[str, Any]) -> dict[str, Any]:
         return {"code": 1, "reason": f"{audit['lost']} orders the server confirmed are gone"}
     if not audit.get("ok"):
         return {"code": 1, "reason": f"audit failed: {audit.get('problems')}"[:300]}
+    if not report.get("valid", True):
+        return {
+            "code": 1,
+            "reason": "invalid run, the generator was the bottleneck: "
+            + "; ".join(report["invalid_reasons"]),
+        }
     out = report.get("outage")
     if out:
         return {

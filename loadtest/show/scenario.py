@@ -54,8 +54,8 @@ class Scenario:
     ramp_s: float = 5.0
     rate: float = 0.0  # joins/s during the ramp; 0 = viewers / ramp_s
     arrivals: str = "constant"  # or "poisson"
-    chat_rate: float = 0.0  # messages/s; 0 = one per 100 viewers per second, at least 1
-    react_rate: float = 0.0  # taps/s; 0 = one per 20 viewers per second
+    chat_rate: float = 0.0  # messages/s; 0 = one per 500 viewers per second, at least 1
+    react_rate: float = 0.0  # taps/s; 0 = one per 50 viewers per second
     churn_per_min: float = 0.05  # share of the audience that leaves and rejoins each minute
     buy_share: float = 0.5
     pay_share: float = 0.6
@@ -76,9 +76,9 @@ class Scenario:
         """A copy with defaults filled in: stages, rates and the sale's time."""
         s = Scenario(**{f.name: getattr(self, f.name) for f in fields(self)})
         if not s.chat_rate:
-            s.chat_rate = max(1.0, s.viewers / 100)
+            s.chat_rate = max(1.0, s.viewers / 500)
         if not s.react_rate:
-            s.react_rate = s.viewers / 20
+            s.react_rate = s.viewers / 50
         if s.rate > 0:
             s.ramp_s = s.viewers / s.rate
         if not s.stages:
