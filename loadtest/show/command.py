@@ -41,6 +41,10 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenario", type=Path, help="TOML scenario (overrides the options)")
     p.add_argument(
+        "--rehearse", metavar="STREAM_ID", default="",
+        help="send the audience into this stream while its host practises (pins, sales)",
+    )  # fmt: skip
+    p.add_argument(
         "--threshold", action="append", default=[], metavar="EXPR",
         help="gate, e.g. 'buy.p99<50ms' or 'oversold==0' (repeatable; sets the exit code)",
     )  # fmt: skip
@@ -57,7 +61,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         react_rate=args.react_rate, churn_per_min=args.churn, buy_share=args.buy_share,
         pay_share=args.pay_share, cancel_share=args.cancel_share, hold_s=args.hold,
         sale_at_s=args.sale_at, countdown_s=args.countdown, recover_s=args.recover,
-        whep=args.whep, workers=args.workers, seed=args.seed,
+        whep=args.whep, workers=args.workers, seed=args.seed, rehearse=args.rehearse,
     )  # fmt: skip
     if args.scenario:
         sc = Scenario.from_toml(args.scenario, sc)

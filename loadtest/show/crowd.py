@@ -131,7 +131,8 @@ class Crowd:
         for _ in range(leaves):
             ts = ramp + self.rng.random() * max(0.0, quiet - ramp)
             self.at(origin + int(ts * 1e9), self._leave)
-        self.at(plan.open_ns, self._expect_open)
+        if plan.sale_id:
+            self.at(plan.open_ns, self._expect_open)
 
     async def run(self) -> None:
         """Walk the schedule until the show's end, then let stragglers arrive and hang up."""
@@ -272,15 +273,13 @@ class Crowd:
     def _expect_open(self, due: int) -> None:
         self.comp.sent("open", due, self.live)
 
-    def _tap(self, v: Viewer, due: int) -> None:
+    def _tap(self, v: Viewer, due: int, sale_id: int) -> None:
         if v.sock is None or not v.live:
             self.rec.count("taps_offline")
             return
         v.tap_ns = due
-        key = f"{self.plan.marker}-{v.idx}"
-        v.sock.send_event(
-            {"type": "buy", "sale_id": self.plan.sale_id, "key": key, "ref": f"b{v.idx}"}
-        )
+        key = f"{self.plan.marker}-{sale_id}-{v.idx}"
+        v.sock.send_event({"type": "buy", "sale_id": sale_id, "key": key, "ref": f"b{v.idx}"})
         self.rec.count("taps")
 
     # -- receiving -------------------------------------------------------------------------
@@ -322,7 +321,7 @@ class Crowd:
         if ev["type"] == "snapshot":
             v.seq = int(ev.get("seq", 0))
             sale = ev.get("sale") or {}
-            if sale.get("id") == self.plan.sale_id and sale.get("state") in ("countdown", "open"):
+            if self._wants(sale.get("id")) and sale.get("state") in ("countdown", "open"):
                 self._sale_opened(v, sale, now, delivered=False)
         if v.live:
             return
@@ -337,16 +336,21 @@ class Crowd:
     def _sale_opened(
         self, v: Viewer, sale: dict[str, Any], now: int, delivered: bool = True
     ) -> None:
-        if v.saw_open or sale.get("id", self.plan.sale_id) != self.plan.sale_id:
+        sale_id = int(sale.get("id", self.plan.sale_id))
+        if v.last_sale == sale_id or not self._wants(sale_id):
             return
-        v.saw_open = True
-        if delivered and v.live:
+        v.last_sale = sale_id
+        if delivered and v.live and self.plan.sale_id:  # a rehearsal's host opens unplanned
             self.rec.latency("sale_open", self.plan.open_ns, now)
             self.comp.arrived("open", self.plan.open_ns, now)
         if v.buyer:
             wait_ms = max(0, int(sale.get("starts_at_ms", 0)) - int(sale.get("server_time_ms", 0)))
             tap = now + wait_ms * 1_000_000 + int(v.tap_offset_s * 1e9)
-            self.at(tap, lambda due, v=v: self._tap(v, due))
+            self.at(tap, lambda due, v=v, s=sale_id: self._tap(v, due, s))
+
+    def _wants(self, sale_id: Any) -> bool:
+        """The show's own sale, or in a rehearsal (sale 0) any sale the host opens."""
+        return self.plan.sale_id == 0 or sale_id == self.plan.sale_id
 
     def _bought(self, v: Viewer, ev: dict[str, Any], now: int) -> None:
         self.rec.latency("buy", v.tap_ns, now)
@@ -358,7 +362,10 @@ class Crowd:
         if not oid or ev.get("duplicate"):
             return
         self.rec.count("orders", now_ns=now)
-        self.rec.orders[oid] = {"user": order.get("user_id"), "viewer": v.idx, "state": "reserved"}
+        self.rec.orders[oid] = {
+            "user": order.get("user_id"), "sale": order.get("sale_id"), "viewer": v.idx,
+            "state": "reserved",
+        }  # fmt: skip
         roll = self.rng.random()
         sc = self.sc
         if roll < sc.pay_share + sc.cancel_share:

@@ -74,7 +74,7 @@ class FrameBook:
         frame = Frame(msg.get("events", []) if msg.get("type") == "batch" else [msg], self.marker)
         for ev in frame.events:  # once per distinct frame, not once per viewer
             kind = ev.get("type")
-            if kind == "stock" and ev.get("sale_id") == self.sale_id:
+            if kind == "stock" and self.sale_id in (0, ev.get("sale_id")):
                 self.rec.gauge("stock", ev.get("remaining", 0))
             elif kind == "viewers":
                 self.rec.gauge("server_viewers", ev.get("count", 0))

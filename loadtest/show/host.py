@@ -48,6 +48,11 @@ class Host:
         )  # fmt: skip
         return ShowSetup(sid, int(product["id"]), int(sale["id"]))
 
+    async def existing(self, stream_id: str) -> ShowSetup:
+        """A rehearsal's stream, which must exist (its host pins and sells; sale 0: any)."""
+        await self.api.must("GET", f"/api/streams/{stream_id}", self.token)
+        return ShowSetup(stream_id, 0, 0)
+
     async def pin(self, setup: ShowSetup) -> None:
         """Pin the product in the room (a failure is recorded, the show goes on)."""
         status, data, kind = await self.api.call(
@@ -96,6 +101,28 @@ class Host:
             "checks": data.get("checks"),
             "figures": fig,
             "problems": data.get("problems"),
+        }
+
+    async def audit_all(
+        self, sale_ids: list[int], orders: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """``audit`` of each sale (a rehearsal may hold several), summed; ``sales`` per sale."""
+        if len(sale_ids) == 1:
+            return await self.audit(sale_ids[0], orders)
+        if not sale_ids:
+            return {"ok": True, "oversold": 0, "lost": 0, "orders_seen": 0, "sales": {}}
+        per = {
+            sid: await self.audit(sid, {k: o for k, o in orders.items() if o.get("sale") == sid})
+            for sid in sale_ids
+        }
+        oks = [a["ok"] for a in per.values()]
+        return {
+            "ok": None if None in oks else all(oks),
+            "why": next((a["why"] for a in per.values() if "why" in a), None),
+            "oversold": sum(a["oversold"] or 0 for a in per.values()),
+            "lost": sum(a["lost"] or 0 for a in per.values()),
+            "orders_seen": len(orders),
+            "sales": per,
         }
 
     async def _missing(self, orders: dict[str, dict[str, Any]]) -> tuple[list[str], int]:

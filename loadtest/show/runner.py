@@ -103,8 +103,11 @@ async def run_show(
     async with ShowApi(sc.url) as api:
         host_rec = Recorder(time.monotonic_ns())
         host = Host(api, admin, host_rec)
-        setup = await host.setup(sc, run)
-        await host.pin(setup)
+        if sc.rehearse:  # the real host runs the show; only the audience is synthetic
+            setup = await host.existing(sc.rehearse)
+        else:
+            setup = await host.setup(sc, run)
+            await host.pin(setup)
         metrics_start = await host.metrics()
         workers = max(1, sc.workers)
         # Worker processes need a moment to start (imports) before the first planned join.
@@ -121,6 +124,8 @@ async def run_show(
         progress = Progress(sc, origin, out)
         opener = asyncio.get_running_loop().create_task(
             host.open_at(setup, plans[0].open_ns, sc.countdown_s)
+            if setup.sale_id
+            else asyncio.sleep(0)
         )
         started = time.monotonic()
         try:
@@ -196,7 +201,10 @@ async def _after(
     # Holds left to lapse: give the server's reaper time, so the audit sees them expired.
     if report["counts"].get("holds_left_to_expire") and sc.hold_s <= 30:
         await asyncio.sleep(sc.hold_s + 1)
-    report["audit"] = await host.audit(sale_id, report["orders"])
+    sales = sorted({int(o["sale"]) for o in report["orders"].values() if o.get("sale")})
+    if sale_id:
+        sales = sorted({sale_id, *sales})
+    report["audit"] = await host.audit_all(sales, report["orders"])
     report["exit"] = exit_reason(report)
 
 

@@ -17,11 +17,11 @@ class Viewer:
         "crowd",
         "idx",
         "join_ns",
+        "last_sale",
         "leaving",
         "live",
         "rejoin",
         "retries",
-        "saw_open",
         "seq",
         "sock",
         "tap_ns",
@@ -40,7 +40,7 @@ class Viewer:
         self.live = False  # has its snapshot (or resumed) on the current socket
         self.leaving = False  # we closed the socket ourselves
         self.rejoin = False  # the current join carries ``since``
-        self.saw_open = False
+        self.last_sale = 0  # the last sale whose opening this viewer acted on
         self.join_ns = 0
         self.tap_ns = 0
         self.retries = 0
