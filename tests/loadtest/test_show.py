@@ -7,6 +7,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -98,7 +99,12 @@ async def test_the_server_dying_mid_run_gives_a_report_and_a_reason(settings: Se
     server = await start_server(settings)
     sc = _small(f"http://127.0.0.1:{server.port}", duration_s=5.0, sale_at_s=1.0, countdown_s=0)
     run = asyncio.create_task(run_show(sc, env=_env(settings), out=None))
-    await asyncio.sleep(4.5)  # set-up (tokens) about 2 s, then the sale opens 1 s in
+    async with aiohttp.ClientSession() as s:  # go away once the rush has sold something
+        for _ in range(400):
+            async with s.get(f"{sc.url}/api/sales/1") as r:
+                if r.status == 200 and (await r.json())["remaining"] < sc.stock:
+                    break
+            await asyncio.sleep(0.05)
     report = await bounce(server, settings, 1.5, run)
     assert report["outage"] is not None, report["errors"]
     assert report["exit"]["code"] == 1
