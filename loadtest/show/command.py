@@ -36,7 +36,9 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--sale-at", type=float, default=0, help="open the sale at this second")
     p.add_argument("--countdown", type=int, default=3, help="the sale's countdown, s")
     p.add_argument("--recover", type=float, default=30, help="wait this long for a dead server")
-    p.add_argument("--whep", type=int, default=0, help="viewers watching over WHEP (not built yet)")
+    p.add_argument(
+        "--whep", type=int, default=0, help="viewers watching over WHEP (frames checked)"
+    )
     p.add_argument("--workers", type=int, default=1, help="generator processes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scenario", type=Path, help="TOML scenario (overrides the options)")
@@ -100,9 +102,6 @@ def execute(args: argparse.Namespace) -> int:
         sc = scenario_from_args(args)
     except (ValueError, OSError) as exc:
         print(f"show: {exc}", file=sys.stderr)
-        return 2
-    if sc.whep:
-        print("show: --whep (viewers watching over WHEP) is not built yet", file=sys.stderr)
         return 2
     orders = args.orders or (
         str(Path(args.json).with_suffix(".orders.jsonl")) if args.json else None

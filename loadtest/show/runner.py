@@ -127,6 +127,13 @@ async def run_show(
             if setup.sale_id
             else asyncio.sleep(0)
         )
+        watcher = None
+        if sc.whep:
+            from loadtest.show.watch import watch
+
+            watcher = asyncio.get_running_loop().create_task(
+                watch(api.base, setup.stream_id, admin, sc.whep, sc.duration_s, not sc.rehearse)
+            )
         started = time.monotonic()
         try:
             if workers == 1:
@@ -135,10 +142,13 @@ async def run_show(
                 results = await spawn(plans, progress.update)
         finally:
             await opener
+            whep = await watcher if watcher is not None else None
         if out is not None and out.isatty():
             out.write("\n")
         report = _merge(sc, host_rec, results, origin)
         report["wall_s"] = round(time.monotonic() - started, 2)
+        if whep is not None:
+            report["whep"] = whep
         report["ids"] = {"stream": setup.stream_id, "sale": setup.sale_id, "run": run}
         if orders_file:
             _write_orders(orders_file, report["orders"])
@@ -236,6 +246,8 @@ def exit_reason(report: dict[str, Any]) -> dict[str, Any]:
         return {"code": 1, "reason": f"{audit['lost']} orders the server confirmed are gone"}
     if not audit.get("ok"):
         return {"code": 1, "reason": f"audit failed: {audit.get('problems')}"[:300]}
+    if report.get("whep") and not report["whep"]["ok"]:
+        return {"code": 1, "reason": f"WHEP viewers did not all get frames: {report['whep']}"[:300]}
     if not report.get("valid", True):
         return {
             "code": 1,

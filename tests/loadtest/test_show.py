@@ -173,3 +173,13 @@ async def test_a_rehearsal_sends_an_audience_into_the_hosts_own_stream(
     assert {o["sale"] for o in report["orders"].values()} == {sale["id"]}
     assert report["audit"]["ok"] is True and report["audit"]["oversold"] == 0
     assert report["latency_ms"]["sale_open"]["count"] == 0  # no planned open to time from
+
+
+async def test_whep_viewers_see_frames_of_the_show(client: TestClient, settings: Settings) -> None:
+    """--whep 2: the host publishes over WHIP, two viewers watch over WHEP and get frames."""
+    sc = _small(str(client.make_url("/")), viewers=5, whep=2, duration_s=5.0)
+    report = await run_show(sc, env=_env(settings), out=None)
+    whep = report["whep"]
+    assert whep["ok"] is True, whep
+    assert whep["watching"] == 2 and min(whep["frames"]) > 10, whep
+    assert report["exit"]["code"] == 0, report["exit"]
