@@ -38,11 +38,15 @@ class Progress:
         self.out = out
         self.latest: dict[int, dict[str, Any]] = {}
         self._last: dict[str, Any] = {}
+        self._shown_at = 0.0
 
     def update(self, worker: int, p: dict[str, Any]) -> None:
-        """A worker's latest counters."""
+        """A worker's latest counters (the line is printed at most once a second)."""
         self.latest[worker] = p
-        self.show()
+        now = time.monotonic()
+        if now - self._shown_at >= 0.9:
+            self._shown_at = now
+            self.show()
 
     def stage(self, t: float) -> str:
         """The stage at ``t`` seconds into the show."""
