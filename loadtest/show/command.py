@@ -41,6 +41,10 @@ def add_parser(subparsers: Any) -> None:
     )
     p.add_argument("--workers", type=int, default=1, help="generator processes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--max-lag", type=float, default=50,
+        help="generator loop lag p99 (ms) above which the run is marked invalid",
+    )  # fmt: skip
     p.add_argument("--scenario", type=Path, help="TOML scenario (overrides the options)")
     p.add_argument(
         "--rehearse", metavar="STREAM_ID", default="",
@@ -64,6 +68,7 @@ def scenario_from_args(args: argparse.Namespace) -> Scenario:
         pay_share=args.pay_share, cancel_share=args.cancel_share, hold_s=args.hold,
         sale_at_s=args.sale_at, countdown_s=args.countdown, recover_s=args.recover,
         whep=args.whep, workers=args.workers, seed=args.seed, rehearse=args.rehearse,
+        max_lag_ms=args.max_lag,
     )  # fmt: skip
     if args.scenario:
         sc = Scenario.from_toml(args.scenario, sc)

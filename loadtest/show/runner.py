@@ -173,7 +173,7 @@ def _merge(
         comp.merge(r["completeness"])
     guards = [r["guard"] for r in results]
     lag_p99 = rec.hists["loop_lag"].get_value_at_percentile(99) / 1000
-    reasons = invalid_reasons(guards, lag_p99)
+    reasons = invalid_reasons(guards, lag_p99, sc.max_lag_ms)
     latency = rec.latency_summary()
     return {
         "valid": not reasons,

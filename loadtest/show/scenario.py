@@ -70,6 +70,8 @@ class Scenario:
     whep: int = 0
     workers: int = 1
     seed: int = 0
+    #: The generator's event-loop lag (p99, ms) above which its figures are its own.
+    max_lag_ms: float = 50.0
     #: Rehearsal: send the audience into this existing stream; its real host pins and sells.
     rehearse: str = ""
     stages: list[Stage] = field(default_factory=list)
