@@ -104,7 +104,8 @@ async def run_show(
         )
     except (RuntimeError, OSError, TimeoutError) as exc:
         raise ShowError(f"could not mint tokens: {exc}") from exc
-    async with ShowApi(sc.url) as api:
+    # The host's calls wait longer than a viewer's: under a join storm an open takes seconds.
+    async with ShowApi(sc.url, timeout_s=60) as api:
         host_rec = Recorder(time.monotonic_ns())
         host = Host(api, admin, host_rec)
         if sc.rehearse:  # the real host runs the show; only the audience is synthetic
@@ -250,6 +251,9 @@ def exit_reason(report: dict[str, Any]) -> dict[str, Any]:
         return {"code": 1, "reason": f"{audit['lost']} orders the server confirmed are gone"}
     if not audit.get("ok"):
         return {"code": 1, "reason": f"audit failed: {audit.get('problems')}"[:300]}
+    if not report["config"]["rehearse"] and not report["counts"].get("sale_opened"):
+        opens = {k: n for k, n in report["errors"].items() if k.startswith("open_")}
+        return {"code": 1, "reason": f"the host could not open the sale: {opens}"}
     if report.get("whep") and not report["whep"]["ok"]:
         return {"code": 1, "reason": f"WHEP viewers did not all get frames: {report['whep']}"[:300]}
     if not report.get("valid", True):
