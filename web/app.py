@@ -8,6 +8,7 @@ import logging
 from aiohttp import web
 
 from web import api, health, replay
+from web.analytics import setup_analytics
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
@@ -53,5 +54,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(replay.routes)
     setup_ops(app)
+    setup_analytics(app)  # show analytics report, CSV and the room's beacon
     setup_pages(app)
     return app
