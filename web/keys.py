@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from inventory.database import Database
     from inventory.ledger import Ledger
     from inventory.members import Members
+    from inventory.reviews import Reviews
     from inventory.roomevents import RoomEventLog
     from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
@@ -60,3 +61,5 @@ ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")
 SHOW_TALLY: web.AppKey[ShowTally] = web.AppKey("show_tally")
 SHOW_ROLLUP: web.AppKey[AnalyticsRollup] = web.AppKey("show_rollup")
 SHOW_ANALYTICS: web.AppKey[ShowAnalytics] = web.AppKey("show_analytics")
+#: Verified reviews (SQL), routes in web/reviews.py.
+REVIEWS: web.AppKey[Reviews] = web.AppKey("reviews")

@@ -24,6 +24,7 @@ from inventory.analytics import ShowAnalytics
 from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
+from inventory.reviews import Reviews
 from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
 from stream.archive import RecordingArchive
@@ -41,6 +42,7 @@ from web.keys import (
     RECORDINGS,
     REDIS,
     RELAY,
+    REVIEWS,
     ROOM_EVENTS,
     ROOM_HUB,
     SALES,
@@ -107,6 +109,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     # Every process archives the rooms of the broadcasts it holds (its relay's streams).
     archiver = RoomArchiver(redis, prefix, events, relay.streams)
     app[SHOW_ANALYTICS] = ShowAnalytics(app[DATABASE])
+    app[REVIEWS] = Reviews(app[DATABASE])
     rollup = app[SHOW_ROLLUP] = AnalyticsRollup(tally, app[SHOW_ANALYTICS], relay.streams)
     await room.start()
     registry.start(relay.is_live)
