@@ -144,17 +144,3 @@ class Reviews:
         """Remove a review for good."""
         async with self._db.session() as s, s.begin():
             await s.execute(delete(Review).where(Review.id == review_id))
-
-    async def of_user(self, user_id: str) -> list[ReviewView]:
-        """Every review the user wrote (their data export)."""
-        async with self._db.session() as s:
-            rows = await s.scalars(select(Review).where(Review.user_id == user_id))
-            return [ReviewView.of(r) for r in rows]
-
-    async def forget_user(self, user_id: str, pseudonym: str) -> int:
-        """Detach the user's reviews from them: the pseudonym for the id, no name."""
-        async with self._db.session() as s, s.begin():
-            done = await s.execute(
-                update(Review).where(Review.user_id == user_id).values(user_id=pseudonym, name=None)
-            )
-        return int(done.rowcount or 0)  # type: ignore[attr-defined]
