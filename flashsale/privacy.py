@@ -1,14 +1,17 @@
 """Forgetting a buyer in the sales' Redis state: a pseudonym for their id, kept consistent.
 
 Orders must be kept (stock, money, audits), so the buyer's id in every sale's order records,
-per-user counters and idempotency fields becomes one pseudonym, atomically per sale (a Lua
-script), and the sale's event stream loses the entries naming them once they are in SQL.
+per-user counters, idempotency fields, group members and coupon claims becomes one pseudonym,
+atomically per sale (a Lua script), and the sale's event stream loses the entries naming them
+once they are in SQL.
 """
 
 from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from flashsale.coupons import CouponKeys
+from flashsale.groupbuy import GroupKeys
 from flashsale.keys import SaleKeys
 from flashsale.order import OrderView
 from flashsale.persister import Persister
@@ -62,8 +65,11 @@ class SaleForgetter:
             await Persister(self._redis, self._ledger, self._prefix, consumer="privacy").drain(
                 sale_id
             )
-            changed += int(await self._script(keys=[keys.users, keys.idem, keys.orders],
-                                              args=[user_id, pseudonym]))  # fmt: skip
+            groups = GroupKeys.of(self._prefix, sale_id)
+            coupons = CouponKeys.of(self._prefix, sale_id)
+            hashes = [keys.users, keys.orders, keys.idem, groups.idem, groups.members,
+                      groups.groups, coupons.claims, coupons.redeemed]  # fmt: skip
+            changed += int(await self._script(keys=hashes, args=[user_id, pseudonym]))
             changed += await self._drop_stream_entries(keys.events, user_id)
         return changed
 

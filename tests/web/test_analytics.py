@@ -7,6 +7,7 @@ import csv
 import io
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from tests.chat.test_room_ws import Auth, connect, make_stream, token
@@ -27,6 +28,7 @@ async def _report(client: TestClient, sid: str, auth: Auth, until: Any) -> dict[
     raise AssertionError(f"report never matched: {report['totals']}")
 
 
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_a_scripted_show_gives_exact_figures(
     client: TestClient, auth: Auth, signer: TokenSigner
 ) -> None:

@@ -75,6 +75,20 @@ async def test_export_then_erase_leaves_no_trace(
     status, _ = await buy(client, auth, other["id"], "bob", "b1")
     r = await client.post(f"/api/sales/{other['id']}/buy", headers={**me, "Idempotency-Key": "k2"})
     assert r.status == 201 and status == 201
+    # A group opened on the other sale and a coupon claimed on the first.
+    admin = auth("admin", "ops")
+    body = {"price_cents": 1500, "size": 3}
+    r = await client.post(f"/api/sales/{other['id']}/group-offer", json=body, headers=admin)
+    assert r.status == 201, await r.text()
+    r = await client.post(
+        f"/api/sales/{other['id']}/groups", headers={**me, "Idempotency-Key": "g1"}
+    )
+    assert r.status == 201, await r.text()
+    body = {"kind": "amount", "value": 100, "count": 5, "expires_s": 120}
+    r = await client.post(f"/api/sales/{sale['id']}/coupons", json=body, headers=admin)
+    assert r.status == 201, await r.text()
+    r = await client.post(f"/api/coupons/{(await r.json())['id']}/claim", headers=me)
+    assert r.status in (200, 201), await r.text()
     r = await client.post(
         f"/api/orders/{paid['id']}/review", json={"rating": 4, "show_name": True}, headers=me
     )
@@ -87,11 +101,11 @@ async def test_export_then_erase_leaves_no_trace(
     r = await client.get("/api/me/data", headers=me)
     data: dict[str, Any] = await r.json()
     assert r.status == 200 and data["user_id"] == uid and data["name"] == name
-    assert sorted(o["state"] for o in data["orders"]) == ["paid", "reserved"]
+    assert sorted(o["state"] for o in data["orders"]) == ["paid", "reserved", "reserved"]
     assert [m["text"] for m in data["chat_history"]] == ["is it warm?", "hello"]
     assert len(data["reviews"]) == 1 and len(data["memberships"]) == 1 and data["points"]
     assert data["attribution"]["touches"][0]["promoter_id"] == "pat"
-    assert len(data["live_orders"]) == 2 and data["archived_room_events"] is not None
+    assert len(data["live_orders"]) == 3 and data["archived_room_events"] is not None
 
     prefix = app[SETTINGS].redis_prefix
     assert uid.encode() in await _redis_dump(app[REDIS], prefix) and uid in await _sql_dump(client)
@@ -106,7 +120,7 @@ async def test_export_then_erase_leaves_no_trace(
     for sale_id in (sale["id"], other["id"]):
         report = await audit_sale(app[REDIS], app[LEDGER], prefix, sale_id)
         assert report.ok, report.problems
-        assert report.figures["orders"] == 2 if sale_id == other["id"] else 1
+        assert report.figures["orders"] == (3 if sale_id == other["id"] else 1)
     r = await client.get("/api/me/data", headers=me)
     after = await r.json()
     assert after["orders"] == [] and after["chat_history"] == [] and after["reviews"] == []
