@@ -77,7 +77,7 @@ async def test_export_then_erase_leaves_no_trace(
     assert r.status == 201 and status == 201
     # A group opened on the other sale and a coupon claimed on the first.
     admin = auth("admin", "ops")
-    body = {"price_cents": 1500, "size": 3}
+    body: dict[str, Any] = {"price_cents": 1500, "size": 3}
     r = await client.post(f"/api/sales/{other['id']}/group-offer", json=body, headers=admin)
     assert r.status == 201, await r.text()
     r = await client.post(
