@@ -17,6 +17,7 @@ from typing import Protocol
 from redis.asyncio import Redis
 
 from chat.keys import RoomKeys
+from inventory.errors import DomainError
 
 log = logging.getLogger("livesell.chat")
 
@@ -101,7 +102,10 @@ class ShowTally:
         """Add the buffered counts to Redis; returns the rooms written."""
         by_sale, self._by_sale = self._by_sale, Counter()
         for (sale_id, field), n in by_sale.items():
-            stream_id = await self._stream_of(sale_id)
+            try:
+                stream_id = await self._stream_of(sale_id)
+            except DomainError:  # a buy attempt on a sale that does not exist counts nowhere
+                continue
             if stream_id is not None:
                 self._pending.setdefault(stream_id, Counter())[field] += n
         pending, self._pending = self._pending, {}

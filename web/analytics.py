@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import OrderedDict
+from contextlib import suppress
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from chat.analytics import BEACON_METRICS
 from chat.errors import RateLimited
 from chat.member import TokenBucket
 from inventory.analytics import to_csv_rows
+from inventory.errors import NotFound
 from web.http import BadRequest, json_body
 from web.keys import SALES, SHOW_ANALYTICS, SHOW_ROLLUP, SHOW_TALLY
 from web.ops import hosted_stream
@@ -81,8 +83,9 @@ async def beacon(request: web.Request) -> web.Response:
             if isinstance(sale_id, bool) or not isinstance(sale_id, int):
                 raise BadRequest(f"{metric} must hold sale ids (integers)")
             # Only this room's own sales count: a page cannot inflate another show's figures.
-            if await sales.stream_of(sale_id) == stream_id:
-                tally.hit(stream_id, f"{metric}:{sale_id}")
+            with suppress(NotFound):
+                if await sales.stream_of(sale_id) == stream_id:
+                    tally.hit(stream_id, f"{metric}:{sale_id}")
     return web.json_response({"ok": True}, status=202)
 
 

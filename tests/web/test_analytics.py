@@ -59,6 +59,10 @@ async def test_a_scripted_show_gives_exact_figures(
     ):
         r = await client.post(f"/api/streams/{sid}/beacon", json=body)
         assert r.status == 202, await r.text()  # fmt: skip
+    r = await client.post(f"/api/streams/{sid}/beacon", json={"card_view": [999_999]})
+    assert r.status == 202  # an unknown sale counts nowhere
+    r = await client.post("/api/sales/999999/buy", headers={**auth(), "Idempotency-Key": "x"})
+    assert r.status == 404  # nor does a buy of one
     r = await client.post(f"/api/streams/{sid}/beacon", json={"card_view": ["x"]})
     assert r.status == 400 and (await r.json())["error"] == "bad_request"
     # bob came through pat's share link.
