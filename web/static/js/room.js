@@ -4,6 +4,7 @@
 import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
+import { RoomExtras } from "./roomextras.js";
 import { RoomEffects } from "./roomfx.js";
 import { SaleCard } from "./roomsale.js";
 import { video } from "./roomvideo.js";
@@ -142,6 +143,7 @@ function closeSheet(user) {
 
 async function onSignedIn(user) {
   ui.signedIn.textContent = user ? t("room.signedInAs", { name: user.name }) : "";
+  extras.signedIn(user);
   sale.setUser(user);
   if (user && room.state === "open") await room.auth(token()).catch(() => {});
 }
@@ -181,6 +183,9 @@ const room = new RoomSocket(streamId, {
   },
   onEvent,
 });
+const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your data"
+extras.watch();
+extras.wireMyData();
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
 
 function showHost() {
