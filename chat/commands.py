@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.analytics import NULL_TALLY, Tally
 from chat.errors import (
     BadFrame,
     BannedWord,
@@ -56,8 +57,10 @@ class Commands:
         reactions: Reactions,
         sales: RoomSales,
         limits: RoomLimits,
+        tally: Tally = NULL_TALLY,
         lots: RoomLots | None = None,
     ) -> None:
+        self._tally = tally  # show analytics: a dict increment per command, flushed elsewhere
         self._lots = lots
         self._log = room_log
         self._moderation = moderation
@@ -71,12 +74,14 @@ class Commands:
         """Execute ``cmd``; replies (ack, buy_result, pong) go to ``member`` only."""
         if cmd.type == "chat":
             seq = await self._chat(member, keys, stream, words, cmd["text"])
+            self._tally.hit(member.stream_id, "chat")
             self._ack(member, cmd, seq=seq)
         elif cmd.type == "react":
             # Extra taps beyond the per-connection budget are dropped silently: likes are
             # spammy by nature, and an error per tap would cost more than the tap.
             if member.reactions.take(cmd["count"]):
                 self._reactions.add(member.stream_id, cmd["kind"], cmd["count"])
+                self._tally.hit(member.stream_id, "reactions", cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
         elif cmd.type in ("bid", "enter_draw"):
@@ -124,6 +129,7 @@ class Commands:
         # else than what its viewers see (muted viewers may buy: muting is about chat).
         if await self._sales.stream_of(cmd["sale_id"]) != member.stream_id:
             raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
+        self._tally.hit(member.stream_id, f"buy_attempt:{cmd['sale_id']}")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
         result = await self._sales.buy(
             cmd["sale_id"],

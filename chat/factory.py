@@ -7,6 +7,7 @@ from functools import partial
 
 from redis.asyncio import Redis
 
+from chat.analytics import NULL_TALLY, Tally
 from chat.audience import Audience
 from chat.commands import Commands
 from chat.figures import room_figures
@@ -36,6 +37,7 @@ def build_room(
     limits: RoomLimits | None = None,
     process_id: str | None = None,
     lots: RoomLots | None = None,
+    tally: Tally = NULL_TALLY,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to."""
     limits = limits or RoomLimits()
@@ -55,7 +57,7 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits, lots),
+        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

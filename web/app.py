@@ -7,7 +7,8 @@ import logging
 
 from aiohttp import web
 
-from web import api, health, replay
+from web import api, health, privacy, replay, reviews
+from web.analytics import setup_analytics
 from web.auctions import setup_auctions
 from web.auth import TokenSigner
 from web.http import error_middleware
@@ -54,6 +55,9 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(health.routes)
     app.add_routes(api.routes)
     app.add_routes(replay.routes)
+    app.add_routes(reviews.routes)  # verified reviews
+    app.add_routes(privacy.routes)  # export and erase one's own data
     setup_ops(app)
+    setup_analytics(app)  # show analytics report, CSV and the room's beacon
     setup_pages(app)
     return app

@@ -4,6 +4,7 @@
 import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
+import { RoomExtras } from "./roomextras.js";
 import { RoomEffects } from "./roomfx.js";
 import { DrawCard } from "./roomdraw.js";
 import { LotCard } from "./roomlot.js";
@@ -144,6 +145,7 @@ function closeSheet(user) {
 
 async function onSignedIn(user) {
   ui.signedIn.textContent = user ? t("room.signedInAs", { name: user.name }) : "";
+  extras.signedIn(user);
   sale.setUser(user);
   if (user && room.state === "open") await room.auth(token()).catch(() => {});
 }
@@ -183,6 +185,9 @@ const room = new RoomSocket(streamId, {
   },
   onEvent,
 });
+const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your data"
+extras.watch();
+extras.wireMyData();
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
 const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
 const draw = new DrawCard(room, streamId, { signIn });

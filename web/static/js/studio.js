@@ -7,6 +7,7 @@ import { $, el, show } from "./dom.js";
 import { applyI18n, errorText, langSwitch, money, number, onLangChange, t } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { showSignIn, signInFor } from "./signinform.js";
+import { showAnalytics } from "./studio-analytics.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
 import { LotDesk } from "./studio-lot.js";
@@ -150,6 +151,8 @@ async function consoleView(me) {
   });
   await shop.load();
   camera.init();
+  // After the show (or on request) the studio shows what worked: studio-analytics.js.
+  if (stream.status === "ended" || location.hash === "#analytics") showAnalytics(streamId, shop.currency());
 
   const poll = async () => {
     try {
