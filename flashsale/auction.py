@@ -401,6 +401,20 @@ class Auctions:
         await cancel_all(list(self._announcers.values()))
 
 
+class LotForgetter:
+    """Pseudonymises a user in a sale's lot and draw records (``DELETE /api/me/data``)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._prefix = prefix
+        self._script = load_script(redis, "flashsale", "auction_forget")
+
+    async def forget(self, sale_id: int, user_id: str, pseudonym: str, name: str = "") -> int:
+        """Replace the user's id (and shown name) in one sale's auction state; records changed."""
+        k = LotKeys.of(self._prefix, sale_id)
+        keys = [k.lot, k.bids, k.idem, k.offered, f"{self._prefix}:{{s{sale_id}}}:entrants"]
+        return int(await guarded(self._script(keys=keys, args=[user_id, pseudonym, name])))
+
+
 class AuctionSweeper(Sweeper):
     """Closes every due lot once; safe in every process (auction_close.lua is atomic)."""
 

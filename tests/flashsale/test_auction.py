@@ -199,3 +199,31 @@ async def test_reserve_not_met_and_runner_up_offer(core: Core, auctions: Auction
     with pytest.raises(DomainError):
         await auctions.offer_runner_up(lot.id)
     await audit_ok(core, lot.id)
+
+
+async def test_erasing_a_bidder_leaves_no_id_in_the_lot_and_the_audit_passes(
+    core: Core, auctions: Auctions
+) -> None:
+    """DELETE /api/me/data's Redis pass pseudonymises bids, the winner and the winning order."""
+    from flashsale.privacy import SaleForgetter
+
+    product = await core.catalog.create_product("Bowl", 1000)
+    lot = await auctions.create_lot(product.id, "host", 100, 10, duration_s=1)
+    await auctions.open_lot(lot.id)
+    await auctions.bid(lot.id, "zed-erase", "k1", 100, public_name="Zed")
+    await auctions.bid(lot.id, "amy", "k1", 110)
+    await auctions.bid(lot.id, "zed-erase", "k2", 120, public_name="Zed")
+    assert await until_closed(auctions, lot.id) == "won"
+    await SaleForgetter(core.redis, core.ledger, core.prefix).forget("zed-erase", "erased-1")
+    for key in await core.redis.keys(f"{core.prefix}:*"):
+        kind = (await core.redis.type(key)).decode()
+        dump = {
+            "hash": core.redis.hgetall,
+            "list": lambda k: core.redis.lrange(k, 0, -1),
+            "set": core.redis.smembers,
+            "zset": lambda k: core.redis.zrange(k, 0, -1),
+        }.get(kind)
+        if dump is not None:
+            assert b"zed-erase" not in repr(await dump(key)).encode(), key
+    assert (await auctions.get_lot(lot.id)).winner == "erased-1"
+    await audit_ok(core, lot.id)
