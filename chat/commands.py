@@ -23,6 +23,7 @@ from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
+from chat.salelots import RoomLots
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
@@ -57,8 +58,10 @@ class Commands:
         sales: RoomSales,
         limits: RoomLimits,
         tally: Tally = NULL_TALLY,
+        lots: RoomLots | None = None,
     ) -> None:
         self._tally = tally  # show analytics: a dict increment per command, flushed elsewhere
+        self._lots = lots
         self._log = room_log
         self._moderation = moderation
         self._reactions = reactions
@@ -81,6 +84,10 @@ class Commands:
                 self._tally.hit(member.stream_id, "reactions", cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
+        elif cmd.type in ("bid", "enter_draw"):
+            if self._lots is None:
+                raise BadFrame("this server runs no auctions or draws")
+            await self._lots.run(member, cmd)
         elif cmd.type == "ping":
             pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
             member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})

@@ -20,6 +20,7 @@ from chat.presence import Presence
 from chat.reactions import Reactions
 from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
+from chat.salelots import RoomLots
 from chat.snapshot import Snapshots
 from chat.subscriptions import Subscriptions
 from chat.ticker import RoomTicker
@@ -35,6 +36,7 @@ def build_room(
     authenticate: Authenticate | None = None,
     limits: RoomLimits | None = None,
     process_id: str | None = None,
+    lots: RoomLots | None = None,
     tally: Tally = NULL_TALLY,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to."""
@@ -55,7 +57,7 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits, tally),
+        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

@@ -216,6 +216,17 @@ def _buy(raw: dict[Any, Any]) -> dict[str, Any]:
     }
 
 
+def _bid(raw: dict[Any, Any]) -> dict[str, Any]:
+    # A bid on a lot (flashsale/auction.py): its idempotency key as a buy's.
+    fields = _buy({**raw, "sale_id": raw.get("lot_id"), "qty": 1})
+    return {"lot_id": fields["sale_id"], "key": fields["key"], "show_name": fields["show_name"],
+            "amount_cents": _int(raw, "amount_cents", 1, 10**12)}  # fmt: skip
+
+
+def _enter_draw(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {"sale_id": _int(raw, "sale_id", 1, 2**53)}
+
+
 def _pin(raw: dict[Any, Any]) -> dict[str, Any]:
     return {"product_id": _int(raw, "product_id", 1, 2**53)}
 
@@ -268,6 +279,8 @@ _PARSERS = {
     "chat": _chat,
     "react": _react,
     "buy": _buy,
+    "bid": _bid,
+    "enter_draw": _enter_draw,
     "pin": _pin,
     "unpin": _none,
     "announce": _announce,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
+from flashsale.auction import LotForgetter
 from flashsale.coupons import CouponKeys
 from flashsale.groupbuy import GroupKeys
 from flashsale.keys import SaleKeys
@@ -37,6 +38,7 @@ class SaleForgetter:
         self._ledger = ledger
         self._prefix = prefix
         self._script = load_script(redis, "flashsale", "pseudonymise")
+        self._lots = LotForgetter(redis, prefix)  # auction bids and draw entrants
 
     async def sale_ids(self) -> list[int]:
         """Every sale with order records in Redis."""
@@ -70,6 +72,7 @@ class SaleForgetter:
             hashes = [keys.users, keys.orders, keys.idem, groups.idem, groups.members,
                       groups.groups, coupons.claims, coupons.redeemed]  # fmt: skip
             changed += int(await self._script(keys=hashes, args=[user_id, pseudonym]))
+            changed += await self._lots.forget(sale_id, user_id, pseudonym)
             changed += await self._drop_stream_entries(keys.events, user_id)
         return changed
 

@@ -27,7 +27,7 @@ def install_uvloop() -> None:
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
-    from loadtest import chat_load, flashsale_load, social_load
+    from loadtest import auction_load, chat_load, flashsale_load, social_load
     from loadtest.show import command as show
 
     parser = argparse.ArgumentParser(prog="livesell-loadtest", description="livesell load tests")
@@ -36,7 +36,12 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     chat_load.add_parser(sub)
     social_load.add_parsers(sub)
     show.add_parser(sub)
-    runners = {"flashsale": flashsale_load.run_from_args, "chat": chat_load.run_chat}
+    auction_load.add_parser(sub)
+    runners: dict[str, Runner] = {
+        "flashsale": flashsale_load.run_from_args,
+        "chat": chat_load.run_chat,
+    }
+    runners["auction"] = auction_load.run_from_args
     return parser, runners | dict.fromkeys(social_load.COMMANDS, social_load.run_from_args)
 
 
@@ -79,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
 
         print(social_summary(result))
         return 0 if result["oversold"] == 0 and result["audit_ok"] else 1
+    if args.cmd == "auction":
+        from loadtest.auction_load import summary as auction_summary
+
+        print(auction_summary(result))
+        return 0 if result["audit_ok"] else 1
     print(json.dumps(result, indent=2))
     return 0
 

@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Any
 
+from web import drawcli
 from web.auth import Role, TokenSigner
 from web.errors import ConfigError
 from web.settings import Settings
@@ -209,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
     p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
     p.add_argument("--user", help="user id (default: the role's name)")
+    drawcli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.cmd == "verify-draw":
+        return drawcli.run(args)
     if args.cmd == "settings":
         sys.stdout.write(Settings.markdown_table())
         return 0

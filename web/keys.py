@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 
     from chat.analytics import AnalyticsRollup, ShowTally
     from chat.hub import Hub
+    from flashsale.auction import Auctions
     from flashsale.coupons import Coupons
+    from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
@@ -57,6 +59,9 @@ ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
 #: The room-event log in SQL (replay timelines), built by web/services.py.
 ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")
+#: Auction lots and fair draws on the sales (built by web/services.py; routes in web/auctions.py).
+AUCTIONS: web.AppKey[Auctions] = web.AppKey("auctions")
+DRAWS: web.AppKey[Draws] = web.AppKey("draws")
 #: Show analytics: the hot paths' tally, its roll-up into SQL, and the SQL report.
 SHOW_TALLY: web.AppKey[ShowTally] = web.AppKey("show_tally")
 SHOW_ROLLUP: web.AppKey[AnalyticsRollup] = web.AppKey("show_rollup")

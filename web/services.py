@@ -15,8 +15,13 @@ from aiohttp import web
 from chat.analytics import AnalyticsRollup, ShowTally
 from chat.eventlog import RoomArchiver
 from chat.factory import build_room
+from chat.history import RoomLog
+from chat.keys import RoomKeys
 from chat.salefeed import SaleFeed
+from chat.salelots import LotAnnouncer, RoomLots
+from flashsale.auction import Auctions
 from flashsale.coupons import Coupons
+from flashsale.draw import Draws
 from flashsale.groupbuy import GroupBuys
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
@@ -32,9 +37,11 @@ from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
     ATTRIBUTION,
+    AUCTIONS,
     CATALOG,
     COUPONS,
     DATABASE,
+    DRAWS,
     GROUP_BUYS,
     LEDGER,
     MEMBERS,
@@ -64,6 +71,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
     sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
+    lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
+    auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
+    draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
     tally = app[SHOW_TALLY] = ShowTally(redis, prefix, sales.stream_of)
     room = build_room(
         redis,
@@ -73,6 +83,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         feed,
         authenticate=authenticator(app[SIGNER]),
         limits=room_limits(settings),
+        lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
@@ -130,4 +141,5 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await room.close()
         await groups.close()
         await coupons.close()
+        await auctions.close()
         await sales.close()

@@ -117,6 +117,8 @@ def test_every_client_event_parses() -> None:
         "chat": {"text": "hi"},
         "react": {"kind": "fire", "count": 3},
         "buy": {"sale_id": 1, "key": "k-1", "qty": 2, "show_name": True},
+        "bid": {"lot_id": 1, "key": "b-1", "amount_cents": 100},
+        "enter_draw": {"sale_id": 1},
         "pin": {"product_id": 4},
         "unpin": {},
         "announce": {"text": ""},

@@ -6,6 +6,8 @@ import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from 
 import { RoomSocket } from "./roomsocket.js";
 import { RoomExtras } from "./roomextras.js";
 import { RoomEffects } from "./roomfx.js";
+import { DrawCard } from "./roomdraw.js";
+import { LotCard } from "./roomlot.js";
 import { SaleCard } from "./roomsale.js";
 import { video } from "./roomvideo.js";
 
@@ -187,6 +189,8 @@ const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your dat
 extras.watch();
 extras.wireMyData();
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
+const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
+const draw = new DrawCard(room, streamId, { signIn });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -216,6 +220,8 @@ function onEvent(ev) {
       scrollChat();
       sale.snapshot(ev);
       sale.render();
+      lots.load();
+      draw.load();
       break;
     case "chat":
       addChat(ev);
@@ -243,6 +249,9 @@ function onEvent(ev) {
       break;
     case "slow_mode":
       if (ev.seconds) systemLine(t("room.chat.slowMode", { seconds: ev.seconds }));
+      break;
+    case "auction":
+      lots.event(ev);
       break;
     default:
       sale.event(ev);
@@ -341,10 +350,15 @@ langSwitch($("lang"));
 onLangChange(() => {
   show();
   sale.redraw();
+  lots.redraw();
+  draw.redraw();
 });
 show();
 room.connect();
-setInterval(() => sale.tick(), 250);
+setInterval(() => {
+  sale.tick();
+  lots.tick();
+}, 250);
 signInFromUrl()
   .catch(() => null)
   .then(() => onSignedIn(who()));

@@ -10,6 +10,7 @@ import { showSignIn, signInFor } from "./signinform.js";
 import { showAnalytics } from "./studio-analytics.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
+import { LotDesk } from "./studio-lot.js";
 import { Shop } from "./studio-shop.js";
 
 const STATS_EVERY_MS = 2000;
@@ -120,6 +121,7 @@ async function consoleView(me) {
   let room = null;
   const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
+  const lots = new LotDesk({ streamId });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
   const camera = new Camera({ streamId, token, banner, onPhase });
@@ -137,6 +139,7 @@ async function consoleView(me) {
       if (ev.type === "stream") camera.streamStatus(ev.status, false);
       shop.onEvent(ev);
       chat.onEvent(ev);
+      lots.onEvent(ev);
     },
     onState: (state, detail) => chat.connection(state, detail),
   });
