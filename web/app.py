@@ -7,10 +7,14 @@ import logging
 
 from aiohttp import web
 
-from web import api, health
+from web import api
 from web.auth import TokenSigner
+from web.health import setup_health
 from web.http import error_middleware
-from web.keys import SETTINGS, SIGNER
+from web.keys import METRICS, SETTINGS, SIGNER
+from web.metrics import Metrics, metrics_ctx
+from web.metrics import routes as metrics_routes
+from web.observe import observe_middleware, setup_observe
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.room import setup_room
 from web.services import services_ctx
@@ -35,16 +39,23 @@ async def _freeze_gc(app: web.Application) -> None:
 def create_app(settings: Settings | None = None) -> web.Application:
     """Build the livesell application. Resources open in order on start-up, close in reverse."""
     settings = settings or Settings.from_env()
-    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    metrics = Metrics()
+    app = web.Application(
+        middlewares=[observe_middleware(metrics), error_middleware], client_max_size=1024 * 1024
+    )
     app[SETTINGS] = settings
+    app[METRICS] = metrics
+    setup_health(app)  # first: /readyz turns 503 before the room closes its sockets
+    setup_observe(app)
     app[SIGNER] = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(services_ctx)  # the composition root: sales, room, relay
     app.cleanup_ctx.append(sale_workers_ctx)
+    app.cleanup_ctx.append(metrics_ctx)
     setup_room(app)
     setup_stream(app)
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
-    app.add_routes(health.routes)
     app.add_routes(api.routes)
+    app.add_routes(metrics_routes)
     return app

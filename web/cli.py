@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from web.auth import Role, TokenSigner
+from web.logs import configure_logging
 from web.settings import Settings
 
 
@@ -17,6 +18,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
+    from web.exposure import insecure_reason
     from web.workers import Supervisor, private_port
 
     try:
@@ -28,6 +30,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if (why := insecure_reason(settings, host)) is not None:
+        print(f"livesell: {why}", file=sys.stderr)
+        return 2
     if args.worker_index is None and workers > 1:
         return Supervisor(settings, host, port, workers).run()
     if args.worker_index is None:
@@ -153,9 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.cmd == "serve":
         return _serve(settings, args)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from inventory.ledger import Ledger
     from stream.registry import StreamRegistry
     from stream.relay import Relay
+    from web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
@@ -35,3 +36,5 @@ ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")
 #: Which worker holds each live stream (docs/stream.md, "Several workers").
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
+#: This process's Prometheus series (web/metrics.py).
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")

@@ -22,6 +22,7 @@ from web.keys import (
     CATALOG,
     DATABASE,
     LEDGER,
+    METRICS,
     REDIS,
     RELAY,
     ROOM_HUB,
@@ -40,7 +41,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
-    sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
+    sales = SaleService(redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS])
     room = build_room(
         redis,
         catalog,

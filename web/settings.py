@@ -72,6 +72,10 @@ class Settings:
     token_ttl_s: int = 7 * 24 * 3600
     #: Log level name.
     log_level: str = "INFO"
+    #: Log lines as ``text`` or ``json`` (one object per line, with the request id).
+    log_format: str = "text"
+    #: Serve on a non-loopback host without LIVESELL_SECRET (refused unless set to 1).
+    allow_insecure: bool = False
     #: Live room: chat messages per user per room, burst and sustained per second.
     room_chat_burst: float = 10
     room_chat_per_s: float = 2
@@ -110,6 +114,8 @@ class Settings:
             persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
             token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
             log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
+            log_format=_choice(e, "LIVESELL_LOG_FORMAT", ("text", "json"), "text"),
+            allow_insecure=_int(e, "LIVESELL_ALLOW_INSECURE", 0) != 0,
             room_chat_burst=_float(e, "LIVESELL_ROOM_CHAT_BURST", 10),
             room_chat_per_s=_float(e, "LIVESELL_ROOM_CHAT_PER_S", 2),
             room_send_buffer_bytes=_int(e, "LIVESELL_ROOM_SEND_BUFFER_BYTES", 1 << 20),

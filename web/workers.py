@@ -19,6 +19,7 @@ import time
 from types import FrameType
 
 from inventory.database import Database
+from web.metrics import prepare_metrics_dir, worker_exited
 from web.redisproc import RedisProcess, stop_process
 from web.resources import redis_url_file
 from web.settings import Settings
@@ -76,6 +77,7 @@ class Supervisor:
             "LIVESELL_DATA_DIR": str(s.data_dir),
             "LIVESELL_PERSISTER": "off",
             "LIVESELL_WORKERS": "1",
+            **prepare_metrics_dir(s.data_dir),  # before any worker starts writing series
         }
 
     def _spawn_worker(self, i: int) -> subprocess.Popen[bytes]:
@@ -109,6 +111,7 @@ class Supervisor:
                 for i, proc in list(self._workers.items()):
                     if proc.poll() is not None and not self._stop:
                         log.error("worker %d exited with %s; restarting", i, proc.returncode)
+                        worker_exited(self._settings.data_dir, proc.pid)
                         self._workers[i] = self._spawn_worker(i)
                 if self._persister.poll() is not None and not self._stop:
                     log.error("persister exited with %s; restarting", self._persister.returncode)
@@ -122,6 +125,7 @@ class Supervisor:
         # sold), then Redis.
         for proc in self._workers.values():
             stop_process(proc, 15)
+            worker_exited(self._settings.data_dir, proc.pid)
         if self._persister is not None:
             stop_process(self._persister, 10)
         if self._redis is not None:

@@ -47,14 +47,15 @@ async def raw_websocket(port: int, target: bytes, extra: bytes = b"") -> RawSock
         + b"\r\n" + extra + b"\r\n"
     )  # fmt: skip
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
-    return RawSocket(int(head.split()[1]), reader, writer)
+    return RawSocket(head, reader, writer)
 
 
 class RawSocket:
     """The server's side of a websocket, frame by frame (server frames are never masked)."""
 
-    def __init__(self, status: int, reader: asyncio.StreamReader, writer: Any) -> None:
-        self.status = status
+    def __init__(self, head: bytes, reader: asyncio.StreamReader, writer: Any) -> None:
+        self.head = head
+        self.status = int(head.split()[1])
         self._reader = reader
         self._writer = writer
 
