@@ -10,7 +10,10 @@ measurements are interleaved round by round so machine noise hits them alike):
     on PostgreSQL, or SQLite when PostgreSQL is absent;
 (c) ``ours``: ``livesell serve`` end to end through HTTP, driven by the flash-sale load
     generator at its maximum rate, stock >= attempts so every attempt is a purchase;
-(d) ``at_rate``: the same server at an open-model 2,000 attempts/s, for its p99 latency.
+(d) ``at_rate``: the same server at an open-model 2,000 attempts/s, for its p99 latency;
+(e) with ``--scrape``, ``scraped``: (c) again while a scraper GETs ``/metrics`` every second,
+    run next to (c) in alternating order each round; ``scrape_cost_pct`` is the median over
+    rounds of the buy throughput lost to scraping.
 
 Everything shares this machine's cores: the load generator, the server and Redis.
 """
@@ -29,6 +32,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import psutil
 from redis.asyncio import Redis
 
@@ -38,7 +42,9 @@ from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
 from loadtest.flashsale_load import FlashsaleConfig, livesell_command, run_flashsale
 
-GOALS = {"ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0}
+GOALS = {
+    "ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0, "scrape_cost_pct": 2.0,
+}  # fmt: skip
 
 
 # -- (a) the script alone -----------------------------------------------------------------------
@@ -98,6 +104,36 @@ async def drive(
     return result
 
 
+async def scrape_loop(url: str, period_s: float, seen: list[float]) -> None:
+    """GET ``/metrics`` every ``period_s``, as Prometheus would; each scrape's ms into ``seen``."""
+    async with aiohttp.ClientSession() as session:
+        while True:
+            started = time.perf_counter()
+            async with session.get(f"{url}/metrics") as r:
+                await r.read()
+                if r.status != 200:
+                    raise RuntimeError(f"/metrics answered {r.status}")
+            took = time.perf_counter() - started
+            seen.append(round(took * 1000, 2))
+            await asyncio.sleep(max(0.0, period_s - took))
+
+
+async def drive_scraped(
+    server: Server, attempts: int, connections: int, pids: dict[str, int], period_s: float
+) -> dict[str, Any]:
+    """(c) with a scraper running alongside."""
+    seen: list[float] = []
+    scraper = asyncio.create_task(scrape_loop(server.url, period_s, seen))
+    try:
+        result = await drive(server, attempts, 0, connections, pids)
+    finally:
+        scraper.cancel()
+        await asyncio.gather(scraper, return_exceptions=True)
+    result["scrapes"] = len(seen)
+    result["scrape_ms_p50"] = statistics.median(seen) if seen else None
+    return result
+
+
 async def _audit(server: Server, sale_id: int, result: dict[str, Any]) -> bool:
     # Audited after the CPU window: the audit drains the persister backlog first.
     proc = await asyncio.create_subprocess_exec(
@@ -154,7 +190,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     extra = dict(kv.split("=", 1) for kv in args.server_env)
     server = Server(redis_url, tmp / "serve", extra, args.persist_process)
     runs: dict[str, list[dict[str, Any]]] = {
-        k: [] for k in ("limit", "batched", "sql", "ours", "at")
+        k: [] for k in ("limit", "batched", "sql", "ours", "scraped", "at")
     }
     try:
         await server.start()
@@ -174,6 +210,12 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 ("ours", drive(server, args.attempts, 0, args.connections, pids)),
                 ("at", drive(server, args.rate_attempts, args.rate, args.connections, pids)),
             ]
+            if args.scrape:
+                scraped = drive_scraped(
+                    server, args.attempts, args.connections, pids, args.scrape_period
+                )
+                # Next to (c), first in every other round, so drift hits both alike.
+                step.insert(3 + round_no % 2, ("scraped", scraped))
             for name, coro in step:
                 before = await _await_quiet(args.quiet_wait)
                 r = await coro
@@ -200,6 +242,16 @@ def _line(r: dict[str, Any]) -> str:
     return out
 
 
+def _cpu_us_per_buy(runs: list[dict[str, Any]]) -> float:
+    return round(
+        statistics.median(
+            (r["server_cpu_pct"] + r.get("persister_cpu_pct", 0.0)) * 1e4 / r["buys_per_s"]
+            for r in runs
+        ),
+        1,
+    )
+
+
 def _report(
     args: argparse.Namespace, engine: str, runs: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -208,7 +260,7 @@ def _report(
     sql = _median(runs["sql"], "buys_per_s")
     ours = _median(runs["ours"], "buys_per_s")
     p99_at_rate = _p(runs["at"], "p99")
-    e2e = runs["ours"] + runs["at"]
+    e2e = runs["ours"] + runs["at"] + runs["scraped"]
     report: dict[str, Any] = {
         "limit_buys_per_s": limit,
         "limit_batched_buys_per_s": batched,
@@ -234,13 +286,7 @@ def _report(
         "redis_cpu_pct": _median(runs["ours"], "redis_cpu_pct"),
         "client_cpu_pct": _median(runs["ours"], "client_cpu_pct"),
         # Server CPU per purchase: steadier than buys/s when other work shares the machine.
-        "server_cpu_us_per_buy": round(
-            statistics.median(
-                (r["server_cpu_pct"] + r.get("persister_cpu_pct", 0.0)) * 1e4 / r["buys_per_s"]
-                for r in runs["ours"]
-            ),
-            1,
-        ),
+        "server_cpu_us_per_buy": _cpu_us_per_buy(runs["ours"]),
         # Busy CPU of the whole machine during (c), 100 = one core; above server + redis +
         # client, the rest is other work on the machine competing with the run.
         "machine_cpu_pct": _median(runs["ours"], "machine_cpu_pct"),
@@ -249,12 +295,24 @@ def _report(
         "params": {k: v for k, v in vars(args).items() if k != "json"},
         "detail": runs,
     }
+    if runs["scraped"]:
+        # Paired by round: the machine's load varies between rounds more than within one.
+        pairs = zip(runs["ours"], runs["scraped"], strict=True)
+        ratio = statistics.median(b["buys_per_s"] / a["buys_per_s"] for a, b in pairs)
+        report["scraped_buys_per_s"] = _median(runs["scraped"], "buys_per_s")
+        report["scrape_ratio"] = round(ratio, 4)
+        report["scrape_cost_pct"] = round((1 - ratio) * 100, 2)
+        report["scrapes_per_run"] = _median(runs["scraped"], "scrapes")
+        report["scrape_ms_p50"] = _median(runs["scraped"], "scrape_ms_p50")
+        report["scraped_server_cpu_us_per_buy"] = _cpu_us_per_buy(runs["scraped"])
     report["goals"] = {
         "ours_vs_sql>=20": report["ours_vs_sql"] >= GOALS["ours_vs_sql"],
         "ours_vs_limit>=0.3": report["ours_vs_limit"] >= GOALS["ours_vs_limit"],
         "oversold==0": not any(report["oversold"].values()),
         f"p99<50ms@{args.rate:g}/s": p99_at_rate < GOALS["p99_ms_at_rate"],
     }
+    if "scrape_cost_pct" in report:
+        report["goals"]["scrape_cost<2%"] = report["scrape_cost_pct"] < GOALS["scrape_cost_pct"]
     return report
 
 
@@ -268,6 +326,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=2000, help="(d) open-model attempts/s")
     p.add_argument("--rate-attempts", type=int, default=10_000, help="(d) attempts per round")
     p.add_argument("--lua-calls", type=int, default=64_000, help="(a) script calls per round")
+    p.add_argument(
+        "--scrape", action="store_true",
+        help="(e): also run (c) with a scraper on /metrics; report the throughput ratio",
+    )  # fmt: skip
+    p.add_argument("--scrape-period", type=float, default=1.0, help="(e) seconds between scrapes")
     p.add_argument("--sql", choices=["auto", "postgresql", "sqlite"], default="auto")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--sql-tasks", type=int, default=50)
@@ -299,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
         "ours_p99_ms", "p99_ms_at_rate", "server_cpu_us_per_buy", "machine_cpu_pct",
         "oversold", "errors", "audit_ok", "goals",
     )}  # fmt: skip
+    for k in ("scraped_buys_per_s", "scrape_ratio", "scrape_cost_pct", "scrapes_per_run",
+              "scrape_ms_p50", "scraped_server_cpu_us_per_buy"):  # fmt: skip
+        if k in report:
+            summary[k] = report[k]
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -55,10 +55,9 @@ def observe_middleware(metrics: Metrics) -> Middleware:
             status = exc.status
             raise
         finally:
-            resource = request.match_info.route.resource
-            route = resource.canonical if resource is not None else "unmatched"
             method = request.method if request.method in _METHODS else "other"
-            metrics.http_request(route, method, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            metrics.http_request(request.match_info.route.resource, method, status, seconds)
 
     return observe
 
