@@ -14,11 +14,12 @@ variable before the workers start), and whichever worker answers a scrape sums t
 from __future__ import annotations
 
 import asyncio
+import glob
 import logging
 import os
 import shutil
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -33,6 +34,7 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 from redis.asyncio import Redis
 
@@ -52,6 +54,8 @@ _LUA_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 _PER_PROCESS: Final = "livesum"
 #: The same Redis state read by whichever worker was scraped: the freshest value wins.
 _SHARED: Final = "livemostrecent"
+#: The 4-byte "bytes used" count and padding every series file starts with once sized.
+_FILE_HEADER = 8
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -71,6 +75,29 @@ def prepare_metrics_dir(data_dir: Path) -> dict[str, str]:
 def worker_exited(data_dir: Path, pid: int) -> None:
     """Drop a dead worker's live gauges (its counters stay: they are history)."""
     mark_process_dead(pid, str(metrics_dir(data_dir).resolve()))
+
+
+class SeriesFiles:
+    """prometheus-client's MultiProcessCollector, skipping files not yet sized.
+
+    prometheus-client creates a worker's series file and only then sizes it, and reading a file
+    in that window fails the whole scrape (prometheus/client_python issue 1199): every scrape
+    while a worker starts, and every scrape forever once a worker is killed in that window.
+    """
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+
+    def collect(self) -> Iterable[Metric]:
+        """The merged series of every readable file."""
+        files = []
+        for path in glob.glob(os.path.join(self._path, "*.db")):
+            try:
+                if os.path.getsize(path) >= _FILE_HEADER:
+                    files.append(path)
+            except FileNotFoundError:  # a live gauge of a worker just marked dead
+                continue
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 class Metrics:
@@ -139,7 +166,7 @@ class Metrics:
             self.registry = own
         else:
             self.registry = CollectorRegistry()
-            MultiProcessCollector(self.registry)
+            self.registry.register(SeriesFiles(os.environ[MULTIPROC_ENV]))
         # Labelled children by label values: labels() takes a lock and builds a tuple each call.
         self._http: dict[tuple[AbstractResource | None, str, int], Any] = {}
         self._outcomes: dict[str, Any] = {}

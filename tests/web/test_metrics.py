@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 from collections import Counter
@@ -158,6 +159,8 @@ async def test_two_workers_report_the_sum(tmp_path: Path, redis_url: str, auth: 
             except aiohttp.ClientError:
                 await asyncio.sleep(0.1)
         assert not stale.exists()  # cleaned before the workers started
+        # A file as a worker leaves it when killed between creating and sizing it.
+        (tmp_path / "metrics" / "counter_424242.db").touch()
         admin = auth("admin", "ops")
         async with aiohttp.ClientSession() as s:
             r = await s.post(f"{url}/api/products", json={"name": "Hat", "price_cents": 1},
@@ -181,6 +184,36 @@ async def test_two_workers_report_the_sum(tmp_path: Path, redis_url: str, auth: 
             assert value(series, "livesell_sale_holds") == 40
         pids = [f for f in (tmp_path / "metrics").iterdir() if f.name.startswith("counter_")]
         assert len(pids) >= 2, pids  # both workers wrote series
+
+        # A worker that dies takes its sockets off the gauges; its counted buys stay.
+        async with aiohttp.ClientSession() as s:
+            r = await s.post(f"{url}/api/streams", json={"id": "show", "host_id": "hana"},
+                             headers=admin)  # fmt: skip
+            assert r.status == 201
+            async with s.get(f"{own[0]}/healthz") as r:
+                doomed = (await r.json())["pid"]
+            ws = await s.ws_connect(f"{own[0]}/ws/rooms/show")
+            await ws.receive(timeout=10)  # the snapshot
+            series = parse(await scrape_text(own[1]))  # the other worker sums it in
+            for _ in range(50):  # its sampler copies the socket count twice a second
+                if value(series, "livesell_room_sockets") == 1:
+                    break
+                await asyncio.sleep(0.1)
+                series = parse(await scrape_text(own[1]))
+            assert value(series, "livesell_room_sockets") == 1
+            os.kill(doomed, signal.SIGKILL)
+            await ws.receive(timeout=10)
+            for _ in range(100):  # until the supervisor has noticed and replaced it
+                await asyncio.sleep(0.1)
+                try:
+                    async with s.get(f"{own[0]}/healthz") as r:
+                        if (await r.json())["pid"] != doomed:
+                            break
+                except aiohttp.ClientError:
+                    continue
+        series = parse(await scrape_text(own[1]))
+        assert value(series, "livesell_room_sockets") == 0
+        assert value(series, "livesell_buys_total", outcome="reserved") == 40
     finally:
         parent.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(parent.wait(), 40)
