@@ -32,7 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import psutil
 from redis.asyncio import Redis
 
@@ -41,6 +40,7 @@ from inventory.luascript import script_source
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
 from loadtest.flashsale_load import FlashsaleConfig, livesell_command, run_flashsale
+from loadtest.scraper import scrape_cpu_ms, scrape_loop
 
 #: Other work on the machine below this many busy cores counts as quiet.
 QUIET_CORES = 0.3
@@ -106,20 +106,6 @@ async def drive(
     return result
 
 
-async def scrape_loop(url: str, period_s: float, seen: list[float]) -> None:
-    """GET ``/metrics`` every ``period_s``, as Prometheus would; each scrape's ms into ``seen``."""
-    async with aiohttp.ClientSession() as session:
-        while True:
-            started = time.perf_counter()
-            async with session.get(f"{url}/metrics") as r:
-                await r.read()
-                if r.status != 200:
-                    raise RuntimeError(f"/metrics answered {r.status}")
-            took = time.perf_counter() - started
-            seen.append(round(took * 1000, 2))
-            await asyncio.sleep(max(0.0, period_s - took))
-
-
 async def drive_scraped(
     server: Server, attempts: int, connections: int, pids: dict[str, int], period_s: float
 ) -> dict[str, Any]:
@@ -135,22 +121,6 @@ async def drive_scraped(
     result["scrape_ms_p50"] = statistics.median(seen) if seen else None
     result["scrape_cpu_ms"] = await scrape_cpu_ms(server.url, pids["server"])
     return result
-
-
-async def scrape_cpu_ms(url: str, pid: int, n: int = 20) -> float:
-    """The server's CPU per scrape, from ``n`` back-to-back scrapes right after a sale.
-
-    Steadier than a throughput ratio on a busy machine: what one scrape costs the server,
-    to set against the CPU its buys take.
-    """
-    proc = psutil.Process(pid)
-    async with aiohttp.ClientSession() as session:
-        before = sum(proc.cpu_times()[:2])
-        for _ in range(n):
-            async with session.get(f"{url}/metrics") as r:
-                await r.read()
-        used = sum(proc.cpu_times()[:2]) - before
-    return round(used * 1000 / n, 2)
 
 
 async def _audit(server: Server, sale_id: int, result: dict[str, Any]) -> bool:
