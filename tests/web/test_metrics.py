@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -151,13 +152,16 @@ async def test_two_workers_report_the_sum(tmp_path: Path, redis_url: str, auth: 
     url = f"http://127.0.0.1:{port}"
     own = [f"http://127.0.0.1:{port + 1 + i}" for i in (0, 1)]
     try:
-        for _ in range(300):
-            try:
-                for u in own:
+        deadline = time.monotonic() + 120  # workers import aiortc & co: slow on a busy machine
+        up: set[str] = set()
+        while up != set(own) and time.monotonic() < deadline:
+            for u in set(own) - up:
+                try:
                     await scrape_text(u)
-                break
-            except aiohttp.ClientError:
-                await asyncio.sleep(0.1)
+                    up.add(u)
+                except aiohttp.ClientError:
+                    await asyncio.sleep(0.1)
+        assert up == set(own), f"workers not up: {set(own) - up}"
         assert not stale.exists()  # cleaned before the workers started
         # A file as a worker leaves it when killed between creating and sizing it.
         (tmp_path / "metrics" / "counter_424242.db").touch()
@@ -203,14 +207,16 @@ async def test_two_workers_report_the_sum(tmp_path: Path, redis_url: str, auth: 
             assert value(series, "livesell_room_sockets") == 1
             os.kill(doomed, signal.SIGKILL)
             await ws.receive(timeout=10)
-            for _ in range(100):  # until the supervisor has noticed and replaced it
+            replaced = False
+            deadline = time.monotonic() + 120  # until the supervisor has replaced it
+            while not replaced and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
                 try:
                     async with s.get(f"{own[0]}/healthz") as r:
-                        if (await r.json())["pid"] != doomed:
-                            break
+                        replaced = (await r.json())["pid"] != doomed
                 except aiohttp.ClientError:
                     continue
+            assert replaced
         series = parse(await scrape_text(own[1]))
         assert value(series, "livesell_room_sockets") == 0
         assert value(series, "livesell_buys_total", outcome="reserved") == 40
