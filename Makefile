@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: serve test check fmt install bench clean
+.PHONY: serve login-link test check fmt install bench clean vendor chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,16 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/livesell serve
 
-test: $(STAMP)
+# Fresh one-time sign-in links for the running server (the CLI is $(BIN)/livesell, not on PATH);
+# e.g. make login-link ARGS="--role host --user alice".
+login-link: $(STAMP)
+	$(BIN)/livesell login-link $(ARGS)
+
+# The browser tests (pytest -m browser) drive Debian's Chromium; install it when it is missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
+test: $(STAMP) chromium
 	$(BIN)/python -m pytest
 
 check: $(STAMP)
@@ -32,10 +41,15 @@ fmt: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)
+bench: $(STAMP) chromium
 	$(BIN)/python -m loadtest.bench flashsale --json var/bench-flashsale.json
 	$(BIN)/python -m loadtest.bench relay --viewers 16 --seconds 10 --json var/bench-relay.json
 	$(BIN)/python -m loadtest.bench fanout --viewers 1000 --json var/bench-fanout.json
+	$(BIN)/python -m loadtest.bench pages --json var/bench-pages.json
+
+# Refresh the vendored front-end libraries under web/static/vendor/ from the npm registry.
+vendor:
+	./scripts/vendor.sh
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

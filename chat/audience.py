@@ -135,7 +135,9 @@ class Audience:
         member = Member(stream_id, conn, identity, self.limits)
         room.joining.add(member)  # at once: an idle room with a joiner is not dropped
         try:
-            if identity is not None and await self._state.is_banned(room.keys, identity.user_id):
+            if identity is not None and await self._state.admit(
+                room.keys, identity.user_id, identity.role == "admin"
+            ):
                 raise Banned("you are banned from this room")
             await self._catch_up(room, member, since)
         except BaseException:
@@ -236,8 +238,6 @@ class Audience:
             room.stream = dataclasses.replace(room.stream, status=ev["status"])
         elif kind == "sale":
             self._snapshots.forget_sale(room.stream_id)
-        elif kind == "stock":
-            self._snapshots.stock(room.stream_id, ev["sale_id"], ev["remaining"])
         elif kind == "moderation" and ev.get("action") == "ban":
             for m in room.members():
                 if m.user_id == ev["user_id"]:

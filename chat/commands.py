@@ -10,6 +10,7 @@ from chat.errors import (
     Forbidden,
     Muted,
     RateLimited,
+    SelfModeration,
     TooLong,
     Unauthorized,
 )
@@ -21,11 +22,17 @@ from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
+from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
 
 #: Errors that count as abuse strikes (a client bug or a spammer, not bad luck).
 STRIKES = (BadFrame, TooLong, RateLimited, BannedWord, Muted, Unauthorized, Forbidden)
+
+
+def is_strike(exc: DomainError) -> bool:
+    """Whether a failed command counts towards closing the socket (4008)."""
+    return isinstance(exc, STRIKES) and not isinstance(exc, SelfModeration)
 
 
 def error_reply(exc: DomainError, ref: Any) -> dict[str, Any]:
@@ -70,7 +77,8 @@ class Commands:
         elif cmd.type == "buy":
             await self._buy(member, cmd)
         elif cmd.type == "ping":
-            member.send({"type": "pong", "t": cmd["t"], "server_ms": now_ms()})
+            pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
+            member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})
         elif cmd.type in ACTIONS:
             seq = await self._moderation.apply(keys, stream, member.identity, cmd)
             self._ack(member, cmd, seq=seq)
@@ -105,6 +113,10 @@ class Commands:
         who = member.identity
         if who is None:
             raise Unauthorized("sign in to buy: send an auth event with a bearer token")
+        # A room sells its own stream's sales only: a page cannot be made to buy something
+        # else than what its viewers see (muted viewers may buy: muting is about chat).
+        if await self._sales.stream_of(cmd["sale_id"]) != member.stream_id:
+            raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
         result = await self._sales.buy(
             cmd["sale_id"],

@@ -9,9 +9,11 @@ class BadFrame(InvalidInput):
     """The frame is not a valid msgpack map of a known event with valid fields."""
 
     code = "bad_frame"
+    #: The client's ``ref`` when the frame had a valid one, so the error can echo it.
+    ref: str | int | None = None
 
 
-class TooLong(InvalidInput):
+class TooLong(BadFrame):
     """The text is longer than the room allows."""
 
     code = "too_long"
@@ -29,6 +31,10 @@ class Forbidden(DomainError):
 
     code = "forbidden"
     status = 403
+
+
+class SelfModeration(Forbidden):
+    """Moderating yourself: refused, but an honest slip, not abuse (no strike)."""
 
 
 class Muted(DomainError):

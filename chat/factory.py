@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 
 from chat.audience import Audience
 from chat.commands import Commands
+from chat.figures import room_figures
 from chat.history import RoomLog
 from chat.hub import Authenticate, Hub
 from chat.keys import RoomKeys
@@ -45,7 +46,7 @@ def build_room(
     snapshots = Snapshots(state, room_log, moderation, sales)
     subscriptions = Subscriptions(redis, f"{prefix}:hub")
     audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits)
-    announcer = SaleAnnouncer(feed, sales, room_log, keys_of)
+    announcer = SaleAnnouncer(feed, sales, room_log, keys_of, limits.sale_sweep_s)
     return Hub(
         keys_of=keys_of,
         catalog=catalog,
@@ -59,4 +60,5 @@ def build_room(
         feed=feed,
         announcer=announcer,
         authenticate=authenticate,
+        figures=partial(room_figures, redis, history_len=room_log.history_len),
     )

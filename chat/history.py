@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from chat.errors import Banned, MessageNotFound, Muted, RateLimited, SlowMode
 from chat.keys import RoomKeys
-from chat.protocol import encode, open_payload
+from chat.protocol import decode, encode, open_payload
 from inventory.luascript import load_script
 
 
@@ -29,12 +29,26 @@ class RoomLog:
         self._publish = load_script(redis, "chat", "publish_fn", "publish")
         self._chat = load_script(redis, "chat", "publish_fn", "chat")
         self._delete = load_script(redis, "chat", "publish_fn", "delete")
+        self._sale_events = load_script(redis, "chat", "publish_fn", "sale_events")
 
     async def publish(self, keys: RoomKeys, event: dict[str, Any]) -> int:
         """Give ``event`` the room's next sequence number, log it and broadcast it."""
         payload = open_payload(event, 1)
         args: list[Any] = [keys.channel, self.max_events, payload]
         return int(await self._publish(keys=keys.log(), args=args))
+
+    async def publish_once(
+        self, keys: RoomKeys, sale_id: int, numbered: list[tuple[int, dict[str, Any]]]
+    ) -> int:
+        """Publish a sale's numbered events that the room has not had yet, in order.
+
+        Any process may offer the same numbers; each is published once. Returns the last
+        number the room has published for the sale.
+        """
+        args: list[Any] = [keys.channel, self.max_events, sale_id]
+        for number, event in numbered:
+            args += [number, open_payload(event, 1)]
+        return int(await self._sale_events(keys=[*keys.log(), keys.state], args=args))
 
     async def broadcast(self, keys: RoomKeys, event: dict[str, Any]) -> None:
         """Broadcast an unsequenced (ephemeral) event: counts that the next one supersedes."""
@@ -86,20 +100,27 @@ class RoomLog:
             raise MessageNotFound(f"no recent chat message with seq {target_seq}")
         return int(reply[1])
 
-    async def replay(self, keys: RoomKeys, since: int) -> tuple[int, list[bytes]] | None:
-        """Events after ``since`` as (current seq, encoded events), or None when a gap exists.
+    async def event(self, keys: RoomKeys, seq: int) -> dict[str, Any] | None:
+        """The sequenced event ``seq`` if the room still holds it."""
+        found = await self._redis.xrange(keys.events, min=f"{seq}-0", max=f"{seq}-0")
+        return decode(found[0][1][b"e"]) if found else None
+
+    async def replay(self, keys: RoomKeys, since: int) -> tuple[int, list[bytes], int] | None:
+        """Events after ``since`` as (current seq, encoded events, Redis time in ms), or None.
 
         None means the client missed more than the stream keeps (or the room was reset), so
-        it needs a fresh snapshot instead.
+        it needs a fresh snapshot instead. The time lets a client correct countdowns whose
+        events (and their ``server_time_ms``) are as old as the time it was away.
         """
         async with self._redis.pipeline(transaction=True) as p:
             p.get(keys.seq)
             p.xrange(keys.events, min=f"{since + 1}-0", max="+", count=self.max_events + 1)
-            current_raw, entries = await p.execute()
+            p.time()
+            current_raw, entries, (sec, usec) = await p.execute()
         current = int(current_raw or 0)
         if since > current:
             return None
         events = [fields[b"e"] for _id, fields in entries]
         if len(events) != current - since:
             return None
-        return current, events
+        return current, events, int(sec) * 1000 + int(usec) // 1000

@@ -9,12 +9,13 @@ from typing import Any
 from redis.exceptions import RedisError
 
 from chat.audience import Audience
-from chat.commands import STRIKES, Commands, error_reply
+from chat.commands import Commands, error_reply, is_strike
 from chat.errors import BadFrame, RateLimited, RoomNotFound, Unauthorized
+from chat.figures import FiguresReader, RoomFigures
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Identity, Member, RoomLimits
-from chat.moderation import ACTIONS, Moderation
+from chat.moderation import ACTIONS, Moderation, auth_ok
 from chat.protocol import (
     CLOSE_ABUSE,
     CLOSE_BANNED,
@@ -59,6 +60,7 @@ class Hub:
         feed: SaleFeed,
         announcer: SaleAnnouncer,
         authenticate: Authenticate | None,
+        figures: FiguresReader,
     ) -> None:
         self.keys = keys_of
         self._catalog = catalog
@@ -73,6 +75,7 @@ class Hub:
         self.feed = feed
         self._announcer = announcer
         self._authenticate = authenticate
+        self._figures = figures
         self._tasks: list[Any] = []
 
     @property
@@ -117,6 +120,10 @@ class Hub:
             raise BadFrame(f"{command.type} is not a host action")
         return await self.moderation.apply(self.keys(stream_id), stream, actor, command)
 
+    async def figures(self, stream_ids: list[str]) -> dict[str, RoomFigures]:
+        """Viewers, likes and chat rate of each room, as every process sees them."""
+        return await self._figures({sid: self.keys(sid) for sid in stream_ids})
+
     # -- members -----------------------------------------------------------------------------
 
     async def join(
@@ -133,27 +140,25 @@ class Hub:
         """Forget a client (its socket closed)."""
         self.audience.leave(member)
 
-    async def authenticate(self, member: Member, token: str) -> None:
+    async def authenticate(self, member: Member, token: str, ref: Any = None) -> None:
         """Attach a user to an anonymous connection (the ``auth`` event); bad tokens close 4001."""
         if self._authenticate is None:
             raise Unauthorized("this server does not accept tokens")
         try:
             identity = self._authenticate(token)
         except Unauthorized as exc:
-            member.send(error_event(exc.code, exc.message))
+            member.send(error_event(exc.code, exc.message, ref))
             await member.conn.close(CLOSE_UNAUTHORIZED, "invalid token")
             return
         room = self.audience.get(member.stream_id)
         assert room is not None and room.stream is not None
-        if await self.state.is_banned(room.keys, identity.user_id):
-            member.send(error_event("banned", "you are banned from this room"))
+        if await self.state.admit(room.keys, identity.user_id, identity.role == "admin"):
+            member.send(error_event("banned", "you are banned from this room", ref))
             await member.conn.close(CLOSE_BANNED, "banned")
             return
         member.identity = identity
-        role = await self.moderation.room_role(room.keys, room.stream, identity)
-        member.send(
-            {"type": "auth_ok", "user_id": identity.user_id, "name": identity.name, "role": role}
-        )
+        standing = await self.moderation.standing(room.keys, room.stream, identity)
+        member.send(auth_ok(identity, standing, ref))
 
     async def receive(self, member: Member, data: bytes) -> None:
         """Handle one client frame: errors become ``error`` events, repeated abuse closes 4008."""
@@ -161,19 +166,22 @@ class Hub:
             return  # kicked (ban, too slow) while this frame was in flight
         ref = None
         try:
-            if not member.frames.take():
-                raise RateLimited(1000, "too many frames; slow down")
-            cmd = parse_command(data)
+            within_budget = member.frames.take()
+            cmd = parse_command(data)  # first, so that even the rate-limit error has the ref
             ref = cmd.ref
+            if not within_budget:
+                raise RateLimited(1000, "too many frames; slow down")
             room = self.audience.get(member.stream_id)
             assert room is not None and room.stream is not None
             if cmd.type == "auth":
-                await self.authenticate(member, cmd["token"])
+                await self.authenticate(member, cmd["token"], ref)
                 return
             await self._commands.run(member, room.keys, room.stream, room.words, cmd)
         except DomainError as exc:
+            if isinstance(exc, BadFrame):
+                ref = exc.ref
             member.send(error_reply(exc, ref))
-            if isinstance(exc, STRIKES) and member.strike():
+            if is_strike(exc) and member.strike():
                 await member.conn.close(CLOSE_ABUSE, "too many invalid or rejected frames")
         except RedisError:
             log.warning("room command failed: Redis unavailable", exc_info=True)

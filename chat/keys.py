@@ -16,6 +16,7 @@ class RoomKeys:
     state: str
     mods: str
     bans: str
+    admins: str
     mutes: str
     reactions: str
     viewers: str
@@ -34,6 +35,7 @@ class RoomKeys:
             state=f"{base}:state",
             mods=f"{base}:mods",
             bans=f"{base}:bans",
+            admins=f"{base}:admins",
             mutes=f"{base}:mutes",
             reactions=f"{base}:reactions",
             viewers=f"{base}:viewers",
@@ -42,10 +44,14 @@ class RoomKeys:
         )
 
     def durable(self) -> list[str]:
-        """Every long-lived key of the room (what is kept, then expired, after the show)."""
+        """Every long-lived key of the room (what is kept, then expired, after the show).
+
+        Not the presence gate: it is a lock that must keep its short TTL. Going live PERSISTs
+        these keys, and a persisted gate froze the viewer count for good.
+        """
         return [
-            self.seq, self.events, self.history, self.state, self.mods, self.bans, self.mutes,
-            self.reactions, self.viewers, self.viewers_gate,
+            self.seq, self.events, self.history, self.state, self.mods, self.bans, self.admins,
+            self.mutes, self.reactions, self.viewers,
         ]  # fmt: skip
 
     def bucket(self, user_id: str) -> str:

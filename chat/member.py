@@ -61,6 +61,8 @@ class RoomLimits:
     batch_window_s: float = 0.05
     #: Stock updates per room per process are sent at most this often.
     stock_interval_s: float = 0.2
+    #: Every process looks at every active sale this often (phase changes missed otherwise).
+    sale_sweep_s: float = 1.0
     reactions_interval_s: float = 1.0
     viewers_interval_s: float = 2.0
     #: A room with no local clients keeps its subscription this long (cheap reconnects).

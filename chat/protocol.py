@@ -12,8 +12,13 @@ import msgpack
 
 from chat.errors import BadFrame, TooLong
 
-#: Largest client frame accepted (the socket closes with 1009 above it).
+#: Largest client frame accepted, but for ``banned_words`` (a bigger one gets ``bad_frame``).
 MAX_FRAME_BYTES = 8 * 1024
+#: Largest frame the socket reads (it closes with 1009 above it): the whole banned-word list,
+#: 200 words of 50 four-byte characters, fits.
+MAX_HOST_FRAME_BYTES = 48 * 1024
+#: The one event that may use frames up to MAX_HOST_FRAME_BYTES.
+_BIG_EVENTS = ("banned_words",)
 MAX_TEXT = 500
 MAX_REF = 64
 MAX_BANNED_WORDS = 200
@@ -34,9 +39,26 @@ CLOSE_TOO_SLOW = 4009
 
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
+# Invisible code points: every Default_Ignorable_Code_Point and format (Cf) character but the
+# emoji parts below (soft hyphen, joiners, bidi controls, Mongolian selectors, fillers...).
+# They render as nothing, so inside a word they only serve to slip it past the banned words.
+_INVISIBLE = (
+    "\u00ad\u034f\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u115f\u1160\u17b4\u17b5"
+    "\u180b-\u180f\u200b-\u200f\u202a-\u202e\u2060-\u206f\u3164\ufeff\uffa0\ufff0-\ufffb"
+    "\U000110bd\U000110cd\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a"
+    "\U000e0000-\U000e001f\U000e0080-\U000e00ff\U000e01f0-\U000e0fff"
+)
+# Variation selectors and tag characters are invisible too, but they shape emoji (a red heart,
+# a Scottish flag): kept in the text, ignored when matching banned words.
+_EMOJI_PARTS = "\ufe00-\ufe0f\U000e0020-\U000e007f\U000e0100-\U000e01ef"
+#: Every invisible code point (what banned-word matching ignores).
+INVISIBLE_RE = re.compile(f"[{_INVISIBLE}{_EMOJI_PARTS}]")
+#: Blanks that show as an empty cell (Hangul fillers, the Braille blank): read as spaces.
+BLANKS_RE = re.compile("[\u115f\u1160\u3164\uffa0\u2800]")
 # Control characters (other than newline and tab) are dropped: they render as garbage or
-# confuse terminals and logs. Text is otherwise stored and sent verbatim, never as HTML.
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
+# confuse terminals and logs; so are the invisible ones. Text is otherwise stored and sent
+# verbatim, never as HTML.
+_CONTROL_RE = re.compile(f"[\x00-\x08\x0b-\x1f\x7f{_INVISIBLE}]")
 
 
 def encode(event: Any) -> bytes:
@@ -137,10 +159,10 @@ def clean_text(value: Any, name: str = "text", allow_empty: bool = False) -> str
     """Validate user text: a string of at most 500 characters after dropping control chars."""
     if not isinstance(value, str):
         raise BadFrame(f"{name} must be a string")
-    text = _CONTROL_RE.sub("", value).strip()
+    text = _CONTROL_RE.sub("", BLANKS_RE.sub(" ", value)).strip()
     if len(text) > MAX_TEXT:
         raise TooLong(f"{name} is longer than {MAX_TEXT} characters")
-    if not text and not allow_empty:
+    if not INVISIBLE_RE.sub("", text).strip() and not allow_empty:
         raise BadFrame(f"{name} is empty")
     return text
 
@@ -266,18 +288,15 @@ CLIENT_EVENTS = tuple(_PARSERS)
 
 def parse_command(data: bytes) -> Command:
     """Decode and validate one client frame; raises BadFrame/TooLong with a clear message."""
-    if len(data) > MAX_FRAME_BYTES:
-        raise BadFrame(f"frame larger than {MAX_FRAME_BYTES} bytes")
+    if len(data) > MAX_HOST_FRAME_BYTES:
+        raise BadFrame(f"frame larger than {MAX_HOST_FRAME_BYTES} bytes")
     try:
         raw = msgpack.unpackb(data, raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types for garbage input
         raise BadFrame("frame is not valid msgpack") from exc
     if not isinstance(raw, dict):
         raise BadFrame("frame must be a msgpack map")
-    kind = raw.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise BadFrame(f"unknown event type {kind!r}"[:120])
+    # The ref first: every reply, errors included, must echo it.
     ref = raw.get("ref")
     if ref is not None:
         if isinstance(ref, bool) or not isinstance(ref, str | int):
@@ -286,5 +305,15 @@ def parse_command(data: bytes) -> Command:
             raise BadFrame(f"ref longer than {MAX_REF} characters")
         if isinstance(ref, int) and not -(2**53) <= ref <= 2**53:
             raise BadFrame("ref out of range")
-    assert isinstance(kind, str)
-    return Command(kind, ref, parser(raw))
+    try:
+        kind = raw.get("type")
+        if len(data) > MAX_FRAME_BYTES and kind not in _BIG_EVENTS:
+            raise BadFrame(f"frame larger than {MAX_FRAME_BYTES} bytes")
+        parser = _PARSERS.get(kind) if isinstance(kind, str) else None
+        if parser is None:
+            raise BadFrame(f"unknown event type {kind!r}"[:120])
+        assert isinstance(kind, str)
+        return Command(kind, ref, parser(raw))
+    except BadFrame as exc:
+        exc.ref = ref
+        raise

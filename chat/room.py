@@ -37,6 +37,10 @@ class RoomSnapshot:
     banned: bool = False
     #: The last status announced in the room (None: only the catalogue knows).
     stream_status: str | None = None
+    #: Redis's clock at the read (ms): what a client's countdowns count from.
+    server_time_ms: int = 0
+    #: Bumped when a sale's first event is published in the room (chat/lua/sale_events.lua).
+    sales_version: int = 0
 
 
 def _unpack(raw: bytes | None) -> Any:
@@ -60,7 +64,8 @@ class RoomState:
                 p.hget(keys.mutes, user_id)
                 p.sismember(keys.mods, user_id)
                 p.sismember(keys.bans, user_id)
-            reply = await p.execute()
+            p.time()
+            *reply, (sec, usec) = await p.execute()
         seq, history, state, reactions = reply[:4]
         snap = RoomSnapshot(
             seq=int(seq or 0),
@@ -72,6 +77,8 @@ class RoomState:
             viewers=int(state.get(b"viewers", 0)),
             reactions={k.decode(): int(v) for k, v in reactions.items()},
             stream_status=state[b"stream_status"].decode() if b"stream_status" in state else None,
+            server_time_ms=int(sec) * 1000 + int(usec) // 1000,
+            sales_version=int(state.get(b"sales_v", 0)),
         )
         if user_id is not None:
             muted = int(reply[4] or 0)
@@ -79,6 +86,20 @@ class RoomState:
             snap.moderator = bool(reply[5])
             snap.banned = bool(reply[6])
         return snap
+
+    async def standing(self, keys: RoomKeys, user_id: str) -> RoomSnapshot:
+        """Only the user's own standing (muted until, moderator, banned) in a RoomSnapshot."""
+        async with self._redis.pipeline(transaction=True) as p:
+            p.hget(keys.mutes, user_id)
+            p.sismember(keys.mods, user_id)
+            p.sismember(keys.bans, user_id)
+            muted, moderator, banned = await p.execute()
+        muted = int(muted or 0)
+        return RoomSnapshot(
+            seq=0, messages=[], pinned=None, announcement=None, slow_mode_s=0, viewers=0,
+            reactions={}, muted_until=muted if muted > now_ms() else 0,
+            moderator=bool(moderator), banned=bool(banned),
+        )  # fmt: skip
 
     async def set_stream_status(self, keys: RoomKeys, status: str) -> None:
         """Record the stream's status for snapshots (the event announces it)."""
@@ -111,8 +132,20 @@ class RoomState:
             await self._redis.hset(keys.state, mapping={"announcement": encode(announcement)})
 
     async def set_slow_mode(self, keys: RoomKeys, seconds: int) -> None:
-        """Viewers may post once per ``seconds`` (0 turns slow mode off)."""
-        await self._redis.hset(keys.state, mapping={"slow_mode_s": seconds})
+        """Viewers may post once per ``seconds`` (0 turns slow mode off).
+
+        Only posts after it was switched on count (``slow_since_us``, Redis's clock like the
+        chat check): a message sent just before does not silence its author. Changing the
+        interval while it is on keeps that moment, so it does not free everyone at once.
+        """
+        async with self._redis.pipeline(transaction=True) as p:
+            p.hget(keys.state, "slow_mode_s")
+            p.time()
+            was, (sec, usec) = await p.execute()
+        fields: dict[str, int] = {"slow_mode_s": seconds}
+        if not int(was or 0):
+            fields["slow_since_us"] = int(sec) * 1_000_000 + int(usec)
+        await self._redis.hset(keys.state, mapping=fields)
 
     async def set_banned_words(self, keys: RoomKeys, words: list[str]) -> None:
         """Replace the room's banned-word list."""
@@ -133,6 +166,21 @@ class RoomState:
             await self._redis.sadd(keys.mods, user_id)
         else:
             await self._redis.srem(keys.mods, user_id)
+
+    async def admit(self, keys: RoomKeys, user_id: str, admin: bool) -> bool:
+        """Whether a user joining (or signing in) is refused as banned; records admins.
+
+        Admins act as host, whom nobody moderates: never refused, and remembered so that a
+        moderator's ``ban``/``mute`` by user id can be refused in every process.
+        """
+        if admin:
+            await self._redis.sadd(keys.admins, user_id)
+            return False
+        return await self.is_banned(keys, user_id)
+
+    async def is_admin(self, keys: RoomKeys, user_id: str) -> bool:
+        """Whether ``user_id`` came to this room with an admin token."""
+        return bool(await self._redis.sismember(keys.admins, user_id))
 
     async def is_banned(self, keys: RoomKeys, user_id: str) -> bool:
         """Whether ``user_id`` is banned from the room."""

@@ -1,4 +1,4 @@
-"""The join snapshot: stream, pinned product, active sale, viewers, reactions, last 50 messages."""
+"""The join snapshot: stream, pinned product, sales, viewers, reactions, last 50 messages."""
 
 from __future__ import annotations
 
@@ -15,15 +15,24 @@ from chat.salefeed import RoomSales
 from inventory.catalog import StreamView
 
 if TYPE_CHECKING:
-    from flashsale.service import SaleView
+    from inventory.ledger import SaleRecord
 
-#: How long a room's active sale (a SQL read) is reused between joins; stock events keep its
-#: remaining count current in the meantime, and sale events drop it at once.
+#: How long the list of a room's sales (a SQL read) is reused between joins, at most: a new
+#: sale's first event moves the room's sales version, which drops it at once in every process.
+#: Their state and stock are read from Redis at every join.
 SALE_CACHE_S = 1.0
+#: Which sale matters most now: open with stock, open and sold out, counting down, scheduled.
+_RANK = {"open": 0, "countdown": 2, "scheduled": 3}
+
+
+def sale_rank(sale: dict[str, Any]) -> tuple[int, int, int]:
+    """Sort key putting the sale a viewer should see first at the front."""
+    rank = _RANK.get(str(sale["state"]), 4) + (sale["state"] == "open" and sale["sold_out"])
+    return rank, int(sale["starts_at_ms"] or 0), int(sale["id"])
 
 
 class Snapshots:
-    """Builds ``snapshot`` events; caches the one SQL-backed part (the active sale) briefly."""
+    """Builds ``snapshot`` events; caches the one SQL-backed part (the room's sales) briefly."""
 
     def __init__(
         self, state: RoomState, room_log: RoomLog, moderation: Moderation, sales: RoomSales
@@ -32,31 +41,28 @@ class Snapshots:
         self._log = room_log
         self._moderation = moderation
         self._room_sales = sales
-        self._sales: dict[str, tuple[float, SaleView | None, int | None]] = {}
+        #: Per room: when read, the room's sales version then, the records.
+        self._sales: dict[str, tuple[float, int, list[SaleRecord]]] = {}
 
     def forget_sale(self, stream_id: str) -> None:
         """A sale of the room changed: read it again on the next join."""
         self._sales.pop(stream_id, None)
 
-    def stock(self, stream_id: str, sale_id: int, remaining: int) -> None:
-        """Note the latest remaining stock of the room's cached sale."""
-        cached = self._sales.get(stream_id)
-        if cached is not None and cached[1] is not None and cached[1].id == sale_id:
-            self._sales[stream_id] = (cached[0], cached[1], remaining)
+    async def _live_sales(self, stream_id: str, version: int) -> list[dict[str, Any]]:
+        """Every sale of the room that has not ended, the one that matters most first.
 
-    async def _sale(self, stream_id: str) -> dict[str, Any] | None:
+        ``version``: the room's sales version read with its seq; records read at an older
+        one may lack a sale whose first event that seq already covers.
+        """
         now = time.monotonic()
         cached = self._sales.get(stream_id)
-        if cached is None or now - cached[0] > SALE_CACHE_S:
-            cached = (now, await self._room_sales.active_sale_for_stream(stream_id), None)
-            self._sales[stream_id] = cached
-        _, view, remaining = cached
-        if view is None:
-            return None
-        out = view.to_json()
-        if remaining is not None:
-            out["remaining"] = remaining
-        return out
+        if cached is None or cached[1] != version or now - cached[0] > SALE_CACHE_S:
+            records = await self._room_sales.sales_for_stream(stream_id)
+            cached = self._sales[stream_id] = (now, version, records)
+        # State and stock come from Redis (with its clock) now, never from earlier events: a
+        # sale that opened, sold out or ended while nobody watched is shown as it is.
+        live = [v.to_json() for v in await self._room_sales.live_views(cached[2])]
+        return sorted((s for s in live if s["state"] != "ended"), key=sale_rank)
 
     async def build(
         self, keys: RoomKeys, stream: StreamView, who: Identity | None
@@ -67,11 +73,14 @@ class Snapshots:
         if who is not None:
             role = HOST if is_host(who, stream) else MODERATOR if snap.moderator else VIEWER
         you: dict[str, Any] = {"role": role}
+        # Read after the room: the sales are at least as new as every event up to ``seq``.
+        sales = await self._live_sales(stream.id, snap.sales_version)
         if who is not None:
             you.update(user_id=who.user_id, name=who.name, muted_until=snap.muted_until)
         return {
             "type": "snapshot",
             "seq": snap.seq,
+            "server_time_ms": snap.server_time_ms,
             "stream": {
                 "id": stream.id,
                 "title": stream.title,
@@ -81,7 +90,8 @@ class Snapshots:
             "you": you,
             "pinned": snap.pinned,
             "announcement": snap.announcement,
-            "sale": await self._sale(stream.id),
+            "sale": sales[0] if sales else None,
+            "sales": sales,
             "viewers": snap.viewers,
             "reactions": snap.reactions,
             "slow_mode_s": snap.slow_mode_s,
@@ -100,10 +110,9 @@ class Snapshots:
         if since is not None:
             replay = await self._log.replay(keys, since)
             if replay is not None:
-                current, events = replay
-                member.conn.send_frame(
-                    Frame.of({"type": "resumed", "since": since, "seq": current})
-                )
+                current, events, clock_ms = replay
+                resumed = {"type": "resumed", "since": since, "seq": current}
+                member.conn.send_frame(Frame.of({**resumed, "server_time_ms": clock_ms}))
                 for i in range(0, len(events), 100):
                     member.conn.send_frame(Frame(batch_payload(events[i : i + 100])))
                 member.after_seq = current

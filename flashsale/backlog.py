@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import ResponseError
 
 from flashsale.keys import SaleKeys, active_sales_key
 from flashsale.persister import GROUP
@@ -14,49 +14,47 @@ from flashsale.persister import GROUP
 
 @dataclass(frozen=True, slots=True)
 class Backlog:
-    """Totals over every active sale."""
+    """The persister's backlog over the active sales, their orders and their unpaid holds."""
 
     active_sales: int
-    #: Order events in the sales' streams that the persister group has not acked yet.
-    unpersisted: int
+    #: Events not yet delivered to the persister group plus those delivered but not acked.
+    unpersisted_events: int
+    #: Orders ever created by the active sales (each sale counts its own order ids).
+    orders_created: int
     #: Reservations holding stock until they are paid or expire.
-    holds: int
+    holds: int = 0
     #: Of those, holds already past their expiry that the reaper has not swept yet.
-    holds_due: int
+    holds_due: int = 0
 
 
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
-
-
-async def sale_backlog(redis: Redis, prefix: str, group: str = GROUP) -> Backlog:
-    """Read the backlog of every active sale in two round trips."""
+async def backlog(redis: Redis, prefix: str) -> Backlog:
+    """Measure the persister's backlog across every active sale (two round trips per sale)."""
     ids = sorted(int(m) for m in await redis.smembers(active_sales_key(prefix)))
-    if not ids:
-        return Backlog(0, 0, 0, 0)
-    now_ms = int(time.time() * 1000)
-    pipe = redis.pipeline(transaction=False)
+    unpersisted = orders = holds = due = 0
     for sale_id in ids:
-        k = SaleKeys.of(prefix, sale_id)
-        pipe.zcard(k.holds)
-        pipe.zcount(k.holds, "-inf", now_ms)
-        pipe.xlen(k.events)
-        pipe.xinfo_groups(k.events)
-    # A sale whose stream does not exist yet answers an error for XINFO: nothing pending there.
-    replies = await pipe.execute(raise_on_error=False)
-    holds = due = unpersisted = 0
-    for i in range(len(ids)):
-        n_holds, n_due, length, groups = replies[4 * i : 4 * i + 4]
-        holds += n_holds if isinstance(n_holds, int) else 0
-        due += n_due if isinstance(n_due, int) else 0
-        if isinstance(groups, Exception):
+        keys = SaleKeys.of(prefix, sale_id)
+        pipe = redis.pipeline(transaction=False)
+        pipe.hget(keys.meta, "seq")
+        pipe.zcard(keys.holds)
+        pipe.zcount(keys.holds, "-inf", int(time.time() * 1000))  # scores: expiry in ms
+        seq, n_holds, n_due = await pipe.execute()
+        orders += int(seq or 0)
+        holds += int(n_holds)
+        due += int(n_due)
+        try:
+            groups = await redis.xinfo_groups(keys.events)
+        except ResponseError:  # no stream yet: the sale has had no events
             continue
-        mine = [g for g in groups if _s(g["name"]) == group]
-        if not mine:
-            # No consumer has read this stream yet: every event in it is waiting.
-            unpersisted += length if isinstance(length, int) else 0
+        group = next((g for g in groups if _s(g["name"]) == GROUP), None)
+        if group is None:
+            unpersisted += int(await redis.xlen(keys.events))
             continue
-        # pending: delivered, not acked; lag: not delivered yet (Redis >= 7; None if unknown).
-        lag = mine[0].get("lag")
-        unpersisted += int(mine[0]["pending"]) + (int(lag) if lag is not None else 0)
-    return Backlog(len(ids), unpersisted, holds, due)
+        lag = group.get("lag")
+        if lag is None:  # Redis cannot tell (entries deleted); count what is still pending
+            lag = 0
+        unpersisted += int(lag) + int(group["pending"])
+    return Backlog(len(ids), unpersisted, orders, holds, due)
+
+
+def _s(v: object) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -15,6 +15,8 @@ class SaleKeys:
     orders: str
     holds: str
     events: str
+    #: The sale's last announced phase transitions (phase.lua).
+    phases: str
 
     @classmethod
     def of(cls, prefix: str, sale_id: int) -> SaleKeys:
@@ -27,6 +29,7 @@ class SaleKeys:
             orders=f"{base}:orders",
             holds=f"{base}:holds",
             events=f"{base}:events",
+            phases=f"{base}:phases",
         )
 
     def for_buy(self) -> list[str]:

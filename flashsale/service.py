@@ -20,15 +20,15 @@ from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
+from flashsale.phases import PhaseReport, SalePhases
 from flashsale.scripts import Scripts
+from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
 from inventory.errors import DomainError, NotFound
 from inventory.ledger import Ledger, SaleRecord
 
 log = logging.getLogger("livesell.flashsale")
 
-#: An end time far in the future: a sale with no start time waits for a manual open.
-NOT_SCHEDULED_END_MS = 2**50
 #: A sale ended by its clock is retired only this long after its end (clock skew margin).
 RETIRE_GRACE_MS = 5_000
 #: How long a retired sale's Redis state is kept before SQL alone holds it.
@@ -44,44 +44,8 @@ _BUY_ERRORS: dict[str, type[DomainError]] = {
 }
 
 
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
 def _s(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
-
-
-@dataclass(frozen=True, slots=True)
-class SaleView(SaleRecord):
-    """A sale with its live state, window and remaining stock (from Redis while it runs)."""
-
-    remaining: int
-
-    def to_json(self) -> dict[str, object]:
-        """The API shape; ``state`` is as the buyer sees it now (scheduled/open/ended)."""
-        now = _now_ms()
-        phase = self.state
-        if self.state == "closed" or now >= self.ends_at_ms:
-            phase = "ended"
-        elif self.starts_at_ms and now >= self.starts_at_ms:
-            phase = "open"
-        elif self.state == "open":
-            phase = "countdown"
-        return {
-            "id": self.id,
-            "product_id": self.product_id,
-            "stream_id": self.stream_id,
-            "price_cents": self.price_cents,
-            "quantity": self.quantity,
-            "per_user_limit": self.per_user_limit,
-            "starts_at_ms": self.starts_at_ms or None,
-            "ends_at_ms": None if self.ends_at_ms >= NOT_SCHEDULED_END_MS else self.ends_at_ms,
-            "hold_s": self.hold_s,
-            "state": phase,
-            "remaining": self.remaining,
-            "server_time_ms": now,
-        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +79,7 @@ class SaleService:
         self._meter: BuyMeter = meter or NullMeter()
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._stream_of: dict[int, str | None] = {}
+        self._phases = SalePhases(redis, prefix)
 
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
@@ -124,7 +89,7 @@ class SaleService:
         try:
             self._observer.sale_event(
                 SaleEvent(
-                    kind, sale_id, self._stream_of.get(sale_id), remaining, _now_ms(), **fields
+                    kind, sale_id, self._stream_of.get(sale_id), remaining, now_ms(), **fields
                 )
             )
         except Exception:  # an observer bug must never fail a purchase
@@ -213,15 +178,38 @@ class SaleService:
     async def get_sale(self, sale_id: int) -> SaleView:
         """The sale with its live state and remaining stock."""
         rec = await self._ledger.get_sale(sale_id)
-        self._stream_of[sale_id] = rec.stream_id
-        m = await self._call(
-            self._redis.hmget(self.keys(sale_id).meta, ["state", "start_ms", "end_ms", "remaining"])
-        )
-        if m[0] is None:  # never initialised, or retired and past its retention
-            held = await self._ledger.units_held(sale_id)
-            return SaleView(**asdict(rec), remaining=rec.quantity - held)
-        live = {"starts_at_ms": int(m[1]), "ends_at_ms": int(m[2]), "state": _s(m[0])}
-        return SaleView(**{**asdict(rec), **live}, remaining=int(m[3]))
+        return (await self.live_views([rec]))[0]
+
+    async def live_views(self, records: Sequence[SaleRecord]) -> list[SaleView]:
+        """The sales with their live window, state and stock, read together with Redis's clock."""
+        if not records:
+            return []
+        async with self._redis.pipeline(transaction=False) as p:
+            for rec in records:
+                self._stream_of[rec.id] = rec.stream_id
+                p.hmget(self.keys(rec.id).meta, ["state", "start_ms", "end_ms", "remaining"])
+            p.time()
+            *metas, (sec, usec) = await self._call(p.execute())
+        clock = int(sec) * 1000 + int(usec) // 1000
+        views = []
+        for rec, m in zip(records, metas, strict=True):
+            if m[0] is None:  # never initialised, or retired and past its retention
+                held = await self._ledger.units_held(rec.id)
+                views.append(SaleView(**asdict(rec), remaining=rec.quantity - held, clock_ms=clock))
+                continue
+            live = {"starts_at_ms": int(m[1]), "ends_at_ms": int(m[2]), "state": _s(m[0])}
+            views.append(SaleView(**{**asdict(rec), **live}, remaining=int(m[3]), clock_ms=clock))
+        return views
+
+    async def sales_for_stream(self, stream_id: str) -> list[SaleRecord]:
+        """The stream's sales that SQL knows neither as closed nor as ended by the clock."""
+        return await self._ledger.sales_for_stream(stream_id, now_ms())
+
+    async def stream_of(self, sale_id: int) -> str | None:
+        """The stream a sale sells in (None: none); raises SaleNotFound for an unknown sale."""
+        if sale_id not in self._stream_of:
+            self._stream_of[sale_id] = (await self._ledger.get_sale(sale_id)).stream_id
+        return self._stream_of[sale_id]
 
     async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
         """The live remaining stock of each sale, in one round trip (None: no live state)."""
@@ -231,10 +219,13 @@ class SaleService:
             replies = await self._call(p.execute())
         return [None if r is None else int(r) for r in replies]
 
-    async def active_sale_for_stream(self, stream_id: str) -> SaleView | None:
-        """The newest not-closed sale of a stream, for the room's join snapshot."""
-        rec = await self._ledger.latest_sale_for_stream(stream_id)
-        return None if rec is None else await self.get_sale(rec.id)
+    async def phase(self, sale_id: int, known: int = 0) -> PhaseReport | None:
+        """Record the sale's phase transition if it has one (see flashsale/phases.py)."""
+        return await self._call(self._phases.check(sale_id, known))
+
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[PhaseReport | None]:
+        """``phase`` for each (sale id, known), in one round trip."""
+        return await self._call(self._phases.check_many(known))
 
     async def open_sale(self, sale_id: int, countdown_s: int = 0) -> SaleView:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
@@ -267,6 +258,19 @@ class SaleService:
         if _s(reply[0]) == "ok":
             self._emit("closed", sale_id, remaining)
         return await self.get_sale(sale_id)
+
+    async def close_stream_sales(self, stream_id: str) -> list[int]:
+        """Close the stream's open and counting-down sales (its show ended); returns their ids.
+
+        Scheduled sales that were never started stay as they are: nobody can buy them, and the
+        host may start them in a later show.
+        """
+        closed = []
+        for view in await self.live_views(await self.sales_for_stream(stream_id)):
+            if view.to_json()["state"] in ("open", "countdown"):
+                await self.close_sale(view.id)
+                closed.append(view.id)
+        return closed
 
     # -- buying ----------------------------------------------------------------------------
 
@@ -398,9 +402,11 @@ class SaleService:
         be paid, cancelled or expired), so the workers need not poll it again.
         """
         k = self.keys(sale_id)
-        m = await self._call(self._redis.hmget(k.meta, ["state", "end_ms"]))
+        m = await self._call(self._redis.hmget(k.meta, ["state", "end_ms", "ann"]))
         if m[0] is None:
             return False
+        if m[2] is not None and _s(m[2]) != "closed":
+            return False  # the rooms have not heard it end yet (chat.saleannouncer tells them)
         # Redis's clock decides when a sale ends, so judge by it too, with a grace margin.
         sec, usec = await self._call(self._redis.time())
         if _s(m[0]) != "closed" and sec * 1000 + usec // 1000 < int(m[1]) + RETIRE_GRACE_MS:
@@ -417,9 +423,11 @@ class SaleService:
                 if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
                     return False
         await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
+        # So that joins stop reading it (and its units from the orders, once Redis forgot it).
+        await self._ledger.mark_closed(sale_id)
         # Its Redis state stays for a while (audits, order look-ups), then SQL is the record.
         pipe = self._redis.pipeline(transaction=False)
-        for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events):
+        for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events, k.phases):
             pipe.pexpire(key, RETAIN_RETIRED_MS)
         await self._call(pipe.execute())
         log.info("sale %d retired from the active set", sale_id)

@@ -113,16 +113,24 @@ class Ledger:
                 raise NotFound(f"sale {sale_id} not found", code="sale_not_found")
             return _sale(row)
 
-    async def latest_sale_for_stream(self, stream_id: str) -> SaleRecord | None:
-        """The newest sale attached to ``stream_id`` that is not closed, if any."""
+    async def sales_for_stream(
+        self, stream_id: str, now_ms: int, limit: int = 50
+    ) -> list[SaleRecord]:
+        """The newest ``limit`` sales of ``stream_id`` neither closed nor ended by ``now_ms``.
+
+        Sales that ran out of time are left out here, not after: a stream's history of ended
+        sales would otherwise push a "next up" sale out of the ``limit`` newest.
+        """
         async with self._db.session() as s:
-            row = await s.scalar(
+            rows = await s.scalars(
                 select(Sale)
-                .where(Sale.stream_id == stream_id, Sale.state != "closed")
+                .where(
+                    Sale.stream_id == stream_id, Sale.state != "closed", Sale.ends_at_ms > now_ms
+                )
                 .order_by(Sale.id.desc())
-                .limit(1)
+                .limit(limit)
             )
-            return None if row is None else _sale(row)
+            return [_sale(r) for r in reversed(list(rows))]
 
     async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
         """Record a sale's state and window after Redis changed them."""
@@ -131,6 +139,15 @@ class Ledger:
                 update(Sale)
                 .where(Sale.id == sale_id)
                 .values(state=state, starts_at_ms=start_ms, ends_at_ms=end_ms)
+            )
+
+    async def mark_closed(self, sale_id: int) -> None:
+        """Record that a sale is over for good (its window kept as it was)."""
+        async with self._db.session() as s, s.begin():
+            await s.execute(
+                update(Sale)
+                .where(Sale.id == sale_id, Sale.state != "closed")
+                .values(state="closed")
             )
 
     async def upsert_orders(self, orders: Iterable[OrderRecord]) -> int:
@@ -193,3 +210,11 @@ class Ledger:
         async with self._db.session() as s:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
+
+    async def recent_sales(self, limit: int = 50, stream_id: str | None = None) -> list[SaleRecord]:
+        """The newest sales, of one stream when ``stream_id`` is given."""
+        query = select(Sale).order_by(Sale.id.desc()).limit(limit)
+        if stream_id is not None:
+            query = query.where(Sale.stream_id == stream_id)
+        async with self._db.session() as s:
+            return [_sale(r) for r in await s.scalars(query)]

@@ -1,4 +1,4 @@
-"""``python -m loadtest.bench <what> ...``: flashsale, fanout or relay benchmarks."""
+"""``python -m loadtest.bench <what> ...``: flashsale, fanout, relay or pages benchmarks."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ BENCHES = {
     "flashsale": "loadtest.bench_flashsale",
     "fanout": "loadtest.bench_fanout",
     "relay": "loadtest.bench_relay",
+    "pages": "loadtest.bench_pages",
 }
 
 

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import secrets
-import socket
 import sys
 import tempfile
 import time
@@ -30,14 +29,9 @@ from typing import Any
 import aiohttp
 import psutil
 
+from loadtest.benchprocs import free_port
 from loadtest.chat_load import measure
 from loadtest.flashsale_load import livesell_command, mint_tokens
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def serve_raw(port: int) -> None:
@@ -133,7 +127,7 @@ async def _run_one(
 
 async def run(viewers: int, senders: int, rate: float, duration: float) -> dict[str, Any]:
     """Run both servers in turn under the same load; returns both results and the ratio."""
-    raw_port = _free_port()
+    raw_port = free_port()
     env = dict(os.environ)
 
     async def drive_raw(window: Any) -> dict[str, Any]:
@@ -146,7 +140,7 @@ async def run(viewers: int, senders: int, rate: float, duration: float) -> dict[
     argv = [sys.executable, "-m", "loadtest.bench_fanout", "--serve-raw", str(raw_port)]
     raw = await _run_one("raw", argv, env, raw_port, drive_raw)
 
-    port = _free_port()
+    port = free_port()
     with tempfile.TemporaryDirectory(prefix="livesell-fanout-") as data_dir:
         env = {
             **os.environ,

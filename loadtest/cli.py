@@ -35,7 +35,13 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesell-loadtest`` console script."""
-    parser, runners = _build_parser()
+    try:
+        parser, runners = _build_parser()
+    except ModuleNotFoundError as exc:
+        # The load tool's packages are an extra, not the server's runtime dependencies.
+        raise SystemExit(
+            f"livesell-loadtest needs {exc.name}: pip install 'livesell[bench]'"
+        ) from None
     args = parser.parse_args(argv)
     _install_uvloop()
     result: dict[str, Any] = asyncio.run(runners[args.cmd](args))

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
+#: The reason a broadcast ended when its publisher ended it on purpose (the WHIP DELETE);
+#: every other reason (disconnected, no_media, shutdown) may be followed by the same host's return.
+UNPUBLISHED = "unpublished"
+
 
 class StreamLifecycle(Protocol):
     """Receives stream state changes; implemented outside ``stream`` (the web layer)."""

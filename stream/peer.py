@@ -11,6 +11,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from aiortc.sdp import MediaDescription, SessionDescription, candidate_from_sdp
 
 from stream.errors import BadSdp, TrickleNotSupported
+from stream.tasks import cancel, supervise
 
 log = logging.getLogger("livesell.stream")
 
@@ -21,6 +22,48 @@ ANSWER_TIMEOUT_S = 10.0
 def new_session_id() -> str:
     """An unguessable session id: it is the capability to DELETE/PATCH the session."""
     return secrets.token_urlsafe(16)
+
+
+def defer_mdns(sdp: str) -> tuple[str, str]:
+    """Split an offer into (the SDP without its mDNS candidates, those candidates as a fragment).
+
+    Browsers hide host addresses behind ``<uuid>.local`` names unless the page may use the
+    camera, so a viewer's offer usually holds nothing else. aiortc resolves such names inside
+    setRemoteDescription, waiting up to a second each when the name cannot be resolved (always,
+    across the internet). The answer must not wait for that: the viewer's connectivity checks
+    reach our host candidates anyway and we learn its address from them (a peer-reflexive
+    candidate), so the names are tried afterwards, for a viewer on our own LAN. When any name
+    is deferred, ``a=end-of-candidates`` moves to the fragment too, after them.
+    """
+    kept: list[str] = []
+    deferred: list[str] = []
+    mid: str | None = None
+    end = False
+    for line in sdp.splitlines():
+        if line.startswith("a=mid:"):
+            mid = line[6:]
+        if line.startswith("a=candidate:") and ".local " in line and _parses(line):
+            if mid is not None:
+                deferred.append(f"a=mid:{mid}")
+            deferred.append(line)
+            continue
+        if line == "a=end-of-candidates":
+            end = True
+        kept.append(line)
+    if not deferred:
+        return sdp, ""
+    if end:
+        kept = [line for line in kept if line != "a=end-of-candidates"]
+        deferred.append("a=end-of-candidates")
+    return "\r\n".join(kept) + "\r\n", "\r\n".join(deferred)
+
+
+def _parses(line: str) -> bool:
+    try:
+        candidate_from_sdp(line[12:])
+    except Exception:
+        return False  # left in the offer, whose negotiation then fails with BadSdp as before
+    return True
 
 
 def make_peer(ice_servers: Sequence[str]) -> RTCPeerConnection:
@@ -40,6 +83,7 @@ class PeerSession:
         self._on_gone: Callable[[str], None] | None = None
         self._closed = False
         self._connect_timer: asyncio.TimerHandle | None = None
+        self._mdns: asyncio.Task[None] | None = None
         self.pc.on("connectionstatechange", self._state_changed)
 
     def on_gone(self, callback: Callable[[str], None], connect_within_s: float = 0) -> None:
@@ -67,23 +111,32 @@ class PeerSession:
 
     async def answer(self, offer_sdp: str) -> str:
         """Apply the remote offer and return our SDP answer (all candidates included)."""
+        offer_sdp, mdns = defer_mdns(offer_sdp)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         except Exception as exc:
             raise BadSdp(f"the SDP offer cannot be negotiated: {exc}") from exc
         answer = await self.pc.createAnswer()
         await asyncio.wait_for(self.pc.setLocalDescription(answer), ANSWER_TIMEOUT_S)
+        if mdns:
+            self._mdns = supervise(self._add_candidates(mdns), f"mdns:{self.id}")
         return self.pc.localDescription.sdp
 
     async def trickle(self, fragment: str) -> None:
         """Add the remote candidates of a trickle-ICE SDP fragment (RFC 8840)."""
         remote = self.pc.remoteDescription
         ufrags = {m.ice.usernameFragment for m in _media(remote) if m.ice is not None}
-        mid: str | None = None
         for raw in fragment.splitlines():
             line = raw.strip()
             if line.startswith("a=ice-ufrag:") and line[12:] not in ufrags:
                 raise TrickleNotSupported("ICE restarts are not supported; start a new session")
+        await self._add_candidates(fragment)
+
+    async def _add_candidates(self, fragment: str) -> None:
+        """Add the ``a=candidate`` lines (each under its ``a=mid``) and end-of-candidates."""
+        mid: str | None = None
+        for raw in fragment.splitlines():
+            line = raw.strip()
             if line.startswith("a=mid:"):
                 mid = line[6:]
             elif line.startswith("a=candidate:"):
@@ -105,6 +158,7 @@ class PeerSession:
         self._on_gone = None
         if self._connect_timer is not None:
             self._connect_timer.cancel()
+        await cancel(self._mdns)
         try:
             await self.pc.close()
         except Exception:

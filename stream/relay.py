@@ -19,7 +19,7 @@ from stream.errors import (
     SessionNotFound,
     StreamFull,
 )
-from stream.lifecycle import NullLifecycle, StreamLifecycle
+from stream.lifecycle import UNPUBLISHED, NullLifecycle, StreamLifecycle
 from stream.tasks import cancel, supervise
 
 log = logging.getLogger("livesell.stream")
@@ -106,7 +106,7 @@ class Relay:
         broadcast = self._broadcast(stream_id)
         if session_id != broadcast.publisher.id:
             raise SessionNotFound(f"no publisher session {session_id!r} on {stream_id!r}")
-        await self._end(broadcast, "unpublished")
+        await self._end(broadcast, UNPUBLISHED)
 
     # -- viewing -----------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import CATALOG, DATABASE, REDIS, SALES, SETTINGS
+from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS
 
 routes = web.RouteTableDef()
 
@@ -65,9 +65,17 @@ async def create_stream(request: web.Request) -> web.Response:
 
 @routes.get("/api/streams")
 async def list_streams(request: web.Request) -> web.Response:
-    """List streams, newest first."""
+    """List streams, newest first, each with its room's viewer count."""
     streams = await request.app[CATALOG].list_streams()
-    return web.json_response({"streams": [asdict(s) for s in streams]})
+    figures = await request.app[ROOM_HUB].figures([s.id for s in streams if s.status == "live"])
+    return web.json_response(
+        {
+            "streams": [
+                {**asdict(s), "viewers": figures[s.id].viewers if s.id in figures else 0}
+                for s in streams
+            ]
+        }
+    )
 
 
 @routes.get("/api/streams/{stream_id}")

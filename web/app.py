@@ -15,6 +15,8 @@ from web.keys import METRICS, SETTINGS, SIGNER
 from web.metrics import Metrics, metrics_ctx
 from web.metrics import routes as metrics_routes
 from web.observe import observe_middleware, setup_observe
+from web.ops import setup_ops
+from web.pages import setup_pages
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.room import setup_room
 from web.services import services_ctx
@@ -58,4 +60,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(api.routes)
     app.add_routes(metrics_routes)
+    setup_ops(app)
+    setup_pages(app)
     return app

@@ -1,15 +1,17 @@
-"""The ``livesell`` command: serve, token, audit."""
+"""The ``livesell`` command: serve, token, audit, persist, settings."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import logging
 import sys
 from typing import Any
 
 from web.auth import Role, TokenSigner
+from web.errors import ConfigError
 from web.logs import configure_logging
 from web.settings import Settings
 
@@ -18,7 +20,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from web.app import create_app
+    from web.datalock import DataDirBusy, DataDirLock
     from web.exposure import insecure_reason
+    from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
 
     try:
@@ -33,37 +37,64 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if (why := insecure_reason(settings, host)) is not None:
         print(f"livesell: {why}", file=sys.stderr)
         return 2
-    if args.worker_index is None and workers > 1:
-        return Supervisor(settings, host, port, workers).run()
-    if args.worker_index is None:
+    if args.worker_index is not None:
+        own_port = private_port(port, args.worker_index)
+        app = create_app(settings)
+        if args.worker_index == 0:
+            # Once for the whole server, at the shared port (advertise_url is this worker's own).
+            shared = public_url(dataclasses.replace(settings, advertise_url=""), host, port)
+            print_links_on_startup(app, shared)
+        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid))
+        return 0
+    # The parent owns the data directory (private Redis, pid files, SQLite) until it exits.
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except DataDirBusy as exc:
+        raise SystemExit(f"livesell serve: {exc}") from None
+    try:
+        if workers > 1:
+            return Supervisor(settings, host, port, workers).run()
         logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
+        app = create_app(settings)
+        print_links_on_startup(app, public_url(settings, host, port))
         web.run_app(
-            create_app(settings), host=host, port=port, access_log=None, shutdown_timeout=10,
+            app, host=host, port=port, access_log=None, shutdown_timeout=10,
             print=lambda *_: None,
         )  # fmt: skip
-        return 0
-    asyncio.run(
-        _run_worker(create_app(settings), host, port, private_port(port, args.worker_index))
-    )
+    finally:
+        lock.release()
     return 0
 
 
-async def _run_worker(app: Any, host: str, port: int, own_port: int) -> None:
-    """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
+async def _until_stopped(parent_pid: int | None) -> None:
+    """Wait for SIGTERM or SIGINT, or, in a child, for the parent to be gone."""
     import signal
 
+    from inventory.tasks import cancel_all, supervise
+    from web.process import watch_parent
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    tasks = [] if parent_pid is None else [supervise(watch_parent(parent_pid, stop.set), "parent")]
+    try:
+        await stop.wait()
+    finally:
+        await cancel_all(tasks)
+
+
+async def _run_worker(app: Any, host: str, port: int, own_port: int, parent: int | None) -> None:
+    """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
     from aiohttp import web
 
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True).start()
     await web.TCPSite(runner, host, own_port).start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     try:
-        await stop.wait()
+        await _until_stopped(parent)
     finally:
         await runner.cleanup()
 
@@ -81,10 +112,8 @@ def _token(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
-    from flashsale.audit import audit_sale
-    from inventory.database import Database
-    from inventory.ledger import Ledger
+def _running_redis(settings: Settings) -> Any:
+    """A client of the Redis the running server uses (its private one, found under data_dir)."""
     from web.resources import make_redis, redis_url_file
 
     url = settings.redis_url
@@ -93,7 +122,31 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         if not path.exists():
             raise SystemExit("no LIVESELL_REDIS_URL and no running private Redis under data dir")
         url = path.read_text().strip()
-    redis = make_redis(url, 4)
+    return make_redis(url, 4)
+
+
+async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
+    from web.pages import public_url, sign_in_links
+    from web.signin import LoginCodes
+
+    redis = _running_redis(settings)
+    signer = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    base = public_url(settings, settings.host, settings.port)
+    try:
+        codes = LoginCodes(redis, settings.redis_prefix, signer)
+        links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)
+    finally:
+        await redis.aclose()
+    for page, url in links.items():
+        print(f"{page}: {url}")
+
+
+async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
+    from flashsale.audit import audit_sale
+    from inventory.database import Database
+    from inventory.ledger import Ledger
+
+    redis = _running_redis(settings)
     db = Database(settings.resolved_database_url())
     try:
         await db.open()
@@ -104,9 +157,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         await db.close()
 
 
-async def _persist(settings: Settings) -> None:
-    import signal
-
+async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
     from inventory.database import Database
     from inventory.ledger import Ledger
@@ -124,13 +175,9 @@ async def _persist(settings: Settings) -> None:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
     persister.start()
     try:
-        await stop.wait()
+        await _until_stopped(parent_pid)
     finally:
         await persister.close()
         await redis.aclose()
@@ -146,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--port", type=int)
     p.add_argument("--workers", type=int, help="server processes on one port (LIVESELL_WORKERS)")
     p.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     p = sub.add_parser("token", help="print a signed bearer token")
     p.add_argument("--role", choices=[r.value for r in Role], default="viewer")
     p.add_argument("--user", required=True)
@@ -155,9 +203,20 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
-    sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
+    p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
+    p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
+    sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
+    p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
+    p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
+    p.add_argument("--user", help="user id (default: the role's name)")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    if args.cmd == "settings":
+        sys.stdout.write(Settings.markdown_table())
+        return 0
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        raise SystemExit(f"livesell: {exc}") from None
     configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.cmd == "serve":
@@ -165,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "token":
         return _token(settings, args)
     if args.cmd == "persist":
-        asyncio.run(_persist(settings))
+        asyncio.run(_persist(settings, args.parent_pid))
+        return 0
+    if args.cmd == "login-link":
+        asyncio.run(_login_link(settings, args))
         return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))

@@ -39,7 +39,7 @@ from prometheus_client.multiprocess import MultiProcessCollector, mark_process_d
 from redis.asyncio import Redis
 
 from chat.hub import Hub
-from flashsale.backlog import sale_backlog
+from flashsale.backlog import backlog
 from inventory.tasks import cancel_all, supervise
 from stream.relay import Relay
 from web.keys import METRICS, REDIS, RELAY, ROOM_HUB, SETTINGS
@@ -245,12 +245,12 @@ class Sampler:
     async def sample_backlog(self) -> None:
         """Read the sales' backlog from Redis (left as it was when Redis does not answer)."""
         try:
-            b = await asyncio.wait_for(sale_backlog(self._redis, self._prefix), 2)
+            b = await asyncio.wait_for(backlog(self._redis, self._prefix), 2)
         except Exception as exc:
             log.warning("metrics: sale backlog unreadable: %s", type(exc).__name__)
             return
         self._m.active_sales.set(b.active_sales)
-        self._m.unpersisted.set(b.unpersisted)
+        self._m.unpersisted.set(b.unpersisted_events)
         self._m.holds.set(b.holds)
         self._m.holds_due.set(b.holds_due)
 

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from web.process import PidFile, cmdline, free_port, spawn, stop_process
 
 log = logging.getLogger("livesell.redis")
 
@@ -32,25 +35,6 @@ def find_redis_server() -> str:
     )
 
 
-def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
-    """Terminate a child and wait for it; kill it if it has not stopped within ``timeout_s``."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class RedisProcess:
     """A redis-server child process on loopback with append-only persistence under ``data_dir``.
 
@@ -70,14 +54,28 @@ class RedisProcess:
         """The URL clients connect to."""
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start_sync(self) -> None:
-        """Start the server and wait until it answers PING."""
+    def _is_redis_here(self, pid: int) -> bool:
+        """Whether ``pid`` is a redis-server working in our directory (pids are reused)."""
+        argv = cmdline(pid)
+        try:
+            here = os.readlink(f"/proc/{pid}/cwd") == str(self.data_dir.resolve())
+        except OSError:
+            return False
+        return bool(argv) and "redis-server" in Path(argv[0].split()[0]).name and here
+
+    def _spawn(self) -> PidFile:
+        """Stop an orphan still writing our AOF, then start redis-server (main thread only)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        pid_file = PidFile(self.data_dir / "redis.pid", self._is_redis_here)
+        # Stop, not adopt: an orphan's port and settings are unknown, and two servers must
+        # never append to one AOF. SIGTERM makes it flush the AOF first.
+        pid_file.stop_orphan()
         argv = [
             find_redis_server(),
             "--port", str(self.port),
             "--bind", "127.0.0.1",
             "--dir", str(self.data_dir.resolve()),
+            "--pidfile", str(pid_file.path.resolve()),
             "--save", "",
             "--appendonly", "yes",
             "--appendfsync", self.appendfsync,
@@ -85,31 +83,44 @@ class RedisProcess:
             "--protected-mode", "yes",
             "--logfile", str((self.data_dir / "redis.log").resolve()),
         ]  # fmt: skip
-        # A session of its own: Ctrl-C in the terminal must reach livesell only, which then
-        # shuts down in order and stops Redis last, instead of Redis dying under it.
-        self._proc = subprocess.Popen(
-            argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
+        self._proc = spawn(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        return pid_file
 
+    def _answers(self) -> bool:
+        """Whether the child answers PING; raises if it exited."""
+        assert self._proc is not None
+        if self._proc.poll() is not None:
+            err = self._proc.stderr.read().decode() if self._proc.stderr else ""
+            raise RuntimeError(f"redis-server exited: {err.strip()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(64).startswith(b"+PONG"):
+                    log.info("private redis-server on port %d (%s)", self.port, self.data_dir)
+                    return True
+        except OSError:
+            pass
+        return False
+
+    def start_sync(self) -> None:
+        """Start the server and wait until it answers PING."""
+        self._spawn()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                err = self._proc.stderr.read().decode() if self._proc.stderr else ""
-                raise RuntimeError(f"redis-server exited: {err.strip()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(64).startswith(b"+PONG"):
-                        log.info("private redis-server on port %d (%s)", self.port, self.data_dir)
-                        return
-            except OSError:
-                pass
+            if self._answers():
+                return
             time.sleep(0.05)
         raise RuntimeError("redis-server did not start in 10 s")
 
     async def start(self) -> None:
-        """Start without blocking the event loop."""
-        await asyncio.to_thread(self.start_sync)
+        """Start without blocking the event loop for long (the fork stays on this thread)."""
+        self._spawn()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if await asyncio.to_thread(self._answers):
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError("redis-server did not start in 10 s")
 
     def stop_sync(self) -> None:
         """Stop the server (SIGTERM makes it flush its AOF) and wait for it."""

@@ -14,7 +14,7 @@ from flashsale.reaper import Reaper
 from inventory.catalog import Catalog
 from inventory.database import Database
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
-from web.persistproc import PersisterProcess
+from web.process import ChildProcess
 from web.redisproc import RedisProcess
 
 log = logging.getLogger("livesell.app")
@@ -83,15 +83,22 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    child = PersisterProcess(settings, app[REDIS_URL])
+    child: ChildProcess | None = None
     reaper.start()
     if settings.persister == "inprocess":
         persister.start()
     elif settings.persister == "process":
+        # Only the process that owns the data directory supervises the persister: a worker
+        # (persister=off) must not touch its pid file.
+        env = settings.to_env(
+            redis_url=app[REDIS_URL], database_url=settings.resolved_database_url()
+        )
+        child = ChildProcess("persister", ["persist"], env, settings.data_dir / "persister.pid")
         child.start()
     try:
         yield
     finally:
         await reaper.close()
         await persister.close()
-        await child.close()
+        if child is not None:
+            await child.close()

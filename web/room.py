@@ -17,14 +17,15 @@ from chat.protocol import (
     CLOSE_NOT_FOUND,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
+    MAX_HOST_FRAME_BYTES,
     Frame,
     encode,
     error_event,
     parse_command,
 )
-from web.auth import Principal, TokenSigner
+from web.auth import Principal, Role, TokenSigner
 from web.errors import AuthError
-from web.http import json_body, principal
+from web.http import json_body, principal, require
 from web.keys import ROOM_HUB, SIGNER
 from web.settings import Settings
 
@@ -86,7 +87,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
     """The live room. Token: ``?token=``, an Authorization header, or an ``auth`` event."""
     hub = request.app[ROOM_HUB]
     # compress=False: frames are pre-built once and shared by every socket.
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, compress=False, heartbeat=30)
+    ws = web.WebSocketResponse(max_msg_size=MAX_HOST_FRAME_BYTES, compress=False, heartbeat=30)
     await ws.prepare(request)
     conn = WsConnection(ws, request.transport, hub.limits.max_buffer_bytes)
     token = request.query.get("token")
@@ -146,7 +147,8 @@ async def room_action(request: web.Request) -> web.Response:
 
 @routes.get("/api/rooms/stats")
 async def room_stats(request: web.Request) -> web.Response:
-    """This process's room counters (rooms, clients, frames, deliveries)."""
+    """This process's room counters (rooms, clients, frames, deliveries), for admins."""
+    require(request, Role.ADMIN)
     return web.json_response(request.app[ROOM_HUB].stats())
 
 

@@ -57,7 +57,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     registry = StreamRegistry(redis, prefix, own_url)
     ice = settings.ice_servers
     relay = Relay(
-        RoomStreamLifecycle(catalog, room, partial(release_claim, registry)),
+        RoomStreamLifecycle(catalog, room, partial(release_claim, registry), sales),
         ice_servers=tuple(u.strip() for u in ice.split(",") if u.strip()),
         media_timeout_s=settings.stream_media_timeout_s,
         max_viewers_per_stream=settings.stream_max_viewers,

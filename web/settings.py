@@ -5,127 +5,183 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from web.errors import ConfigError
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def setting(
+    default: Any, help: str, shown: str | None = None, choices: tuple[str, ...] = ()
+) -> Any:
+    """Declare one setting: its default, its help line and how the README shows the default."""
+    return field(default=default, metadata={"help": help, "shown": shown, "choices": choices})
+
+
+_FLAGS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}  # fmt: skip
+
+
+def _flag(raw: str) -> bool:
+    """A boolean setting: 1/0, true/false, yes/no, on/off (any case)."""
     try:
-        return int(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from exc
+        return _FLAGS[raw.strip().lower()]
+    except KeyError:
+        raise ValueError(raw) from None
 
 
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
+def _parse(name: str, kind: str, raw: str, choices: tuple[str, ...]) -> Any:
+    """``raw`` as the field's type, or a ``ConfigError`` naming the variable."""
+    if choices and raw not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    parse: dict[str, Any] = {
+        "int": int, "float": float, "Path": Path, "str": str, "bool": _flag,
+    }  # fmt: skip
     try:
-        return float(raw)
+        return parse[kind](raw)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from exc
-
-
-def _choice(env: Mapping[str, str], name: str, allowed: tuple[str, ...], default: str) -> str:
-    raw = env.get(name) or default
-    if raw not in allowed:
-        raise ConfigError(f"{name} must be one of {', '.join(allowed)}, got {raw!r}")
-    return raw
+        what = {"int": "an integer", "bool": "1 or 0"}.get(kind, "a number")
+        raise ConfigError(f"{name} must be {what}, got {raw!r}") from exc
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Server configuration. Every field maps to one ``LIVESELL_<FIELD>`` variable."""
+    """Server configuration. Every field maps to one ``LIVESELL_<FIELD>`` variable.
 
-    #: Redis URL. Empty means: start a private redis-server under ``data_dir``.
-    redis_url: str = ""
-    #: SQLAlchemy async URL. Default: SQLite file ``<data_dir>/livesell.db``.
-    database_url: str = ""
-    #: HMAC secret for bearer tokens. Default: a random one persisted in ``<data_dir>/secret``.
-    secret: str = ""
-    host: str = "127.0.0.1"
-    port: int = 8080
-    #: Server processes sharing the port (``livesell serve --workers N``); see web/workers.py.
-    workers: int = 1
-    #: Where embedded state lives (SQLite file, private Redis data, secret).
-    data_dir: Path = field(default_factory=lambda: Path("var"))
-    #: Prefix of every Redis key this server writes (tests use their own).
-    redis_prefix: str = "ls"
-    #: Max concurrent Redis connections per process.
-    redis_pool_size: int = 64
-    #: How often unpaid reservations are swept for expiry, in seconds.
-    reaper_interval_s: float = 0.5
-    #: Where the Redis-to-SQL persister runs: ``process`` (a supervised ``livesell persist``
-    #: child, off the request path), ``inprocess`` (in the server's event loop), or ``off``
-    #: (run ``livesell persist`` yourself, e.g. on another machine).
-    persister: str = "process"
-    #: How often the persister polls the sale streams, in seconds.
-    persister_interval_s: float = 0.1
-    #: Pending events idle longer than this are claimed from a dead consumer, in ms.
-    persister_claim_idle_ms: int = 30_000
-    #: Token lifetime for ``livesell token``, in seconds.
-    token_ttl_s: int = 7 * 24 * 3600
-    #: Log level name.
-    log_level: str = "INFO"
-    #: Log lines as ``text`` or ``json`` (one object per line, with the request id).
-    log_format: str = "text"
-    #: Serve on a non-loopback host without LIVESELL_SECRET (refused unless set to 1).
-    allow_insecure: bool = False
-    #: Live room: chat messages per user per room, burst and sustained per second.
-    room_chat_burst: float = 10
-    room_chat_per_s: float = 2
-    #: Live room: a socket's send buffer above which it is set aside and later resynced.
-    room_send_buffer_bytes: int = 1 << 20
-    #: Live room: events arriving within this window share one websocket frame.
-    room_batch_window_s: float = 0.05
-    #: STUN URLs for the stream relay's peers, comma-separated (empty: host candidates only).
-    ice_servers: str = ""
-    #: The URL other workers redirect WHEP viewers to (empty: http://<host>:<port>).
-    advertise_url: str = ""
-    #: A broadcast ends after this long without media from the publisher, in seconds.
-    stream_media_timeout_s: float = 10.0
-    #: WHEP viewer sessions allowed per stream, and per relay process in all.
-    stream_max_viewers: int = 1000
-    relay_max_viewers: int = 5000
+    This class is the one declaration of every setting: ``from_env`` reads them, ``to_env``
+    hands them to child processes, ``markdown_table`` is the README's table.
+    """
+
+    redis_url: str = setting(
+        "", "Redis to use, e.g. `redis://127.0.0.1:6379/0`", shown="empty: private redis-server"
+    )
+    database_url: str = setting(
+        "",
+        "SQLAlchemy async URL, e.g. `postgresql+asyncpg://user@host/db`",
+        shown="`sqlite+aiosqlite:///<data dir>/livesell.db`",
+    )
+    secret: str = setting(
+        "", "HS256 key for bearer tokens (>= 32 chars)", shown="random, kept in `<data dir>/secret`"
+    )
+    host: str = setting("127.0.0.1", "address to listen on")
+    port: int = setting(8080, "port to listen on")
+    workers: int = setting(
+        1,
+        "server processes sharing the port (`livesell serve --workers N`); worker i also listens "
+        "on port + 1 + i, the address WHEP viewers are redirected to",
+    )
+    data_dir: Path = setting(  # noqa: RUF009 - a Path is immutable, one shared default is safe
+        Path("var"),
+        "embedded state (SQLite file, private Redis data, secret, pid files); one server at a "
+        "time: `livesell serve` locks it (`livesell.lock`)",
+    )
+    redis_prefix: str = setting("ls", "prefix of every Redis key this server writes")
+    redis_pool_size: int = setting(
+        64, "Redis connections per process (the pool waits when all are busy)"
+    )
+    reaper_interval_s: float = setting(0.5, "how often expired payment holds are swept")
+    persister: str = setting(
+        "process",
+        "where the Redis-to-SQL persister runs: `process` (a supervised `livesell persist` child, "
+        "restarted if it dies), `inprocess` (in the server's event loop), `off` (run "
+        "`livesell persist` yourself)",
+        choices=("process", "inprocess", "off"),
+    )
+    persister_interval_s: float = setting(
+        0.1, "pause between persister passes (events of a rush are written in batches)"
+    )
+    persister_claim_idle_ms: int = setting(
+        30_000, "after this, a dead consumer's pending events are claimed"
+    )
+    token_ttl_s: int = setting(7 * 24 * 3600, "lifetime of tokens minted by `livesell token`")
+    log_level: str = setting(
+        "INFO", "log level name", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+    )
+    log_format: str = setting(
+        "text",
+        "log lines as `text`, or `json`: one object per line (`ts`, `level`, `logger`, "
+        "`message`, `pid`, `request_id`, `exc`)",
+        choices=("text", "json"),
+    )
+    allow_insecure: bool = setting(
+        False,
+        "`1` lets `livesell serve` listen on a non-loopback host with a generated secret or "
+        "guest sign-in on (refused otherwise, exit 2)",
+        shown="`0`",
+    )
+    room_chat_burst: float = setting(10.0, "chat token bucket per user per room: burst")
+    room_chat_per_s: float = setting(
+        2.0, "chat token bucket per user per room: messages per second"
+    )
+    room_send_buffer_bytes: int = setting(
+        1 << 20,
+        "a socket's send buffer above which it is set aside, then resynced (or closed 4009)",
+    )
+    room_batch_window_s: float = setting(
+        0.05, "events arriving within this window share one websocket frame"
+    )
+    ice_servers: str = setting(
+        "", "STUN URLs for the relay's peers, comma-separated (empty: host candidates only)"
+    )
+    advertise_url: str = setting(
+        "", "the URL other workers redirect WHEP viewers to", shown="`http://<host>:<port>`"
+    )
+    stream_media_timeout_s: float = setting(
+        10.0, "a broadcast ends after this long without media from the publisher"
+    )
+    stream_max_viewers: int = setting(1000, "WHEP sessions per stream (beyond: 503 `stream_full`)")
+    relay_max_viewers: int = setting(
+        5000, "WHEP sessions per relay process in all (beyond: 503 `stream_full`)"
+    )
+    guest_login: bool = setting(
+        True,
+        "`0` turns guest sign-in (`POST /api/guest`) off: viewers then need a shop's token",
+        shown="`1`",
+    )
+    guest_logins_per_min: int = setting(
+        30,
+        "guest tokens one client IP may mint per minute (the peer address: behind a reverse "
+        "proxy, raise it or have the proxy limit)",
+    )
+
+    @staticmethod
+    def variable(name: str) -> str:
+        """The environment variable of field ``name``."""
+        return f"LIVESELL_{name.upper()}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from ``env`` (default ``os.environ``), applying documented defaults."""
+        """Read settings from ``env`` (default ``os.environ``); empty or unset means the default."""
         e = os.environ if env is None else env
-        data_dir = Path(e.get("LIVESELL_DATA_DIR") or "var")
-        return cls(
-            redis_url=e.get("LIVESELL_REDIS_URL", ""),
-            database_url=e.get("LIVESELL_DATABASE_URL", ""),
-            secret=e.get("LIVESELL_SECRET", ""),
-            host=e.get("LIVESELL_HOST", "127.0.0.1"),
-            port=_int(e, "LIVESELL_PORT", 8080),
-            workers=_int(e, "LIVESELL_WORKERS", 1),
-            data_dir=data_dir,
-            redis_prefix=e.get("LIVESELL_REDIS_PREFIX", "ls"),
-            redis_pool_size=_int(e, "LIVESELL_REDIS_POOL_SIZE", 64),
-            reaper_interval_s=_float(e, "LIVESELL_REAPER_INTERVAL_S", 0.5),
-            persister=_choice(e, "LIVESELL_PERSISTER", ("process", "inprocess", "off"), "process"),
-            persister_interval_s=_float(e, "LIVESELL_PERSISTER_INTERVAL_S", 0.1),
-            persister_claim_idle_ms=_int(e, "LIVESELL_PERSISTER_CLAIM_IDLE_MS", 30_000),
-            token_ttl_s=_int(e, "LIVESELL_TOKEN_TTL_S", 7 * 24 * 3600),
-            log_level=e.get("LIVESELL_LOG_LEVEL", "INFO"),
-            log_format=_choice(e, "LIVESELL_LOG_FORMAT", ("text", "json"), "text"),
-            allow_insecure=_int(e, "LIVESELL_ALLOW_INSECURE", 0) != 0,
-            room_chat_burst=_float(e, "LIVESELL_ROOM_CHAT_BURST", 10),
-            room_chat_per_s=_float(e, "LIVESELL_ROOM_CHAT_PER_S", 2),
-            room_send_buffer_bytes=_int(e, "LIVESELL_ROOM_SEND_BUFFER_BYTES", 1 << 20),
-            room_batch_window_s=_float(e, "LIVESELL_ROOM_BATCH_WINDOW_S", 0.05),
-            ice_servers=e.get("LIVESELL_ICE_SERVERS", ""),
-            advertise_url=e.get("LIVESELL_ADVERTISE_URL", ""),
-            stream_media_timeout_s=_float(e, "LIVESELL_STREAM_MEDIA_TIMEOUT_S", 10.0),
-            stream_max_viewers=_int(e, "LIVESELL_STREAM_MAX_VIEWERS", 1000),
-            relay_max_viewers=_int(e, "LIVESELL_RELAY_MAX_VIEWERS", 5000),
-        )
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = e.get(cls.variable(f.name), "")
+            if raw != "":
+                values[f.name] = _parse(
+                    cls.variable(f.name), str(f.type), raw, f.metadata["choices"]
+                )
+        return cls(**values)
+
+    def to_env(self, **overrides: Any) -> dict[str, str]:
+        """This process's environment with every setting (and ``overrides``) as LIVESELL_*.
+
+        How a child process gets exactly the parent's settings; the data directory is made
+        absolute so that the child's pid files and lock checks name the same place.
+        """
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["data_dir"] = self.data_dir.resolve()
+        values.update(overrides)
+        return {**os.environ, **{self.variable(k): str(v) for k, v in values.items()}}
+
+    @classmethod
+    def markdown_table(cls) -> str:
+        """The README's configuration table, generated from the declarations above."""
+        rows = ["| variable | default | meaning |", "|---|---|---|"]
+        for f in fields(cls):
+            default = f.metadata["shown"] or (f"`{f.default}`" if f.default != "" else "empty")
+            rows.append(f"| `{cls.variable(f.name)}` | {default} | {f.metadata['help']} |")
+        return "\n".join(rows) + "\n"
 
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to an SQLite file under ``data_dir``."""

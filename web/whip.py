@@ -10,6 +10,7 @@ from aiohttp import web
 
 from inventory.catalog import Catalog, StreamView
 from stream.errors import AlreadyLive, StreamError, UnsupportedMediaType
+from stream.lifecycle import UNPUBLISHED
 from stream.registry import StreamRegistry
 from web.auth import Principal, Role
 from web.errors import AuthError, ForbiddenError
@@ -41,6 +42,14 @@ class StreamAnnouncer(Protocol):
         ...
 
 
+class StreamSales(Protocol):
+    """The stream's flash sales as the relay's lifecycle sees them (``SaleService``)."""
+
+    async def close_stream_sales(self, stream_id: str) -> list[int]:
+        """Close the stream's open and counting-down sales; returns their ids."""
+        ...
+
+
 class RoomStreamLifecycle:
     """StreamLifecycle for the app: records the status in the catalog and tells the live room."""
 
@@ -49,10 +58,12 @@ class RoomStreamLifecycle:
         catalog: Catalog,
         room: StreamAnnouncer,
         release: Callable[[str], Awaitable[None]],
+        sales: StreamSales,
     ) -> None:
         self._catalog = catalog
         self._room = room
         self._release = release
+        self._sales = sales
 
     async def stream_live(self, stream_id: str) -> None:
         """Mark the stream live and announce it in its room."""
@@ -62,7 +73,20 @@ class RoomStreamLifecycle:
         """Mark the stream ended and announce it in its room."""
         log.info("stream %s ended (%s)", stream_id, reason)
         await self._release(stream_id)
+        if reason == UNPUBLISHED:
+            await self._close_sales(stream_id)
         await self._set(stream_id, "ended")
+
+    async def _close_sales(self, stream_id: str) -> None:
+        # Only the host's End closes the sales: a publisher lost to the network may come back
+        # within the sale's window, and its buyers should not lose the sale meanwhile.
+        try:
+            closed = await self._sales.close_stream_sales(stream_id)
+        except Exception:
+            log.exception("could not close stream %s's sales", stream_id)
+            return
+        if closed:
+            log.info("stream %s ended by its host: closed sales %s", stream_id, closed)
 
     async def _set(self, stream_id: str, status: str) -> None:
         try:

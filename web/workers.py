@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
-import subprocess
-import sys
-import time
-from types import FrameType
+from functools import partial
 
 from inventory.database import Database
 from web.metrics import prepare_metrics_dir, worker_exited
-from web.redisproc import RedisProcess, stop_process
+from web.process import ChildProcess
+from web.redisproc import RedisProcess
 from web.resources import redis_url_file
 from web.settings import Settings
 
@@ -33,101 +30,83 @@ def private_port(port: int, index: int) -> int:
 
 
 class Supervisor:
-    """Starts the shared pieces and N workers; restarts a worker that dies; stops in order."""
+    """Starts the shared pieces and N workers; restarts a worker that dies; stops in order.
+
+    Runs in the main thread (the children die with it; see ``web.process``); the caller holds
+    the data directory's lock.
+    """
 
     def __init__(self, settings: Settings, host: str, port: int, workers: int) -> None:
         self._settings = settings
         self._host = host
         self._port = port
         self._n = workers
-        self._stop = False
-        self._redis: RedisProcess | None = None
-        self._env: dict[str, str] = {}
-        self._workers: dict[int, subprocess.Popen[bytes]] = {}
-        self._persister: subprocess.Popen[bytes] | None = None
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("signal %d: stopping workers", signum)
-        self._stop = True
-
-    def _prepare(self) -> None:
-        s = self._settings
-        url = s.redis_url
-        if not url:
-            self._redis = RedisProcess(s.data_dir / "redis")
-            self._redis.start_sync()
-            url = self._redis.url
-            redis_url_file(s.data_dir).write_text(url)
-        secret = s.resolved_secret()  # created once here, not raced by the workers
-        db_url = s.resolved_database_url()
-
-        async def migrate() -> None:
-            db = Database(db_url)
-            try:
-                await db.open()
-            finally:
-                await db.close()
-
-        asyncio.run(migrate())
-        self._env = {
-            **os.environ,
-            "LIVESELL_REDIS_URL": url,
-            "LIVESELL_DATABASE_URL": db_url,
-            "LIVESELL_SECRET": secret,
-            "LIVESELL_DATA_DIR": str(s.data_dir),
-            "LIVESELL_PERSISTER": "off",
-            "LIVESELL_WORKERS": "1",
-            **prepare_metrics_dir(s.data_dir),  # before any worker starts writing series
-        }
-
-    def _spawn_worker(self, i: int) -> subprocess.Popen[bytes]:
-        env = {
-            **self._env,
-            "LIVESELL_ADVERTISE_URL": f"http://{self._host}:{private_port(self._port, i)}",
-        }
-        argv = [
-            sys.executable, "-m", "web.cli", "serve", "--host", self._host,
-            "--port", str(self._port), "--worker-index", str(i),
-        ]  # fmt: skip
-        # Own sessions: a terminal's Ctrl-C reaches the supervisor, which stops them in order.
-        return subprocess.Popen(argv, env=env, start_new_session=True)
-
-    def _spawn_persister(self) -> subprocess.Popen[bytes]:
-        argv = [sys.executable, "-m", "web.cli", "persist"]
-        return subprocess.Popen(argv, env=self._env, start_new_session=True)
+    async def _migrate(self) -> None:
+        db = Database(self._settings.resolved_database_url())
+        try:
+            await db.open()
+        finally:
+            await db.close()
 
     def run(self) -> int:
         """Run until SIGTERM or SIGINT; returns the exit status."""
-        signal.signal(signal.SIGTERM, self._on_signal)
-        signal.signal(signal.SIGINT, self._on_signal)
-        self._prepare()
+        s = self._settings
+        redis: RedisProcess | None = None
+        url = s.redis_url
+        if not url:
+            redis = RedisProcess(s.data_dir / "redis")
+            redis.start_sync()
+            url = redis.url
+            redis_url_file(s.data_dir).write_text(url)
         try:
-            self._persister = self._spawn_persister()
-            for i in range(self._n):
-                self._workers[i] = self._spawn_worker(i)
-            log.info("serving on http://%s:%d with %d workers", self._host, self._port, self._n)
-            while not self._stop:
-                time.sleep(0.2)
-                for i, proc in list(self._workers.items()):
-                    if proc.poll() is not None and not self._stop:
-                        log.error("worker %d exited with %s; restarting", i, proc.returncode)
-                        worker_exited(self._settings.data_dir, proc.pid)
-                        self._workers[i] = self._spawn_worker(i)
-                if self._persister.poll() is not None and not self._stop:
-                    log.error("persister exited with %s; restarting", self._persister.returncode)
-                    self._persister = self._spawn_persister()
+            asyncio.run(self._serve(url))
         finally:
-            self._shutdown()
+            if redis is not None:  # last: the children above wrote into it until they stopped
+                redis.stop_sync()
+                redis_url_file(s.data_dir).unlink(missing_ok=True)
         return 0
 
-    def _shutdown(self) -> None:
-        # Workers first (they drain their sockets), then the persister (it writes what they
-        # sold), then Redis.
-        for proc in self._workers.values():
-            stop_process(proc, 15)
-            worker_exited(self._settings.data_dir, proc.pid)
-        if self._persister is not None:
-            stop_process(self._persister, 10)
-        if self._redis is not None:
-            self._redis.stop_sync()
-            redis_url_file(self._settings.data_dir).unlink(missing_ok=True)
+    async def _serve(self, redis_url: str) -> None:
+        s = self._settings
+        await self._migrate()
+        shared = {
+            "redis_url": redis_url,
+            "database_url": s.resolved_database_url(),
+            "secret": s.resolved_secret(),  # created once here, not raced by the workers
+            "persister": "off",
+            "workers": 1,
+        }
+        env = s.to_env(**shared)
+        persister = ChildProcess("persister", ["persist"], env, s.data_dir / "persister.pid")
+        series = prepare_metrics_dir(s.data_dir)  # emptied before any worker writes to it
+        workers = []
+        for i in range(self._n):
+            own = f"http://{self._host}:{private_port(self._port, i)}"
+            argv = ["serve", "--host", self._host, "--port", str(self._port)]
+            workers.append(
+                ChildProcess(
+                    f"worker-{i}",
+                    [*argv, "--worker-index", str(i)],
+                    s.to_env(**shared, advertise_url=own) | series,
+                    s.data_dir / f"worker-{i}.pid",
+                    stop_timeout_s=15,
+                    on_exit=partial(worker_exited, s.data_dir),
+                )
+            )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        persister.start()
+        for w in workers:
+            w.start()
+        log.info("serving on http://%s:%d with %d workers", self._host, self._port, self._n)
+        try:
+            await stop.wait()
+            log.info("stopping workers")
+        finally:
+            # Workers first (they drain their sockets), then the persister (it writes what they
+            # sold); Redis after both, in run().
+            await asyncio.gather(*(w.close() for w in workers))
+            await persister.close()

@@ -73,6 +73,11 @@ for i = 0, n - 1 do
   end
 end
 if changed then
-  redis.call('HSET', KEYS[1], 'remaining', remaining)
+  if remaining == 0 then
+    -- 'so': it sold out since phase.lua last looked, even if stock is back by its next look.
+    redis.call('HSET', KEYS[1], 'remaining', remaining, 'so', 1)
+  else
+    redis.call('HSET', KEYS[1], 'remaining', remaining)
+  end
 end
 return out

@@ -21,7 +21,9 @@ local code = 'ok'
 if action == 'open' then
   if state == 'closed' or now >= end_ms then
     code = 'ended'
-  elseif state == 'open' then
+  elseif state == 'open' or (start_ms > 0 and now >= start_ms) then
+    -- A sale created with a start time opens by itself (its state stays 'scheduled'):
+    -- opening it again must not start a new countdown and stop the buying.
     code = 'already'
   else
     start_ms = now + tonumber(ARGV[2])

@@ -14,6 +14,7 @@ from chat.hub import Hub
 from chat.member import Identity, RoomLimits
 from chat.salefeed import SaleFeed
 from tests.chat.helpers import FakeCatalog, HashSales
+from tests.flashsale.conftest import core  # noqa: F401  (the sale service on real Redis and SQL)
 
 FAST = RoomLimits(
     batch_window_s=0.02,

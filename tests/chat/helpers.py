@@ -138,6 +138,26 @@ class HashSales:
         (left,) = await self.remaining_many([sale_id])
         return HashSale(sale_id, left or 0)
 
-    async def active_sale_for_stream(self, stream_id: str) -> None:
-        """No sale shows in snapshots."""
+    async def stream_of(self, sale_id: int) -> str | None:
+        """Events name their stream in hub unit tests."""
         return None
+
+    async def sales_for_stream(self, stream_id: str) -> list[Any]:
+        """No sale shows in snapshots."""
+        return []
+
+    async def live_views(self, records: Sequence[Any]) -> list[Any]:
+        """No sale shows in snapshots."""
+        return []
+
+    async def phase(self, sale_id: int, known: int = 0) -> None:
+        """No phase events: tests/chat/test_sale_events.py runs them on the real service."""
+        return None
+
+    async def phases(self, known: Sequence[tuple[int, int]]) -> list[None]:
+        """No phase events (see ``phase``)."""
+        return [None for _ in known]
+
+    async def active_sale_ids(self) -> list[int]:
+        """No sale is watched."""
+        return []

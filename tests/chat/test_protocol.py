@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import inspect
 import struct
+import unicodedata
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgpack
 import pytest
 
 from chat import errors, protocol
 from chat.errors import BadFrame, TooLong
+from chat.moderation import WordFilter, normalize
 from chat.protocol import (
     CLIENT_EVENTS,
     Frame,
@@ -22,6 +24,7 @@ from chat.protocol import (
     parse_command,
     ws_binary_frame,
 )
+from flashsale.phases import Phase
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 
@@ -61,6 +64,51 @@ def test_text_is_cleaned_but_kept_as_text() -> None:
         parse_command(encode({"type": "chat", "text": "é" * 501}))
     with pytest.raises(BadFrame):
         parse_command(encode({"type": "chat", "text": "\x00\x01 "}))
+
+
+INVISIBLE_SPLITS = {
+    "soft hyphen": "sc\u00adam",
+    "word joiner": "sc\u2060am",
+    "combining grapheme joiner": "sc\u034fam",
+    "Mongolian vowel separator": "sc\u180eam",
+    "variation selector": "sc\ufe0fam",
+    "tag character": "sc\U000e0061am",
+    "zero-width no-break space": "sc\ufeffam",
+    "Hangul filler as the space": "spoiler\u3164alert",
+    "Braille blank as the space": "spoiler\u2800alert",
+    "halfwidth filler as the space": "spoiler\uffa0alert",
+}
+
+
+def test_the_longest_banned_word_list_fits_in_one_frame() -> None:
+    words = [f"{i:03d}" + "\U0001f600" * 47 for i in range(protocol.MAX_BANNED_WORDS)]
+    frame = encode({"type": "banned_words", "words": words, "ref": "bw"})
+    assert len(parse_command(frame)["words"]) == protocol.MAX_BANNED_WORDS
+    big_chat = encode({"type": "chat", "text": "hi", "pad": "x" * 9000, "ref": "c"})
+    with pytest.raises(BadFrame) as caught:
+        parse_command(big_chat)
+    assert caught.value.ref == "c"
+
+
+@pytest.mark.parametrize("text", INVISIBLE_SPLITS.values(), ids=INVISIBLE_SPLITS.keys())
+def test_invisible_characters_do_not_hide_a_banned_word(text: str) -> None:
+    words = WordFilter(["spoiler alert", "scam"])
+    with pytest.raises(errors.BannedWord):
+        words.check(parse_command(encode({"type": "chat", "text": text}))["text"])
+    with pytest.raises(errors.BannedWord):
+        words.check(text)  # HTTP text that never went through clean_text
+
+
+def test_every_format_character_is_invisible_and_blank_only_text_is_empty() -> None:
+    fmt = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    assert all(normalize(f"a{c}b") == "ab" for c in fmt)
+    for blank in ("\u3164\u2800", "\ufe0f\u00ad", "\u2800 \U000e0061"):
+        with pytest.raises(BadFrame):
+            parse_command(encode({"type": "chat", "text": blank}))
+    # Emoji keep the parts that shape them; the invisible rest goes.
+    assert parse_command(encode({"type": "chat", "text": "\u2764\ufe0f\u00ad"}))["text"] == (
+        "\u2764\ufe0f"
+    )
 
 
 def test_every_client_event_parses() -> None:
@@ -108,6 +156,10 @@ def test_every_client_event_parses() -> None:
         encode({"type": "banned_words", "words": ["x" * 51]}),
         encode({"type": "mute", "user_id": "bob", "seconds": 86401}),
         b"x" * (protocol.MAX_FRAME_BYTES + 1),
+        encode({"type": "chat", "text": "x" * protocol.MAX_FRAME_BYTES}),
+        encode(
+            {"type": "banned_words", "words": ["x"], "pad": "x" * protocol.MAX_HOST_FRAME_BYTES}
+        ),
     ],
 )
 def test_bad_frames_raise_bad_frame(frame: bytes) -> None:
@@ -134,3 +186,9 @@ def test_docs_cover_every_event_error_and_close_code() -> None:
     )
     for kind in server_events.split():
         assert f"`{kind}`" in DOC, kind
+    for phase in get_args(Phase):
+        assert f"| `{phase}` |" in DOC, phase
+    for state in ("scheduled", "countdown", "open", "ended"):
+        assert f"| `{state}` |" in DOC, state
+    for section in ("## Sales in the room", "## HTTP responses", "## Writing a client"):
+        assert section in DOC, section

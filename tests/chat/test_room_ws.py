@@ -193,7 +193,10 @@ async def test_bad_frames_and_close_codes(
     assert codes == ["bad_frame", "bad_frame", "too_long"]
     await s.send("chat", text="still connected")
     await s.until(lambda e: e.get("text") == "still connected")
-    await s.ws.send_bytes(encode({"type": "chat", "text": "z" * 20000}))
+    await s.ws.send_bytes(encode({"type": "chat", "text": "z" * 20000, "ref": "big"}))
+    error = await s.until(lambda e: e["type"] == "error")
+    assert (error["code"], error["ref"]) == ("bad_frame", "big"), "over 8 KiB: ref echoed"
+    await s.ws.send_bytes(encode({"type": "chat", "text": "z" * 60000, "ref": "huge"}))
     msg = await s.ws.receive(timeout=5)
     while msg.type == aiohttp.WSMsgType.BINARY:
         msg = await s.ws.receive(timeout=5)

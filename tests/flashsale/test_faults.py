@@ -22,7 +22,8 @@ from tests.conftest import TEST_SECRET
 from tests.flashsale.conftest import Core
 from tests.flashsale.helpers import Auth, buy, make_sale
 from web.app import create_app
-from web.redisproc import RedisProcess, free_port
+from web.process import free_port
+from web.redisproc import RedisProcess
 from web.settings import Settings
 
 

@@ -211,21 +211,36 @@ class Hub:
         self.announced.append((stream_id, status))
 
 
+class Sales:
+    """The sale service's side of the lifecycle: records which streams' sales it closed."""
+
+    def __init__(self) -> None:
+        self.closed: list[str] = []
+
+    async def close_stream_sales(self, stream_id: str) -> list[int]:
+        """Record."""
+        self.closed.append(stream_id)
+        return []
+
+
 async def test_lifecycle_updates_catalog_and_room_and_survives_room_failure() -> None:
     released: list[str] = []
 
     async def release(stream_id: str) -> None:
         released.append(stream_id)
 
-    catalog, hub = FakeCatalog(), Hub()
-    lifecycle = RoomStreamLifecycle(catalog, hub, release)  # type: ignore[arg-type]
+    catalog, hub, sales = FakeCatalog(), Hub(), Sales()
+    lifecycle = RoomStreamLifecycle(catalog, hub, release, sales)  # type: ignore[arg-type]
     await lifecycle.stream_live("s")
     await lifecycle.stream_ended("s", "unpublished")
     assert catalog.statuses == [("s", "live"), ("s", "ended")]
     assert hub.announced == [("s", "live"), ("s", "ended")]
     assert released == ["s"]
+    assert sales.closed == ["s"]  # the host ended it: its sales close
+    await lifecycle.stream_ended("s", "no_media")
+    assert sales.closed == ["s"]  # the publisher may come back: its sales stay open
 
-    broken = RoomStreamLifecycle(FakeCatalog(), Hub(fail=True), release)  # type: ignore[arg-type]
+    broken = RoomStreamLifecycle(FakeCatalog(), Hub(fail=True), release, sales)  # type: ignore[arg-type]
     await broken.stream_live("s")  # logged, not raised
 
 

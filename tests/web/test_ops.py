@@ -1,162 +1,158 @@
-"""Operations: request ids, JSON logs, /readyz while draining, the start-up exposure check."""
+"""The dashboards' JSON: viewer counts on the stream list, a show's stats, the ops overview."""
 
 from __future__ import annotations
 
 import asyncio
-import io
-import json
-import logging
-import os
-import re
-import socket
-import sys
-from collections.abc import Callable, Iterator
-from pathlib import Path
+import time
+from collections.abc import Awaitable, Callable
 
-import aiohttp
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from tests.chat.test_room_ws import connect, make_stream
-from tests.conftest import TEST_SECRET
-from tests.web.rawclient import raw_request, raw_websocket
-from web.app import create_app
-from web.exposure import insecure_reason, is_loopback
-from web.logs import JsonFormatter, RequestIdFilter
-from web.settings import Settings
+from chat.figures import chat_per_min
+from web.keys import CATALOG, ROOM_HUB
 
 
-@pytest.fixture
-def json_log() -> Iterator[io.StringIO]:
-    """What the ``livesell`` loggers write, as JSON lines (as LIVESELL_LOG_FORMAT=json does)."""
-    out = io.StringIO()
-    handler = logging.StreamHandler(out)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter())
-    logger = logging.getLogger("livesell")
-    logger.addHandler(handler)
-    try:
-        yield out
-    finally:
-        logger.removeHandler(handler)
+async def _show_with_sale(client: TestClient, host: dict[str, str]) -> tuple[int, int]:
+    r = await client.post("/api/streams", json={"id": "s1", "title": "Lamps"}, headers=host)
+    assert r.status == 201
+    r = await client.post("/api/products", json={"name": "Lamp", "price_cents": 1990}, headers=host)
+    product = (await r.json())["id"]
+    body = {"product_id": product, "quantity": 5, "per_user_limit": 2, "stream_id": "s1"}
+    r = await client.post("/api/sales", json=body, headers=host)
+    sale = (await r.json())["id"]
+    r = await client.post(f"/api/sales/{sale}/open", json={}, headers=host)
+    assert r.status == 200
+    return product, sale
 
 
-async def test_request_ids_are_echoed_and_logged(
-    aiohttp_client, settings: Settings, json_log: io.StringIO
-) -> None:  # type: ignore[no-untyped-def]
-    app = create_app(settings)
-
-    async def noisy(request: web.Request) -> web.Response:
-        logging.getLogger("livesell.test").warning("inside the handler")
-        await asyncio.sleep(0)
-        return web.json_response({})
-
-    app.router.add_get("/test/noisy", noisy)
-    client: TestClient = await aiohttp_client(app)
-    r = await client.get("/test/noisy", headers={"X-Request-Id": "trace-abc.123"})
-    assert r.headers["X-Request-Id"] == "trace-abc.123"
-    records = [json.loads(line) for line in json_log.getvalue().splitlines()]
-    mine = [rec for rec in records if rec["message"] == "inside the handler"]
-    assert mine and mine[0]["request_id"] == "trace-abc.123", records
-    assert mine[0]["level"] == "WARNING" and mine[0]["logger"] == "livesell.test"
-
-    # Generated when absent or not sane; different per request; on errors and 404s too.
-    seen = set()
-    for headers in ({}, {"X-Request-Id": "a b"}, {"X-Request-Id": "x" * 200}):
-        r = await client.get("/api/sales/999999", headers=headers)
-        assert r.status == 404
-        rid = r.headers["X-Request-Id"]
-        assert re.fullmatch(r"[0-9a-f]{10}-[0-9a-f]+", rid), rid
-        seen.add(rid)
-    assert len(seen) == 3
-    # Raw bytes a client library would not send: still a fresh, clean id.
-    assert client.port is not None
-    _, headers, _ = await raw_request(
-        client.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Request-Id: \xfc\xfc"
+async def _buy(client: TestClient, sale: int, who: dict[str, str], key: str, qty: int) -> str:
+    r = await client.post(
+        f"/api/sales/{sale}/buy", json={"qty": qty}, headers={**who, "Idempotency-Key": key}
     )
-    assert re.fullmatch(r"[0-9a-f]{10}-[0-9a-f]+", headers["x-request-id"])
-    # The websocket upgrade answers with the id too.
-    sock = await raw_websocket(client.port, b"/ws/rooms/nope", b"X-Request-Id: ws-1\r\n")
-    sock.close()
-    assert sock.status == 101 and b"\r\nX-Request-Id: ws-1\r\n" in sock.head
-    r = await client.get("/test/noisy")
-    assert r.headers["X-Request-Id"] not in seen
+    assert r.status == 201, await r.text()
+    return str((await r.json())["order"]["id"])
 
 
-async def test_readyz_answers_503_over_http_while_draining(
+async def _until(check: Callable[[], Awaitable[bool]], within_s: float = 5.0) -> None:
+    end = time.monotonic() + within_s
+    while not await check():
+        assert time.monotonic() < end, "condition not met in time"
+        await asyncio.sleep(0.05)
+
+
+async def test_stream_stats_count_orders_gmv_and_units_by_state(
     client: TestClient, auth: Callable[..., dict[str, str]]
 ) -> None:
-    sid = await make_stream(client, auth)
-    watcher = await connect(client, f"/ws/rooms/{sid}")
-    assert (await client.get("/readyz")).status == 200
-    # The on_shutdown hooks, as a SIGTERM starts them: draining first, then sockets close.
-    await client.app.shutdown()
-    msg = await watcher.ws.receive(timeout=5)
-    assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
-    r = await client.get("/readyz")
-    assert r.status == 503
-    body = await r.json()
-    assert body["error"] == "draining" and body["status"] == "draining"
-    assert (await client.get("/healthz")).status == 200  # alive, only not ready
+    host = auth("host", "hana")
+    _, sale = await _show_with_sale(client, host)
+    paid = await _buy(client, sale, auth("viewer", "ann"), "k1", 2)
+    await _buy(client, sale, auth("viewer", "bob"), "k2", 1)
+    r = await client.post(f"/api/orders/{paid}/pay", headers=auth("viewer", "ann"))
+    assert r.status == 200
+
+    async def persisted() -> bool:
+        r = await client.get("/api/streams/s1/stats", headers=host)
+        stats = await r.json()
+        return bool(stats["orders"] == 2 and stats["paid_units"] == 2)
+
+    await _until(persisted)
+    stats = await (await client.get("/api/streams/s1/stats", headers=host)).json()
+    assert stats["gmv_cents"] == 3 * 1990
+    assert stats["paid_cents"] == 2 * 1990
+    [row] = stats["sales"]
+    assert (row["id"], row["remaining"], row["reserved_units"], row["paid_units"]) == (
+        sale,
+        2,
+        1,
+        2,
+    )
+    assert stats["viewers"] == 0 and stats["likes"] == 0 and stats["chat_per_min"] == 0
 
 
-def test_loopback_hosts() -> None:
-    for host in ("127.0.0.1", "127.8.0.1", "::1", "[::1]", "localhost", "app.localhost"):
-        assert is_loopback(host), host
-    for host in ("0.0.0.0", "", "::", "10.0.0.5", "example.com", "localhost.example.com"):
-        assert not is_loopback(host), host
-
-
-def test_insecure_reason(tmp_path: Path) -> None:
-    dev = Settings(data_dir=tmp_path)
-    assert insecure_reason(dev, "127.0.0.1") is None
-    why = insecure_reason(dev, "0.0.0.0")
-    assert why is not None and "LIVESELL_SECRET" in why and "LIVESELL_ALLOW_INSECURE" in why
-    assert insecure_reason(Settings(data_dir=tmp_path, secret=TEST_SECRET), "0.0.0.0") is None
-    assert insecure_reason(Settings(data_dir=tmp_path, allow_insecure=True), "0.0.0.0") is None
-    env = {"LIVESELL_ALLOW_INSECURE": "1", "LIVESELL_LOG_FORMAT": "json"}
-    s = Settings.from_env(env)
-    assert s.allow_insecure and s.log_format == "json"
-    assert not Settings.from_env({}).allow_insecure and Settings.from_env({}).log_format == "text"
-    with pytest.raises(Exception, match="LIVESELL_LOG_FORMAT"):
-        Settings.from_env({"LIVESELL_LOG_FORMAT": "xml"})
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-async def test_serve_refuses_a_public_host_with_a_dev_secret(
-    tmp_path: Path, redis_url: str
+async def test_stream_stats_are_for_its_host_or_an_admin(
+    client: TestClient, auth: Callable[..., dict[str, str]]
 ) -> None:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LIVESELL_")}
-    env.update(LIVESELL_REDIS_URL=redis_url, LIVESELL_DATA_DIR=str(tmp_path))
-    argv = [sys.executable, "-m", "web.cli", "serve", "--host", "0.0.0.0", "--port", str(port)]
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
-    assert proc.returncode == 2
-    lines = err.decode().strip().splitlines()
-    assert len(lines) == 1 and "LIVESELL_SECRET" in lines[0], lines
-    assert not (tmp_path / "secret").exists()  # refused before a secret was generated
+    await _show_with_sale(client, auth("host", "hana"))
+    assert (await client.get("/api/streams/s1/stats")).status == 401
+    assert (await client.get("/api/streams/s1/stats", headers=auth("host", "other"))).status == 403
+    assert (await client.get("/api/streams/s1/stats", headers=auth("viewer", "v"))).status == 403
+    assert (await client.get("/api/streams/s1/stats", headers=auth("admin", "root"))).status == 200
+    r = await client.get("/api/streams/nope/stats", headers=auth("admin", "root"))
+    assert r.status == 404 and (await r.json())["error"] == "stream_not_found"
 
-    # Told explicitly, it serves, and logs JSON lines when asked to.
-    env.update(LIVESELL_ALLOW_INSECURE="1", LIVESELL_LOG_FORMAT="json", LIVESELL_PERSISTER="off")
-    proc = await asyncio.create_subprocess_exec(*argv, env=env, stderr=asyncio.subprocess.PIPE)
-    try:
-        async with aiohttp.ClientSession() as s:
-            for _ in range(300):
-                try:
-                    async with s.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        assert r.status == 200
-                        break
-                except aiohttp.ClientError:
-                    await asyncio.sleep(0.1)
-    finally:
-        proc.terminate()
-        _, err = await asyncio.wait_for(proc.communicate(), 60)
-    records = [json.loads(line) for line in err.decode().splitlines() if line.strip()]
-    assert any("serving on http://0.0.0.0" in rec["message"] for rec in records), records
+
+async def test_stream_list_carries_the_rooms_viewer_count(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    host = auth("host", "hana")
+    await _show_with_sale(client, host)
+    # What the relay's lifecycle does when the host starts publishing.
+    await client.app[CATALOG].set_stream_status("s1", "live")
+    await client.app[ROOM_HUB].stream_status("s1", "live")
+    ws = await client.ws_connect("/ws/rooms/s1")
+    await ws.receive()  # the snapshot: the viewer is in the room
+
+    async def counted() -> bool:
+        streams = (await (await client.get("/api/streams")).json())["streams"]
+        return bool(streams[0]["viewers"] == 1)
+
+    await _until(counted, 10)
+    await ws.close()
+
+
+async def test_ops_overview_shows_health_sales_and_history(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    _, sale = await _show_with_sale(client, auth("host", "hana"))
+    await _buy(client, sale, auth("viewer", "ann"), "k1", 1)
+    assert (await client.get("/api/ops/overview", headers=auth("host", "hana"))).status == 403
+    r = await client.get("/api/ops/overview", headers=auth("admin", "root"))
+    assert r.status == 200
+    body = await r.json()
+    health = body["health"]
+    assert health["redis"]["ok"] and health["database"]["ok"]
+    assert health["persister"]["active_sales"] == 1
+    assert health["loop_lag_ms"] >= 0
+    assert health["sales_by_state"] == {"open": 1}
+    [row] = body["sales"]
+    assert row["id"] == sale and row["remaining"] == 4
+    assert len(body["series"]["t"]) >= 1  # the sampler took its first point at start-up
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_ops_counts_a_sale_past_its_window_as_closed(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    host, admin = auth("host", "hana"), auth("admin", "root")
+    await client.post("/api/streams", json={"id": "s1", "title": "Lamps"}, headers=host)
+    r = await client.post("/api/products", json={"name": "Lamp", "price_cents": 990}, headers=host)
+    body = {"product_id": (await r.json())["id"], "quantity": 5, "duration_s": 1}
+    sale = (await (await client.post("/api/sales", json=body, headers=host)).json())["id"]
+    assert (await client.post(f"/api/sales/{sale}/open", json={}, headers=host)).status == 200
+
+    async def counts() -> dict[str, int]:
+        r = await client.get("/api/ops/overview", headers=admin)
+        return dict((await r.json())["health"]["sales_by_state"])
+
+    assert await counts() == {"open": 1}
+    await asyncio.sleep(1.2)  # the window ends; nobody closes the sale, so SQL still says open
+    assert await counts() == {"closed": 1}
+
+
+async def test_room_stats_are_for_admins(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    assert (await client.get("/api/rooms/stats")).status == 401
+    assert (await client.get("/api/rooms/stats", headers=auth("viewer", "v"))).status == 403
+    assert (await client.get("/api/rooms/stats", headers=auth("host", "hana"))).status == 403
+    r = await client.get("/api/rooms/stats", headers=auth("admin", "root"))
+    assert r.status == 200 and "clients" in await r.json()
+
+
+def test_chat_rate_over_the_window_and_over_a_full_history() -> None:
+    now = 100_000
+    assert chat_per_min([], now) == 0
+    assert chat_per_min([now - 1000, now - 2000, now - 40_000], now) == 4.0  # 2 in 30 s
+    full = [now - 100 * i for i in range(50)]  # 50 messages within 4.9 s
+    assert chat_per_min(full, now) == round(50 * 60_000 / 4900, 1)

@@ -17,6 +17,7 @@ import psutil
 
 from tests.conftest import TEST_SECRET
 from tests.stream.peers import HostPeer, ViewerPeer
+from tests.web.helpers import open_sale
 from web.auth import Role, TokenSigner
 
 SDP = {"Content-Type": "application/sdp"}
@@ -87,17 +88,7 @@ async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_
         signer = TokenSigner(TEST_SECRET)
         admin = {"Authorization": f"Bearer {signer.mint('ops', Role.ADMIN)}"}
         async with aiohttp.ClientSession() as s:
-            r = await s.post(
-                f"{url}/api/products", json={"name": "Hat", "price_cents": 1}, headers=admin
-            )
-            product = await r.json()
-            r = await s.post(
-                f"{url}/api/sales",
-                json={"product_id": product["id"], "quantity": 100},
-                headers=admin,
-            )
-            sale = await r.json()
-            await s.post(f"{url}/api/sales/{sale['id']}/open", headers=admin)
+            sale_id = await open_sale(s, url, admin, 100)
 
             async def buy(i: int) -> int:
                 h = {
@@ -105,12 +96,12 @@ async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_
                     "Idempotency-Key": "k",
                     "Connection": "close",  # new connections: both workers take buys
                 }
-                async with s.post(f"{url}/api/sales/{sale['id']}/buy", headers=h) as resp:
+                async with s.post(f"{url}/api/sales/{sale_id}/buy", headers=h) as resp:
                     return resp.status
 
             statuses = Counter(await asyncio.gather(*[buy(i) for i in range(300)]))
             assert statuses == {201: 100, 409: 200}, statuses
-            r = await s.get(f"{url}/api/sales/{sale['id']}/audit", headers=admin)
+            r = await s.get(f"{url}/api/sales/{sale_id}/audit", headers=admin)
             report = await r.json()
             assert r.status == 200 and report["figures"]["sql_orders"] == 100, report
 
