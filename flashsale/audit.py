@@ -8,6 +8,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from flashsale.couponaudit import audit_coupons
+from flashsale.groupaudit import audit_groups
 from flashsale.keys import SaleKeys
 from flashsale.order import OrderView
 from flashsale.persister import Persister
@@ -108,4 +110,6 @@ async def audit_sale(
     report.problems += [f"order {o} state differs in SQL" for o in differ[:20]]
     report.problems += [f"order {o} in SQL but not in Redis" for o in extra[:20]]
     report.checks["sql_quantity_matches"] = sale.quantity == total
+    await audit_groups(redis, prefix, sale_id, orders, report)
+    await audit_coupons(redis, ledger, prefix, sale_id, orders, report)
     return report

@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from inventory.tasks import cancel_all, supervise
 
 BuyRequest = tuple[str, str, int]  # user, idempotency key, qty
-RunBatch = Callable[[int, Sequence[BuyRequest]], Awaitable[list[Any]]]
+#: A request to one sale's batch script (a buy, a group join, a coupon claim).
+Req = TypeVar("Req")
+RunBatch = Callable[[int, Sequence[Req]], Awaitable[list[Any]]]
 
 
-class Coalescer:
+class Coalescer(Generic[Req]):
     """Batches buys per sale.
 
     At low load each buy runs alone at once. Under load up to ``max_inflight`` calls per sale
@@ -21,16 +23,18 @@ class Coalescer:
     round-trip and script overhead are shared while no request waits on a timer.
     """
 
-    def __init__(self, run_batch: RunBatch, max_batch: int = 64, max_inflight: int = 4) -> None:
+    def __init__(
+        self, run_batch: RunBatch[Req], max_batch: int = 64, max_inflight: int = 4
+    ) -> None:
         self._run = run_batch
         self._max_batch = max_batch
         self._max_inflight = max_inflight
-        self._pending: dict[int, deque[tuple[BuyRequest, asyncio.Future[Any]]]] = defaultdict(deque)
+        self._pending: dict[int, deque[tuple[Req, asyncio.Future[Any]]]] = defaultdict(deque)
         self._inflight: dict[int, int] = defaultdict(int)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closed = False
 
-    async def submit(self, sale_id: int, request: BuyRequest) -> Any:
+    async def submit(self, sale_id: int, request: Req) -> Any:
         """Queue one buy and wait for its own reply."""
         if self._closed:
             raise RuntimeError("coalescer closed")

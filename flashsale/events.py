@@ -6,7 +6,21 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 SaleEventKind = Literal[
-    "scheduled", "opened", "closed", "reserved", "paid", "cancelled", "expired", "sold_out"
+    "scheduled",
+    "opened",
+    "closed",
+    "reserved",
+    "paid",
+    "cancelled",
+    "expired",
+    "sold_out",
+    # Group buys and coupon drops (flashsale/groupbuy.py, flashsale/coupons.py).
+    "group_opened",
+    "group_joined",
+    "group_filled",
+    "group_expired",
+    "coupon_dropped",
+    "coupon_claimed",
 ]
 
 
@@ -24,6 +38,14 @@ class SaleEvent:
     qty: int = 0
     #: The buyer's display name, only when the buyer opted in to be shown; else None.
     public_name: str | None = None
+    #: The group or coupon drop a group_*/coupon_* event is about.
+    ref_id: str | None = None
+    #: The group's size, or the number of coupons dropped.
+    size: int = 0
+    #: The group's members so far, or the coupons left.
+    count: int = 0
+    #: When the group expires, or the coupons do (Redis's clock).
+    deadline_ms: int = 0
 
 
 class SaleObserver(Protocol):

@@ -102,14 +102,20 @@ class Persister:
         if not entries:
             return 0
         records: list[OrderRecord] = []
+        redemptions: list[tuple[str, str, int, int]] = []
         for entry_id, f in entries:
             try:
                 records.append(OrderView.parse(f[b"o"].decode(), f[b"r"]))
+                if b"c" in f:  # paid with a coupon (coupon_pay.lua)
+                    redemptions.append(
+                        (records[-1].id, f[b"c"].decode(), int(f[b"d"]), int(f[b"t"]))
+                    )
             except (KeyError, ValueError):
                 # Only the sale scripts write here; anything else is logged and acked so it
                 # cannot block the stream forever.
                 log.error("sale %d: malformed event %r skipped", sale_id, entry_id)
         n = await self._ledger.upsert_orders(records)
+        await self._ledger.record_redemptions(redemptions)
         stream = SaleKeys.of(self._prefix, sale_id).events
         await self._redis.xack(stream, GROUP, *[i for i, _ in entries])
         return n

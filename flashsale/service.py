@@ -10,9 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
@@ -21,6 +18,7 @@ from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
+from flashsale.redisguard import guarded
 from flashsale.scripts import Scripts
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
@@ -96,14 +94,7 @@ class SaleService:
             log.exception("sale observer failed")
 
     async def _call(self, coro: Any) -> Any:
-        try:
-            return await coro
-        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
-            raise errors.RedisUnavailable("the sale store is unreachable; try again") from exc
-        except RedisError as exc:
-            if "BUSY" in str(exc) or "LOADING" in str(exc):
-                raise errors.RedisUnavailable("the sale store is busy; try again") from exc
-            raise
+        return await guarded(coro)
 
     # -- lifecycle -------------------------------------------------------------------------
 

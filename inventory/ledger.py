@@ -11,7 +11,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +218,25 @@ class Ledger:
             query = query.where(Sale.stream_id == stream_id)
         async with self._db.session() as s:
             return [_sale(r) for r in await s.scalars(query)]
+
+    async def record_redemptions(self, rows: Iterable[tuple[str, str, int, int]]) -> None:
+        """Store (order id, coupon id, discount, at_ms) once per order; a replay changes nothing.
+
+        Call after the orders themselves are stored (each row refers to its order).
+        """
+        values = [
+            {"order_id": o, "coupon_id": c, "discount_cents": d, "at_ms": t} for o, c, d, t in rows
+        ]
+        if not values:
+            return
+        ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(
+            CouponRedemption
+        )
+        async with self._db.session() as s, s.begin():
+            await s.execute(ins.on_conflict_do_nothing(index_elements=["order_id"]), values)
+
+    async def redemption(self, order_id: str) -> tuple[str, int] | None:
+        """The coupon an order was paid with and its discount, as SQL knows them."""
+        async with self._db.session() as s:
+            row = await s.get(CouponRedemption, order_id)
+            return None if row is None else (row.coupon_id, row.discount_cents)

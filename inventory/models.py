@@ -8,6 +8,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 #: Order states and their rank: a later event may only move an order to a higher rank,
 #: so replaying or reordering persisted events can never undo a payment.
 ORDER_STATE_RANK = {"reserved": 1, "paid": 2, "cancelled": 2, "expired": 2}
+#: A paid order of a group buy that expired unfilled: its unit went back, its money is owed.
+ORDER_STATE_RANK["refund"] = 3
 
 
 class Base(DeclarativeBase):
@@ -72,3 +74,71 @@ class Order(Base):
     updated_at_ms: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (Index("ix_orders_sale_user", "sale_id", "user_id"),)
+
+
+class CouponRedemption(Base):
+    """A coupon used to pay an order: the discount taken off its total, once per order."""
+
+    __tablename__ = "coupon_redemptions"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    coupon_id: Mapped[str] = mapped_column(String(40), index=True)
+    discount_cents: Mapped[int] = mapped_column(BigInteger)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class StoreMember(Base):
+    """A viewer who joined a host's store; ``version`` serialises their points spends."""
+
+    __tablename__ = "store_members"
+    host_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    joined_at_ms: Mapped[int] = mapped_column(BigInteger)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class PointsEntry(Base):
+    """One line of a member's append-only points ledger; the balance is the sum of ``delta``."""
+
+    __tablename__ = "points_ledger"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    host_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str] = mapped_column(String(64))
+    delta: Mapped[int] = mapped_column(BigInteger)
+    reason: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(String(80))
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        Index("ix_points_member", "host_id", "user_id"),
+        # One entry per (member, reason, ref): crediting an order twice is a no-op.
+        Index("ux_points_once", "host_id", "user_id", "reason", "ref", unique=True),
+    )
+
+
+class AttributionTouch(Base):
+    """A viewer's last visit to a show through someone's share link (last touch wins)."""
+
+    __tablename__ = "attribution_touches"
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    promoter_id: Mapped[str] = mapped_column(String(64), index=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class OrderAttribution(Base):
+    """Who brought an order (``promoter_id`` '' when nobody did), with the commission owed."""
+
+    __tablename__ = "order_attributions"
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    promoter_id: Mapped[str] = mapped_column(String(64), index=True)
+    stream_id: Mapped[str] = mapped_column(String(64), index=True)
+    commission_bp: Mapped[int] = mapped_column(Integer)
+    at_ms: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProductCommission(Base):
+    """The commission a host pays promoters on a product, in basis points of the order."""
+
+    __tablename__ = "product_commissions"
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    rate_bp: Mapped[int] = mapped_column(Integer)

@@ -24,13 +24,15 @@ def _install_uvloop() -> None:
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
-    from loadtest import chat_load, flashsale_load
+    from loadtest import chat_load, flashsale_load, social_load
 
     parser = argparse.ArgumentParser(prog="livesell-loadtest", description="livesell load tests")
     sub = parser.add_subparsers(dest="cmd", required=True)
     flashsale_load.add_parser(sub)
     chat_load.add_parser(sub)
-    return parser, {"flashsale": flashsale_load.run_from_args, "chat": chat_load.run_chat}
+    social_load.add_parsers(sub)
+    runners = {"flashsale": flashsale_load.run_from_args, "chat": chat_load.run_chat}
+    return parser, runners | dict.fromkeys(social_load.COMMANDS, social_load.run_from_args)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,6 +57,11 @@ def main(argv: list[str] | None = None) -> int:
         print(summary(result))
         ok = result["oversold"] == 0 and result["audit_ok"] is not False
         return 0 if ok else 1
+    if args.cmd in ("groupbuy", "coupons"):
+        from loadtest.social_load import summary as social_summary
+
+        print(social_summary(result))
+        return 0 if result["oversold"] == 0 and result["audit_ok"] else 1
     print(json.dumps(result, indent=2))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -49,9 +50,9 @@ def _pg_reachable() -> str | None:
     return asyncio.run(probe())
 
 
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A fresh PostgreSQL database for the session; skipped with a reason when none is reachable."""
+@contextlib.contextmanager
+def _new_pg_database() -> Iterator[str]:
+    """Create a PostgreSQL database of our own (skip with a reason when none is reachable)."""
     why = _pg_reachable()
     if why is not None:
         pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_URL} ({why}); PostgreSQL tests skipped")
@@ -68,8 +69,24 @@ def pg_database() -> Iterator[str]:
 
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
-    yield f"{base}/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield f"{base}/{name}"
+    finally:
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A fresh PostgreSQL database for the session; skipped with a reason when none is reachable."""
+    with _new_pg_database() as url:
+        yield url
+
+
+@pytest.fixture
+def empty_pg_database() -> Iterator[str]:
+    """A PostgreSQL database of this test alone, for tests that count rows across the database."""
+    with _new_pg_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite"])
@@ -77,6 +94,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """The database under test (SQLite by default; tests may parametrize with postgresql)."""
     if request.param == "postgresql":
         return str(request.getfixturevalue("pg_database"))
+    if request.param == "postgresql_empty":
+        return str(request.getfixturevalue("empty_pg_database"))
     return f"sqlite+aiosqlite:///{tmp_path / 'livesell.db'}"
 
 

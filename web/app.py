@@ -21,6 +21,7 @@ from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.room import setup_room
 from web.services import services_ctx
 from web.settings import Settings
+from web.social import setup_social
 from web.whip import setup_stream
 
 log = logging.getLogger("livesell.app")
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(sale_workers_ctx)
     app.cleanup_ctx.append(metrics_ctx)
     setup_room(app)
+    setup_social(app)  # group buys, coupons: routes and the group reaper
     setup_stream(app)
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(api.routes)

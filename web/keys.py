@@ -13,10 +13,15 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
     from chat.hub import Hub
+    from flashsale.coupons import Coupons
+    from flashsale.groupbuy import GroupBuys
+    from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
+    from inventory.attribution import Attribution
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.members import Members
     from stream.registry import StreamRegistry
     from stream.relay import Relay
     from web.metrics import Metrics
@@ -38,3 +43,11 @@ RELAY: web.AppKey[Relay] = web.AppKey("relay")
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
 #: This process's Prometheus series (web/metrics.py).
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: Group buys and coupon drops on the sales (built by web/services.py; routes in web/social.py).
+GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
+COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")
+#: Store members and their points ledger (SQL), and checkout with points.
+MEMBERS: web.AppKey[Members] = web.AppKey("members")
+POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")
+#: Share-link touches, order attribution and commissions (SQL).
+ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")

@@ -14,15 +14,25 @@ from aiohttp import web
 
 from chat.factory import build_room
 from chat.salefeed import SaleFeed
+from flashsale.coupons import Coupons
+from flashsale.groupbuy import GroupBuys
+from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
+from inventory.attribution import Attribution
 from inventory.ledger import Ledger
+from inventory.members import Members
 from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
+    ATTRIBUTION,
     CATALOG,
+    COUPONS,
     DATABASE,
+    GROUP_BUYS,
     LEDGER,
+    MEMBERS,
     METRICS,
+    POINTS,
     REDIS,
     RELAY,
     ROOM_HUB,
@@ -65,6 +75,14 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
+    groups = GroupBuys(redis, sales, prefix, observer=feed)
+    coupons = Coupons(redis, sales, prefix, observer=feed)
+    app[GROUP_BUYS] = groups
+    app[COUPONS] = coupons
+    members = Members(app[DATABASE])
+    app[MEMBERS] = members
+    app[POINTS] = PointsCheckout(sales, catalog, members)
+    app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay
@@ -77,4 +95,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.close()
         await registry.close()
         await room.close()
+        await groups.close()
+        await coupons.close()
         await sales.close()

@@ -120,7 +120,9 @@ async def test_ops_overview_shows_health_sales_and_history(
     assert len(body["series"]["t"]) >= 1  # the sampler took its first point at start-up
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+# The counts cover the whole database: the session's shared PostgreSQL database holds other
+# tests' sales, so this test gets one of its own.
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)
 async def test_ops_counts_a_sale_past_its_window_as_closed(
     client: TestClient, auth: Callable[..., dict[str, str]]
 ) -> None:

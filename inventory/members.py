@@ -1,0 +1,158 @@
+"""Store members and their points: an append-only ledger in SQL whose balance is a sum.
+
+Points are never a counter that could drift: every change is a ledger line, unique per
+(member, reason, ref) so a replay adds nothing. A spend takes the member's row lock first (an
+UPDATE of its ``version``: a row lock on PostgreSQL, the write lock on SQLite) and only then
+reads the balance, so concurrent spends are serialised and the balance never goes negative.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from inventory.database import Database
+from inventory.errors import Conflict, InvalidInput
+from inventory.models import Order, PointsEntry, Sale, StoreMember, Stream
+
+#: Points earned per 100 cents paid (1% back); one point is worth one cent when spent.
+CENTS_PER_POINT_EARNED = 100
+
+
+class NotAMember(Conflict):
+    """The user has not joined this host's store."""
+
+    code = "not_a_member"
+
+
+class InsufficientPoints(Conflict):
+    """The member's balance is smaller than the points asked for."""
+
+    code = "insufficient_points"
+
+
+@dataclass(frozen=True, slots=True)
+class Membership:
+    """A member of a host's store and their points balance."""
+
+    host_id: str
+    user_id: str
+    joined_at_ms: int
+    balance: int
+
+    def to_json(self) -> dict[str, object]:
+        """The API shape."""
+        return {"host_id": self.host_id, "user_id": self.user_id,
+                "joined_at_ms": self.joined_at_ms, "points": self.balance}  # fmt: skip
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Members:
+    """Repository of store memberships and points."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _insert(self, table: type) -> postgresql.Insert | sqlite.Insert:
+        return (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(table)
+
+    async def join(self, host_id: str, user_id: str) -> Membership:
+        """Join a host's store (one tap; joining again changes nothing)."""
+        stmt = self._insert(StoreMember).values(
+            host_id=host_id, user_id=user_id, joined_at_ms=_now_ms(), version=0
+        )
+        async with self._db.session() as s, s.begin():
+            await s.execute(stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id"]))
+        got = await self.membership(host_id, user_id)
+        assert got is not None
+        return got
+
+    async def membership(self, host_id: str, user_id: str) -> Membership | None:
+        """The membership with its balance, or None."""
+        async with self._db.session() as s:
+            row = await s.get(StoreMember, (host_id, user_id))
+            if row is None:
+                return None
+            balance = await s.scalar(self._balance_query(host_id, user_id))
+            return Membership(host_id, user_id, row.joined_at_ms, int(balance or 0))
+
+    @staticmethod
+    def _balance_query(host_id: str, user_id: str) -> Select[tuple[int]]:
+        return select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(
+            PointsEntry.host_id == host_id, PointsEntry.user_id == user_id
+        )
+
+    async def credit(self, host_id: str, user_id: str, points: int, reason: str, ref: str) -> bool:
+        """Add points once per (member, reason, ref); False when that line already exists."""
+        if points <= 0:
+            raise InvalidInput("points must be positive")
+        stmt = self._insert(PointsEntry).values(
+            host_id=host_id, user_id=user_id, delta=points, reason=reason, ref=ref, at_ms=_now_ms()
+        )
+        stmt = stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id", "reason", "ref"])
+        async with self._db.session() as s, s.begin():
+            if await s.get(StoreMember, (host_id, user_id)) is None:
+                raise NotAMember(f"{user_id} is not a member of {host_id}'s store")
+            result = await s.execute(stmt)
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def spend(self, host_id: str, user_id: str, points: int, ref: str) -> int:
+        """Spend points once per ``ref`` (e.g. an order id); returns the balance after it."""
+        if not 1 <= points <= 10**9:
+            raise InvalidInput("points must be 1..10^9")
+        async with self._db.session() as s, s.begin():
+            # The member's lock before the balance read: concurrent spends wait here in turn.
+            locked = await s.execute(
+                update(StoreMember)
+                .where(StoreMember.host_id == host_id, StoreMember.user_id == user_id)
+                .values(version=StoreMember.version + 1)
+            )
+            if not locked.rowcount:  # type: ignore[attr-defined]
+                raise NotAMember(f"{user_id} is not a member of {host_id}'s store")
+            balance = int(await s.scalar(self._balance_query(host_id, user_id)) or 0)
+            done = await s.scalar(
+                select(PointsEntry.delta).where(
+                    PointsEntry.host_id == host_id, PointsEntry.user_id == user_id,
+                    PointsEntry.reason == "spend", PointsEntry.ref == ref,
+                )
+            )  # fmt: skip
+            if done is not None:  # a retry of this very spend
+                return balance
+            if balance < points:
+                raise InsufficientPoints(f"{balance} points, {points} asked")
+            s.add(PointsEntry(host_id=host_id, user_id=user_id, delta=-points, reason="spend",
+                              ref=ref, at_ms=_now_ms()))  # fmt: skip
+            return balance - points
+
+    async def credit_paid_orders(self, limit: int = 500) -> int:
+        """Credit members for their paid orders not yet credited (made since they joined)."""
+        credited = and_(
+            PointsEntry.host_id == Stream.host_id, PointsEntry.user_id == Order.user_id,
+            PointsEntry.reason == "order", PointsEntry.ref == Order.id,
+        )  # fmt: skip
+        member = and_(StoreMember.host_id == Stream.host_id, StoreMember.user_id == Order.user_id)
+        query = (
+            select(Stream.host_id, Order.user_id, Order.id, Order.qty * Order.unit_price_cents)
+            .join(Sale, Sale.id == Order.sale_id)
+            .join(Stream, Stream.id == Sale.stream_id)
+            .join(StoreMember, member)
+            .outerjoin(PointsEntry, credited)
+            .where(Order.state == "paid", Order.created_at_ms >= StoreMember.joined_at_ms)
+            .where(Order.qty * Order.unit_price_cents >= CENTS_PER_POINT_EARNED)
+            .where(PointsEntry.id.is_(None))
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = list(await s.execute(query))
+        n = 0
+        for host_id, user_id, order_id, cents in rows:
+            points = int(cents) // CENTS_PER_POINT_EARNED
+            if points > 0 and await self.credit(host_id, user_id, points, "order", order_id):
+                n += 1
+        return n
