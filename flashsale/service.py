@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
+from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
 from flashsale.redisguard import guarded
@@ -64,6 +66,7 @@ class SaleService:
         prefix: str,
         observer: SaleObserver | None = None,
         coalesce: bool = True,
+        meter: BuyMeter | None = None,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
@@ -71,6 +74,7 @@ class SaleService:
         self._prefix = prefix
         self._scripts = Scripts(redis)
         self._observer: SaleObserver = observer or NullObserver()
+        self._meter: BuyMeter = meter or NullMeter()
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._stream_of: dict[int, str | None] = {}
         self._phases = SalePhases(redis, prefix)
@@ -265,7 +269,10 @@ class SaleService:
         args: list[Any] = [len(batch)]
         for user, key, qty in batch:
             args += [user, key, qty]
-        return list(await self._scripts.buy(keys=self.keys(sale_id).for_buy(), args=args))
+        started = time.perf_counter()
+        reply = await self._scripts.buy(keys=self.keys(sale_id).for_buy(), args=args)
+        self._meter.lua_call(time.perf_counter() - started, len(batch))
+        return list(reply)
 
     async def buy(
         self,
@@ -276,6 +283,17 @@ class SaleService:
         public_name: str | None = None,
     ) -> BuyResult:
         """Reserve ``qty`` units for ``user_id``; a retry with the same key gets the same order."""
+        try:
+            result = await self._buy(sale_id, user_id, idempotency_key, qty, public_name)
+        except DomainError as exc:
+            self._meter.buy_outcome(exc.code)
+            raise
+        self._meter.buy_outcome("duplicate" if result.duplicate else "reserved")
+        return result
+
+    async def _buy(
+        self, sale_id: int, user_id: str, idempotency_key: str, qty: int, public_name: str | None
+    ) -> BuyResult:
         if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
             raise errors.BadSaleInput("Idempotency-Key must be 1..80 of [A-Za-z0-9_.:-]")
         if not 1 <= qty <= 1000:
@@ -335,6 +353,7 @@ class SaleService:
         remaining = int(reply[2])
         if code == "expired_now":
             self._emit("expired", sale_id, remaining, order_id=order_id, qty=order.qty)
+            self._meter.holds_expired(1)
         if code in ("expired", "expired_now"):
             raise errors.HoldExpired(f"order {order_id} expired; its stock went back on sale")
         if code in ("paid", "cancelled"):
@@ -363,6 +382,8 @@ class SaleService:
         for i in range(n):
             oid, user, qty = _s(reply[1 + i * 3]), _s(reply[2 + i * 3]), int(reply[3 + i * 3])
             self._emit("expired", sale_id, remaining, order_id=oid, user_id=user, qty=qty)
+        if n:
+            self._meter.holds_expired(n)
         return n
 
     async def retire_if_done(self, sale_id: int, group: str = "persister") -> bool:

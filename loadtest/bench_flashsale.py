@@ -13,6 +13,9 @@ measurements are interleaved round by round so machine noise hits them alike):
 (d) ``at_rate``: the same server at an open-model 2,000 attempts/s, for its p99 latency;
 (e), (f), the join storm and the bare ceiling (``loadtest/bench_rush.py``), once, after the
     rounds: buys over room sockets, the 5,000-viewer burst, joins at a given rate, /healthz.
+(g) with ``--scrape``, ``scraped``: (c) again while a scraper GETs ``/metrics`` every second,
+    run next to (c) in alternating order each round; ``scrape_cost_pct`` is the median over
+    rounds of the buy throughput lost to scraping.
 
 Everything shares this machine's cores: the load generator, the server and Redis.
 """
@@ -45,8 +48,13 @@ from loadtest.flashsale_load import (
     mint_tokens,
     run_flashsale,
 )
+from loadtest.scraper import scrape_cpu_ms, scrape_loop
 
-GOALS = {"ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0}
+#: Other work on the machine below this many busy cores counts as quiet.
+QUIET_CORES = 0.3
+GOALS = {
+    "ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0, "scrape_cost_pct": 2.0,
+}  # fmt: skip
 
 
 # -- (a) the script alone -----------------------------------------------------------------------
@@ -106,6 +114,23 @@ async def drive(
     return result
 
 
+async def drive_scraped(
+    server: Server, attempts: int, connections: int, pids: dict[str, int], period_s: float
+) -> dict[str, Any]:
+    """(c) with a scraper running alongside."""
+    seen: list[float] = []
+    scraper = asyncio.create_task(scrape_loop(server.url, period_s, seen))
+    try:
+        result = await drive(server, attempts, 0, connections, pids)
+    finally:
+        scraper.cancel()
+        await asyncio.gather(scraper, return_exceptions=True)
+    result["scrapes"] = len(seen)
+    result["scrape_ms_p50"] = statistics.median(seen) if seen else None
+    result["scrape_cpu_ms"] = await scrape_cpu_ms(server.url, pids["server"])
+    return result
+
+
 async def _audit(server: Server, sale_id: int, result: dict[str, Any]) -> bool:
     # Audited after the CPU window: the audit drains the persister backlog first.
     proc = await asyncio.create_subprocess_exec(
@@ -131,7 +156,7 @@ async def _await_quiet(max_wait_s: float) -> float:
     while True:
         busy = await asyncio.to_thread(psutil.cpu_percent, 0.5)
         cores = round(busy * (os.cpu_count() or 1) / 100, 2)
-        if cores < 0.3 or time.monotonic() >= deadline:
+        if cores < QUIET_CORES or time.monotonic() >= deadline:
             return cores
 
 
@@ -162,7 +187,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     extra = dict(kv.split("=", 1) for kv in args.server_env)
     server = Server(redis_url, tmp / "serve", extra, args.persist_process)
     runs: dict[str, list[dict[str, Any]]] = {
-        k: [] for k in ("limit", "batched", "sql", "ours", "at")
+        k: [] for k in ("limit", "batched", "sql", "ours", "scraped", "at")
     }
     try:
         await server.start()
@@ -182,6 +207,12 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 ("ours", drive(server, args.attempts, 0, args.connections, pids)),
                 ("at", drive(server, args.rate_attempts, args.rate, args.connections, pids)),
             ]
+            if args.scrape:
+                scraped = drive_scraped(
+                    server, args.attempts, args.connections, pids, args.scrape_period
+                )
+                # Next to (c), first in every other round, so drift hits both alike.
+                step.insert(3 + round_no % 2, ("scraped", scraped))
             for name, coro in step:
                 before = await _await_quiet(args.quiet_wait)
                 r = await coro
@@ -228,6 +259,16 @@ def _line(r: dict[str, Any]) -> str:
     return out
 
 
+def _cpu_us_per_buy(runs: list[dict[str, Any]]) -> float:
+    return round(
+        statistics.median(
+            (r["server_cpu_pct"] + r.get("persister_cpu_pct", 0.0)) * 1e4 / r["buys_per_s"]
+            for r in runs
+        ),
+        1,
+    )
+
+
 def _report(
     args: argparse.Namespace, engine: str, runs: dict[str, list[dict[str, Any]]]
 ) -> dict[str, Any]:
@@ -236,7 +277,7 @@ def _report(
     sql = _median(runs["sql"], "buys_per_s")
     ours = _median(runs["ours"], "buys_per_s")
     p99_at_rate = _p(runs["at"], "p99")
-    e2e = runs["ours"] + runs["at"]
+    e2e = runs["ours"] + runs["at"] + runs["scraped"]
     report: dict[str, Any] = {
         "limit_buys_per_s": limit,
         "limit_batched_buys_per_s": batched,
@@ -262,13 +303,7 @@ def _report(
         "redis_cpu_pct": _median(runs["ours"], "redis_cpu_pct"),
         "client_cpu_pct": _median(runs["ours"], "client_cpu_pct"),
         # Server CPU per purchase: steadier than buys/s when other work shares the machine.
-        "server_cpu_us_per_buy": round(
-            statistics.median(
-                (r["server_cpu_pct"] + r.get("persister_cpu_pct", 0.0)) * 1e4 / r["buys_per_s"]
-                for r in runs["ours"]
-            ),
-            1,
-        ),
+        "server_cpu_us_per_buy": _cpu_us_per_buy(runs["ours"]),
         # Busy CPU of the whole machine during (c), 100 = one core; above server + redis +
         # client, the rest is other work on the machine competing with the run.
         "machine_cpu_pct": _median(runs["ours"], "machine_cpu_pct"),
@@ -279,6 +314,31 @@ def _report(
     }
     if runs.get("rush"):
         _rush_report(report, runs["rush"][0], ours, sql)
+    if runs["scraped"]:
+        # Paired by round: the machine's load varies between rounds more than within one.
+        pairs = zip(runs["ours"], runs["scraped"], strict=True)
+        ratio = statistics.median(b["buys_per_s"] / a["buys_per_s"] for a, b in pairs)
+        report["scraped_buys_per_s"] = _median(runs["scraped"], "buys_per_s")
+        report["scrape_ratio"] = round(ratio, 4)
+        report["scrape_cost_pct"] = round((1 - ratio) * 100, 2)
+        # The same over the rounds in which nothing else was busy before either step: another
+        # job's burst during one of the pair moves a ratio by far more than 2%.
+        quiet = [
+            b["buys_per_s"] / a["buys_per_s"]
+            for a, b in zip(runs["ours"], runs["scraped"], strict=True)
+            if max(a["others_busy_cores_before"], b["others_busy_cores_before"]) < QUIET_CORES
+        ]
+        report["quiet_rounds"] = len(quiet)
+        if quiet:
+            report["scrape_cost_pct_quiet"] = round((1 - statistics.median(quiet)) * 100, 2)
+        report["scrapes_per_run"] = _median(runs["scraped"], "scrapes")
+        report["scrape_ms_p50"] = _median(runs["scraped"], "scrape_ms_p50")
+        report["scraped_server_cpu_us_per_buy"] = _cpu_us_per_buy(runs["scraped"])
+        # Scraping's share of the server's CPU during (c): a second bound on its cost.
+        cpu_ms = _median(runs["scraped"], "scrape_cpu_ms")
+        report["scrape_cpu_ms"] = cpu_ms
+        per_s = cpu_ms / 1000 / args.scrape_period
+        report["scrape_cpu_share_pct"] = round(100 * per_s / (report["server_cpu_pct"] / 100), 2)
     report["goals"] = {
         "ours_vs_sql>=20": report["ours_vs_sql"] >= GOALS["ours_vs_sql"],
         "ours_vs_limit>=0.3": report["ours_vs_limit"] >= GOALS["ours_vs_limit"],
@@ -292,6 +352,8 @@ def _report(
             "http_vs_bare>=0.7": report["http_vs_bare"] >= 0.7,
             "stretch: socket_vs_sql>=20": report["socket_vs_sql"] >= 20,
         })  # fmt: skip
+    if "scrape_cost_pct" in report:
+        report["goals"]["scrape_cost<2%"] = report["scrape_cost_pct"] < GOALS["scrape_cost_pct"]
     return report
 
 
@@ -320,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rate", type=float, default=2000, help="(d) open-model attempts/s")
     p.add_argument("--rate-attempts", type=int, default=10_000, help="(d) attempts per round")
     p.add_argument("--lua-calls", type=int, default=64_000, help="(a) script calls per round")
+    p.add_argument(
+        "--scrape", action="store_true",
+        help="(g): also run (c) with a scraper on /metrics; report the throughput ratio",
+    )  # fmt: skip
+    p.add_argument("--scrape-period", type=float, default=1.0, help="(e) seconds between scrapes")
     p.add_argument("--sql", choices=["auto", "postgresql", "sqlite"], default="auto")
     p.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     p.add_argument("--sql-tasks", type=int, default=50)
@@ -350,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     with tempfile.TemporaryDirectory(prefix="livesell-bench-") as tmp:
         report = asyncio.run(bench(args, Path(tmp)))
-    summary = {k: report[k] for k in (
+    summary: dict[str, Any] = {k: report[k] for k in (
         "limit_buys_per_s", "limit_batched_buys_per_s", "sql_buys_per_s", "sql_engine",
         "ours_buys_per_s", "ours_vs_limit", "ours_vs_limit_batched", "ours_vs_sql",
         "ours_p99_ms", "p99_ms_at_rate", "server_cpu_us_per_buy", "machine_cpu_pct",
@@ -360,6 +427,12 @@ def main(argv: list[str] | None = None) -> int:
         "socket_buys_per_s", "socket_vs_sql", "socket_vs_http", "socket_server_cpu_us_per_buy",
         "burst", "joins", "bare_requests_per_s", "http_vs_bare",
     ) if k in report})  # fmt: skip
+    for k in ("scraped_buys_per_s", "scrape_ratio", "scrape_cost_pct", "quiet_rounds",
+              "scrape_cost_pct_quiet", "scrapes_per_run",
+              "scrape_ms_p50", "scraped_server_cpu_us_per_buy", "scrape_cpu_ms",
+              "scrape_cpu_share_pct"):  # fmt: skip
+        if k in report:
+            summary[k] = report[k]
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

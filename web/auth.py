@@ -44,6 +44,31 @@ MAX_USER_ID = 64
 _FAST_CLAIMS = frozenset({"sub", "role", "name", "iat", "exp"})
 #: User ids are restricted so they can never collide with separators in Redis records.
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
+#: A compact JWS: three unpadded base64url segments, ASCII only (RFC 7515, section 7.1).
+_COMPACT_RE = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", re.ASCII)
+MAX_TOKEN = 4096
+
+
+def _b64decode_canonical(segment: str) -> bytes:
+    """Decode one base64url segment, or raise AuthError unless it is the only encoding of its bytes.
+
+    A decoder forgives padding, stray characters and non-zero trailing bits, so several strings
+    decode to the same token; accepting any but the canonical one lets a "different" token
+    (another cache entry, another revocation key) stand for the same signature.
+    """
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise AuthError("invalid token") from exc
+    if base64.urlsafe_b64encode(raw).rstrip(b"=") != segment.encode():
+        raise AuthError("invalid token")
+    return raw
+
+
+def _check_compact(token: str) -> None:
+    """Raise AuthError unless ``token`` is a compact JWS in canonical base64url (no padding)."""
+    if len(token) > MAX_TOKEN or not _COMPACT_RE.fullmatch(token):
+        raise AuthError("invalid token")
 
 
 class TokenSigner:
@@ -100,11 +125,8 @@ class TokenSigner:
         if len(parts) != 3 or parts[0] != self._header:
             return None
         signed = f"{parts[0]}.{parts[1]}".encode()
-        try:
-            sig = base64.urlsafe_b64decode(parts[2] + "=" * (-len(parts[2]) % 4))
-            payload = base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4))
-        except (binascii.Error, ValueError) as exc:
-            raise AuthError("invalid token") from exc
+        sig = _b64decode_canonical(parts[2])
+        payload = _b64decode_canonical(parts[1])
         if not hmac.compare_digest(hmac.new(self._key, signed, hashlib.sha256).digest(), sig):
             raise AuthError("invalid token")
         try:
@@ -124,8 +146,13 @@ class TokenSigner:
         return claims
 
     def _verify(self, token: str) -> tuple[Principal, float]:
+        # Before either path: PyJWT raises UnicodeEncodeError on non-ASCII (a 500) and, like
+        # any base64 decoder, forgives padding and trailing bits.
+        _check_compact(token)
         claims = self._fast_claims(token)
         if claims is None:
+            for segment in token.split("."):
+                _b64decode_canonical(segment)
             try:
                 claims = jwt.decode(
                     token, self._secret, algorithms=["HS256"], options={"require": ["sub", "exp"]}

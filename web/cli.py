@@ -13,6 +13,7 @@ from typing import Any
 from web import drawcli
 from web.auth import Role, TokenSigner
 from web.errors import ConfigError
+from web.logs import configure_logging
 from web.settings import Settings
 
 #: Pending connections the kernel queues for us. A show's audience arrives within seconds;
@@ -26,6 +27,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from web.app import create_app
     from web.datalock import DataDirBusy, DataDirLock
+    from web.exposure import insecure_reason
     from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
 
@@ -38,6 +40,9 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     host = args.host or settings.host
     port = args.port or settings.port
     workers = args.workers or settings.workers
+    if (why := insecure_reason(settings, host)) is not None:
+        print(f"livesell: {why}", file=sys.stderr)
+        return 2
     if args.worker_index is not None:
         own_port = private_port(port, args.worker_index)
         app = create_app(settings)
@@ -221,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = Settings.from_env()
     except ConfigError as exc:
         raise SystemExit(f"livesell: {exc}") from None
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     if args.cmd == "serve":
         return _serve(settings, args)

@@ -10,6 +10,8 @@ from aiohttp import web
 from web.keys import DATABASE, REDIS
 
 routes = web.RouteTableDef()
+#: Set when shutdown starts (before any socket is closed): /readyz answers 503 from then on.
+DRAINING = web.AppKey("draining", asyncio.Event)
 
 
 @routes.get("/healthz")
@@ -21,7 +23,14 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/readyz")
 async def readyz(request: web.Request) -> web.Response:
-    """Redis and the database answer; 503 naming what does not."""
+    """Redis and the database answer; 503 naming what does not, or while draining."""
+    if request.app[DRAINING].is_set():
+        body: dict[str, object] = {
+            "status": "draining",
+            "error": "draining",
+            "message": "the server is shutting down",
+        }
+        return web.json_response(body, status=503)
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(request.app[REDIS].ping(), 2)
@@ -39,3 +48,14 @@ async def readyz(request: web.Request) -> web.Response:
         body["error"] = "unavailable"
         body["message"] = "a backing service is unreachable"
     return web.json_response(body, status=200 if ok else 503)
+
+
+async def _begin_drain(app: web.Application) -> None:
+    app[DRAINING].set()
+
+
+def setup_health(app: web.Application) -> None:
+    """Register /healthz and /readyz; call before other set-ups so draining is marked first."""
+    app[DRAINING] = asyncio.Event()
+    app.on_shutdown.append(_begin_drain)
+    app.add_routes(routes)

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
     from stream.relay import Relay
+    from web.metrics import Metrics
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
@@ -47,6 +48,8 @@ ROOM_HUB: web.AppKey[Hub] = web.AppKey("room_hub")
 RELAY: web.AppKey[Relay] = web.AppKey("relay")
 #: Which worker holds each live stream (docs/stream.md, "Several workers").
 STREAM_REGISTRY: web.AppKey[StreamRegistry] = web.AppKey("stream_registry")
+#: This process's Prometheus series (web/metrics.py).
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 #: Group buys and coupon drops on the sales (built by web/services.py; routes in web/social.py).
 GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
 COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")

@@ -217,8 +217,11 @@ class ChildProcess:
         pid_file: Path,
         stop_timeout_s: float = 10,
         backoff: Backoff | None = None,
+        on_exit: Callable[[int], None] | None = None,
     ) -> None:
         self.name = name
+        #: Told each child pid once that child has exited (web/metrics.py drops its gauges).
+        self._on_exit = on_exit
         self._argv = python_command(*args, "--parent-pid", str(os.getpid()))
         self._env = env
         self._pid_file = PidFile(pid_file, self._is_like_ours)
@@ -252,6 +255,8 @@ class ChildProcess:
                 if code is not None:
                     break
                 await asyncio.sleep(0.2)
+            if self._on_exit is not None:
+                self._on_exit(self._proc.pid)
             delay = self._backoff.delay(time.monotonic() - started)
             log.error("%s exited with %s; restarting in %.1f s", self.name, code, delay)
             await asyncio.sleep(delay)
@@ -268,6 +273,8 @@ class ChildProcess:
             return  # never started: the pid file (if any) is someone else's
         await asyncio.to_thread(stop_process, self._proc, self._stop_timeout_s)
         self._pid_file.remove()
+        if self._on_exit is not None:
+            self._on_exit(self._proc.pid)
 
 
 def python_command(*args: str) -> list[str]:

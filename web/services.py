@@ -45,6 +45,7 @@ from web.keys import (
     GROUP_BUYS,
     LEDGER,
     MEMBERS,
+    METRICS,
     POINTS,
     RECORDINGS,
     REDIS,
@@ -70,7 +71,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
-    sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
+    sales = SaleService(redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS])
     lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
     draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())

@@ -98,6 +98,18 @@ class Settings:
     log_level: str = setting(
         "INFO", "log level name", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
     )
+    log_format: str = setting(
+        "text",
+        "log lines as `text`, or `json`: one object per line (`ts`, `level`, `logger`, "
+        "`message`, `pid`, `request_id`, `exc`)",
+        choices=("text", "json"),
+    )
+    allow_insecure: bool = setting(
+        False,
+        "`1` lets `livesell serve` listen on a non-loopback host with a generated secret or "
+        "guest sign-in on (refused otherwise, exit 2)",
+        shown="`0`",
+    )
     room_chat_burst: float = setting(10.0, "chat token bucket per user per room: burst")
     room_chat_per_s: float = setting(
         2.0, "chat token bucket per user per room: messages per second"

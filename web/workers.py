@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from functools import partial
 
 from inventory.database import Database
+from web.metrics import prepare_metrics_dir, worker_exited
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
 from web.resources import redis_url_file
@@ -77,6 +79,7 @@ class Supervisor:
         }
         env = s.to_env(**shared)
         persister = ChildProcess("persister", ["persist"], env, s.data_dir / "persister.pid")
+        series = prepare_metrics_dir(s.data_dir)  # emptied before any worker writes to it
         workers = []
         for i in range(self._n):
             own = f"http://{self._host}:{private_port(self._port, i)}"
@@ -85,9 +88,10 @@ class Supervisor:
                 ChildProcess(
                     f"worker-{i}",
                     [*argv, "--worker-index", str(i)],
-                    s.to_env(**shared, advertise_url=own),
+                    s.to_env(**shared, advertise_url=own) | series,
                     s.data_dir / f"worker-{i}.pid",
                     stop_timeout_s=15,
+                    on_exit=partial(worker_exited, s.data_dir),
                 )
             )
         stop = asyncio.Event()

@@ -23,7 +23,7 @@ from web.auth import Role, TokenSigner
 SDP = {"Content-Type": "application/sdp"}
 
 
-def _free_run(n: int) -> int:
+def free_run(n: int) -> int:
     """A port p such that p .. p+n-1 are all free on loopback."""
     for _ in range(50):
         with socket.socket() as s:
@@ -46,21 +46,26 @@ def _free_run(n: int) -> int:
     raise RuntimeError("no free run of ports")
 
 
+def serve_env(data_dir: Path, redis_url: str) -> dict[str, str]:
+    """The environment of a `livesell serve` child with its own data dir and key prefix."""
+    return {
+        **os.environ,
+        "LIVESELL_REDIS_URL": redis_url,
+        "LIVESELL_REDIS_PREFIX": f"w{uuid.uuid4().hex[:6]}",
+        "LIVESELL_DATA_DIR": str(data_dir),
+        "LIVESELL_SECRET": TEST_SECRET,
+        "LIVESELL_LOG_LEVEL": "WARNING",
+    }
+
+
 async def _get_json(url: str) -> Any:
     async with aiohttp.ClientSession() as s, s.get(url, headers={"Connection": "close"}) as r:
         return await r.json()
 
 
 async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_url: str) -> None:
-    port = _free_run(3)
-    env = {
-        **os.environ,
-        "LIVESELL_REDIS_URL": redis_url,
-        "LIVESELL_REDIS_PREFIX": f"w{uuid.uuid4().hex[:6]}",
-        "LIVESELL_DATA_DIR": str(tmp_path),
-        "LIVESELL_SECRET": TEST_SECRET,
-        "LIVESELL_LOG_LEVEL": "WARNING",
-    }
+    port = free_run(3)
+    env = serve_env(tmp_path, redis_url)
     argv = [sys.executable, "-m", "web.cli", "serve", "--port", str(port), "--workers", "2"]
     parent = await asyncio.create_subprocess_exec(*argv, env=env)
     url = f"http://127.0.0.1:{port}"
