@@ -1,4 +1,4 @@
-"""What a viewer can do in a room: chat, react, buy, ping; host actions go to moderation."""
+"""What a viewer can do in a room: chat, react, buy, join groups, claim coupons, ping."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
+from chat.social import RoomSocial
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
@@ -54,9 +55,11 @@ class Commands:
         moderation: Moderation,
         reactions: Reactions,
         sales: RoomSales,
+        social: RoomSocial,
         limits: RoomLimits,
     ) -> None:
         self._log = room_log
+        self._social = social
         self._moderation = moderation
         self._reactions = reactions
         self._limits = limits
@@ -76,6 +79,8 @@ class Commands:
                 self._reactions.add(member.stream_id, cmd["kind"], cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
+        elif cmd.type in ("group_open", "group_join", "coupon_claim"):
+            await self._social.run(member, cmd)
         elif cmd.type == "ping":
             pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
             member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})

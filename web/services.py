@@ -57,6 +57,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
     sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
+    groups = GroupBuys(redis, sales, prefix, observer=feed)
+    coupons = Coupons(redis, sales, prefix, observer=feed)
     room = build_room(
         redis,
         catalog,
@@ -65,6 +67,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         feed,
         authenticate=authenticator(app[SIGNER]),
         limits=room_limits(settings),
+        groups=groups,
+        coupons=coupons,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.
@@ -84,8 +88,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
-    groups = GroupBuys(redis, sales, prefix, observer=feed)
-    coupons = Coupons(redis, sales, prefix, observer=feed)
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
     members = Members(app[DATABASE])
