@@ -6,6 +6,7 @@ import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from 
 import { RoomSocket } from "./roomsocket.js";
 import { RoomEffects } from "./roomfx.js";
 import { SaleCard } from "./roomsale.js";
+import { SocialPanel } from "./roomsocial.js";
 import { video } from "./roomvideo.js";
 
 const $ = (id) => document.getElementById(id);
@@ -181,7 +182,12 @@ const room = new RoomSocket(streamId, {
   },
   onEvent,
 });
-const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
+const coupons = { coupon: (order) => social.coupon(order), spent: (id) => social.spent(id) };
+const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons });
+const social = new SocialPanel(room, sale, {
+  signIn, showName: () => ui.showName.checked, streamId,
+  groupId: new URLSearchParams(location.search).get("group"),
+});
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -211,6 +217,7 @@ function onEvent(ev) {
       scrollChat();
       sale.snapshot(ev);
       sale.render();
+      social.snapshot(ev);
       break;
     case "chat":
       addChat(ev);
@@ -238,6 +245,10 @@ function onEvent(ev) {
       break;
     case "slow_mode":
       if (ev.seconds) systemLine(t("room.chat.slowMode", { seconds: ev.seconds }));
+      break;
+    case "group":
+    case "coupon":
+      social.event(ev);
       break;
     default:
       sale.event(ev);
@@ -336,10 +347,14 @@ langSwitch($("lang"));
 onLangChange(() => {
   show();
   sale.redraw();
+  social.render();
 });
 show();
 room.connect();
-setInterval(() => sale.tick(), 250);
+setInterval(() => {
+  sale.tick();
+  social.render();
+}, 250);
 signInFromUrl()
   .catch(() => null)
   .then(() => onSignedIn(who()));

@@ -10,6 +10,7 @@ import { showSignIn, signInFor } from "./signinform.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
 import { Shop } from "./studio-shop.js";
+import { SocialDesk } from "./studio-social.js";
 
 const STATS_EVERY_MS = 2000;
 const path = location.pathname.split("/").filter(Boolean);
@@ -119,6 +120,9 @@ async function consoleView(me) {
   let room = null;
   const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
+  const social = new SocialDesk({
+    streamId, sale: () => shop.sale, currency: () => shop.currency(), serverNow: () => room.serverNow(),
+  });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
   const camera = new Camera({ streamId, token, banner, onPhase });
@@ -135,6 +139,7 @@ async function consoleView(me) {
       }
       if (ev.type === "stream") camera.streamStatus(ev.status, false);
       shop.onEvent(ev);
+      social.onEvent(ev);
       chat.onEvent(ev);
     },
     onState: (state, detail) => chat.connection(state, detail),
@@ -142,6 +147,7 @@ async function consoleView(me) {
   room.connect();
   onLangChange(() => {
     shop.render();
+    social.relabel();
     chat.relabel();
     camera.relabel();
   });
@@ -154,6 +160,7 @@ async function consoleView(me) {
       stats.currency = shop.currency();
       renderStats(stats);
       shop.figures(stats.sales, stats.server_time_ms);
+      social.poll();
     } catch {
       /* the next poll retries; the room socket shows connection trouble */
     }
