@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.browser.conftest import (
     DESKTOP,
+    SCREENSHOTS,
     Api,
     LiveServer,
     assert_fits,
@@ -79,11 +80,17 @@ async def test_a_group_fills_from_a_shared_link_across_three_browsers(
         assert page.errors == []
     await text_becomes(studio, "#fig-groups-filled", "1")
     await screenshot(bob, "room-group-filled-phone")
+    # The card alone, small, for the README (docs/img/room-group-filled.png is a copy).
+    await bob.locator("#product-card").screenshot(path=str(SCREENSHOTS / "room-group-card.png"))
     await screenshot(cy, "room-group-filled-desktop")
     await screenshot(studio, "studio-social-desktop")
     await assert_fits(bob, "#groups", "#pay")
     await bob.click("#pay")
     await text_becomes(bob, "#outcome", "Paid. Thank you!")
+    # One tap joins the host's store (points accrue on paid orders from then on).
+    await cy.click("#store-join")
+    await text_becomes(cy, "#store-state", "Store member · 0 points")
+    assert await cy.is_hidden("#store-join")
     assert studio.errors == []
 
 

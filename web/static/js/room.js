@@ -144,6 +144,7 @@ function closeSheet(user) {
 async function onSignedIn(user) {
   ui.signedIn.textContent = user ? t("room.signedInAs", { name: user.name }) : "";
   sale.setUser(user);
+  social.setUser(user);
   if (user && room.state === "open") await room.auth(token()).catch(() => {});
 }
 

@@ -5,6 +5,7 @@
 //   social.event(ev)       group / coupon room events, group_result / coupon_result replies
 //   social.coupon(order)   {id, cents}: the claimed coupon Pay applies to this order, or null
 //   social.render()        redraw (the page calls it 4 times a second for the clocks)
+//   social.setUser(who)    the signed-in viewer: are they a member of the host's store?
 //
 // A group shows a count, never who is in it. The share link is /live/{stream}?group=ID; a page
 // opened with it highlights that group and offers Join. Time left uses the server's clock.
@@ -34,8 +35,13 @@ export class SocialPanel {
       box: $("groups"), title: $("groups-title"), open: $("group-open"), list: $("group-list"),
       share: $("group-share"), link: $("group-link"), copy: $("group-copy"), note: $("group-note"),
       coupon: $("coupon"), couponText: $("coupon-text"), couponClock: $("coupon-clock"),
-      claim: $("coupon-claim"),
+      claim: $("coupon-claim"), store: $("store"), storeJoin: $("store-join"),
+      storeState: $("store-state"),
     };
+    this.hostId = null;
+    this.storeError = "";
+    this.member = null; // the store membership {points, ...}, false when not a member, null: unknown
+    this.el.storeJoin.addEventListener("click", () => this.joinStore());
     this.el.open.addEventListener("click", () => this.openGroup());
     this.el.claim.addEventListener("click", () => this.claim());
     this.el.copy.addEventListener("click", () => this.copy());
@@ -45,6 +51,10 @@ export class SocialPanel {
   // -- inputs ---------------------------------------------------------------------------------
 
   snapshot(snap) {
+    if (snap.stream && snap.stream.host_id !== this.hostId) {
+      this.hostId = snap.stream.host_id;
+      this.loadMember();
+    }
     if (snap.resync) {
       this.offers.clear();
       this.groups.clear();
@@ -92,6 +102,36 @@ export class SocialPanel {
       this.take(await api(`/api/groups/${encodeURIComponent(id)}`));
     } catch {
       this.highlight = null; // an unknown group: nothing to point at
+    }
+    this.render();
+  }
+
+  setUser() {
+    this.member = null;
+    this.loadMember();
+  }
+
+  storePath() {
+    return `/api/stores/${encodeURIComponent(this.hostId)}`;
+  }
+
+  async loadMember() {
+    if (!this.hostId || !this.card.user) return this.render();
+    try {
+      this.member = await api(`${this.storePath()}/me`);
+    } catch (e) {
+      this.member = e.code === "not_a_member" ? false : null;
+    }
+    this.render();
+  }
+
+  async joinStore() {
+    if (!this.hostId || !(await this.ensureUser())) return;
+    this.storeError = "";
+    try {
+      this.member = await api(`${this.storePath()}/join`, { method: "POST" });
+    } catch (e) {
+      this.storeError = t("common.error", { message: errorText(e) });
     }
     this.render();
   }
@@ -197,6 +237,19 @@ export class SocialPanel {
   render() {
     this.renderGroups();
     this.renderCoupon();
+    this.renderStore();
+  }
+
+  renderStore() {
+    const e = this.el;
+    // Anonymous viewers are offered the tap too: it signs them in first.
+    e.store.hidden = !this.hostId || (this.member === null && Boolean(this.card.user));
+    if (e.store.hidden) return;
+    e.storeJoin.hidden = Boolean(this.member);
+    e.storeJoin.textContent = t("room.store.join");
+    e.storeState.textContent = this.member
+      ? t("room.store.member", { points: number(this.member.points) })
+      : this.storeError || "";
   }
 
   renderGroups() {
