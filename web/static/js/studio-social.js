@@ -1,8 +1,8 @@
 // studio-social.js: the studio's group buys and coupon drops on the current sale, and figures.
 //
-//   const desk = new SocialDesk({ streamId, sale: () => shop.sale, currency, serverNow });
+//   const desk = new SocialDesk({ streamId, hostId, sale: () => shop.sale, currency, serverNow });
 //   desk.onEvent(ev)   snapshot (group_offers, groups, coupon) and group / coupon room events
-//   desk.poll()        the promoters' leaderboard and the drop's claims (called with the stats)
+//   desk.poll()        the leaderboard, the member count and the drop's claims (with the stats)
 //
 // Groups draw their units from the sale's own stock (docs/social.md), so the offer has no stock
 // of its own: the sale's quantity is the ceiling of flash and group units together.
@@ -14,8 +14,9 @@ import { clock, errorText, money, number, t } from "./i18n.js";
 const toCents = (v) => Math.round(parseFloat(v) * 100);
 
 export class SocialDesk {
-  constructor({ streamId, sale, currency, serverNow }) {
+  constructor({ streamId, hostId, sale, currency, serverNow }) {
     this.streamId = streamId;
+    this.hostId = hostId;
     this.sale = sale;
     this.currency = currency;
     this.serverNow = serverNow;
@@ -100,6 +101,12 @@ export class SocialDesk {
       this.renderBoard(board.promoters || []);
     } catch {
       /* the next poll retries */
+    }
+    try {
+      const store = await api(`/api/stores/${encodeURIComponent(this.hostId)}/members`);
+      $("fig-members").textContent = number(store.members);
+    } catch {
+      /* an admin looking at another host's show: the count is the host's */
     }
     const now = this.serverNow();
     for (const d of this.drops.values()) {

@@ -121,7 +121,8 @@ async function consoleView(me) {
   const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
   const social = new SocialDesk({
-    streamId, sale: () => shop.sale, currency: () => shop.currency(), serverNow: () => room.serverNow(),
+    streamId, hostId: stream.host_id, sale: () => shop.sale, currency: () => shop.currency(),
+    serverNow: () => room.serverNow(),
   });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
