@@ -7,6 +7,7 @@ from typing import Any
 
 from tests.browser.conftest import (
     DESKTOP,
+    PHONE,
     SCREENSHOTS,
     Api,
     LiveServer,
@@ -110,7 +111,7 @@ async def test_one_coupon_two_claimers_the_winner_pays_less(
     await studio.fill("#cf-min", "10")
     await studio.fill("#cf-minutes", "5")
     await studio.click("#cf-go")
-    await text_becomes(studio, "#cf-note", "1 coupons dropped")
+    await text_becomes(studio, "#cf-note", "Coupons dropped: 1")
     for page in (ann, ben):
         await page.wait_for_selector("#coupon-claim:not([hidden])")
         assert (await page.text_content("#coupon-clock") or "").startswith("Ends in 0")
@@ -137,3 +138,10 @@ async def test_one_coupon_two_claimers_the_winner_pays_less(
     await text_becomes(studio, "#fig-coupons-claimed", "1")
     for page in (ann, ben, studio):
         assert page.errors == []
+    await studio.set_viewport_size(PHONE)
+    await assert_fits(studio, "#group-form", "#coupon-form", "#cf-go")
+    await studio.locator("#coupon-form").scroll_into_view_if_needed()
+    await screenshot(studio, "studio-social-phone")
+    # The loser's page in Chinese: every string of the panel has its translation.
+    await loser.select_option("#lang", "zh")
+    await text_becomes(loser, "#coupon-text", "已被抢光")

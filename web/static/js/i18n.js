@@ -455,7 +455,7 @@ const STRINGS = {
     "studio.social.minSpend": "Minimum spend",
     "studio.social.expires": "Expires in (min)",
     "studio.social.drop": "Drop coupons",
-    "studio.social.dropped": "{count} coupons dropped",
+    "studio.social.dropped": "Coupons dropped: {count}",
     "studio.social.live": "{left} of {total} left · {time}",
     "studio.social.noSale": "Start a sale first",
     "studio.social.board": "Top promoters",
