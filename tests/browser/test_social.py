@@ -102,7 +102,7 @@ async def test_one_coupon_two_claimers_the_winner_pays_less(
     studio = await studio_with_sale(browser, live_server, host_api)
     room = f"/live/{studio.stream_id}"
     ann = await open_page(browser, viewer_url(live_server, room, "ann"))
-    ben = await open_page(browser, viewer_url(live_server, room, "ben"), DESKTOP)
+    ben = await open_page(browser, viewer_url(live_server, f"{room}?ref=ann", "ben"), DESKTOP)
     for page in (ann, ben):
         await page.wait_for_selector("#product-card:not([hidden])")
     await studio.fill("#cf-count", "1")
@@ -117,7 +117,8 @@ async def test_one_coupon_two_claimers_the_winner_pays_less(
         assert (await page.text_content("#coupon-clock") or "").startswith("Ends in 0")
     assert await ann.text_content("#coupon-text") == "Coupon: $5.00 off over $10.00 · 1 left"
     await screenshot(ann, "room-coupon-phone")
-    await asyncio.gather(ann.click("#coupon-claim"), ben.click("#coupon-claim"))
+    # Both tap at once (a dispatched click: the loser's button may vanish as the news lands).
+    await asyncio.gather(*(p.dispatch_event("#coupon-claim", "click") for p in (ann, ben)))
 
     async def settled() -> list[str]:
         states = [await p.get_attribute("#coupon", "data-state") for p in (ann, ben)]
@@ -136,6 +137,8 @@ async def test_one_coupon_two_claimers_the_winner_pays_less(
     await text_becomes(winner, "#outcome", "Paid. Thank you!")
     await winner.wait_for_selector("#coupon[data-state='used']")
     await text_becomes(studio, "#fig-coupons-claimed", "1")
+    # Ben came through Ann's link: the host's leaderboard credits her visit.
+    await text_becomes(studio, "#promoters-body td:nth-child(2)", "ann", within_s=15)
     for page in (ann, ben, studio):
         assert page.errors == []
     await studio.set_viewport_size(PHONE)

@@ -188,6 +188,7 @@ const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, e
 const social = new SocialPanel(room, sale, {
   signIn, showName: () => ui.showName.checked, streamId,
   groupId: new URLSearchParams(location.search).get("group"),
+  refBy: new URLSearchParams(location.search).get("ref"),
 });
 
 function showHost() {

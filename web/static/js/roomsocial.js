@@ -17,13 +17,14 @@ const $ = (id) => document.getElementById(id);
 const GONE = new Set(["coupons_gone", "coupon_expired"]);
 
 export class SocialPanel {
-  constructor(room, card, { signIn, showName, streamId, groupId }) {
+  constructor(room, card, { signIn, showName, streamId, groupId, refBy }) {
     this.room = room;
     this.card = card;
     this.signIn = signIn;
     this.showName = showName;
     this.streamId = streamId;
     this.highlight = groupId || null;
+    this.refBy = refBy || null; // who shared the link this page was opened from (?ref=)
     this.offers = new Map(); // sale id -> offer
     this.groups = new Map(); // group id -> group
     this.mine = new Map(); // group id -> order id (groups this viewer is in)
@@ -31,6 +32,7 @@ export class SocialPanel {
     this.claimed = new Map(); // drop id -> drop, coupons this viewer holds
     this.gone = new Set(); // drop ids claimed out
     this.busy = false;
+    this.rows = new Map(); // group id -> its list row's elements
     this.el = {
       box: $("groups"), title: $("groups-title"), open: $("group-open"), list: $("group-list"),
       share: $("group-share"), link: $("group-link"), copy: $("group-copy"), note: $("group-note"),
@@ -106,9 +108,15 @@ export class SocialPanel {
     this.render();
   }
 
-  setUser() {
+  setUser(user) {
     this.member = null;
     this.loadMember();
+    if (user && this.refBy) {
+      // Credit the promoter whose link brought this viewer (docs/social.md, attribution).
+      const body = { ref: this.refBy };
+      this.refBy = null;
+      api(`/api/streams/${encodeURIComponent(this.streamId)}/touch`, { method: "POST", body }).catch(() => {});
+    }
   }
 
   storePath() {
@@ -274,7 +282,10 @@ export class SocialPanel {
     });
     e.open.hidden = !open || inOpen || this.card.phase(sale) !== "open";
     e.open.disabled = this.busy;
-    e.list.replaceChildren(...shown.slice(0, 6).map((g) => this.groupItem(g, now, currency)));
+    const items = shown.slice(0, 6).map((g) => this.groupItem(g, now, currency));
+    // Reorder only when the order changed: moving a node blurs the button focused in it.
+    const same = items.length === e.list.children.length && items.every((li, i) => e.list.children[i] === li);
+    if (!same) e.list.replaceChildren(...items);
     const mineOpen = shown.find((g) => this.mine.has(g.id) && g.state === "open");
     e.share.hidden = !mineOpen;
     if (mineOpen) {
@@ -284,44 +295,50 @@ export class SocialPanel {
   }
 
   groupItem(g, now, currency) {
-    const li = document.createElement("li");
-    li.className = "group";
-    li.dataset.state = g.state;
-    li.dataset.group = g.id;
-    li.dataset.highlight = g.id === this.highlight ? "1" : "";
-    const line = document.createElement("span");
-    line.className = "group-line num";
-    line.textContent = t("room.group.progress", { members: number(g.members), size: number(g.size) });
-    const bar = document.createElement("span");
-    bar.className = "group-bar";
-    bar.setAttribute("role", "progressbar");
-    bar.setAttribute("aria-valuemin", "0");
-    bar.setAttribute("aria-valuemax", String(g.size));
-    bar.setAttribute("aria-valuenow", String(g.members));
-    bar.setAttribute("aria-label", line.textContent);
-    const fill = document.createElement("span");
-    fill.style.width = `${Math.round((100 * g.members) / g.size)}%`;
-    bar.append(fill);
-    const state = document.createElement("span");
-    state.className = "group-state num";
-    if (g.state === "open") state.textContent = t("room.group.left", { time: clock(g.deadline_ms - now) });
-    else state.textContent = t(g.state === "filled" ? "room.group.filled" : "room.group.expired");
-    li.append(line, bar, state);
-    if (this.mine.has(g.id)) {
+    // Rows are kept and updated in place: the list redraws 4 times a second for the clocks,
+    // and a Join button made anew each time would take a keyboard user's focus with it.
+    let row = this.rows.get(g.id);
+    if (!row) {
+      const li = document.createElement("li");
+      li.className = "group";
+      li.dataset.group = g.id;
+      const line = document.createElement("span");
+      line.className = "group-line num";
+      const bar = document.createElement("span");
+      bar.className = "group-bar";
+      bar.setAttribute("role", "progressbar");
+      bar.setAttribute("aria-valuemin", "0");
+      const fill = document.createElement("span");
+      bar.append(fill);
+      const state = document.createElement("span");
+      state.className = "group-state num";
       const you = document.createElement("span");
       you.className = "group-you";
-      you.textContent = t("room.group.you");
-      li.append(you);
-    } else if (g.state === "open") {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.className = "btn btn-small btn-primary group-join";
-      b.textContent = t("room.group.join", { price: money(g.price_cents, currency) });
-      b.disabled = this.busy;
-      b.addEventListener("click", () => this.join(g));
-      li.append(b);
+      const join = document.createElement("button");
+      join.type = "button";
+      join.className = "btn btn-small btn-primary group-join";
+      join.addEventListener("click", () => this.join(this.groups.get(g.id)));
+      li.append(line, bar, state, you, join);
+      row = { li, line, bar, fill, state, you, join };
+      this.rows.set(g.id, row);
     }
-    return li;
+    row.li.dataset.state = g.state;
+    row.li.dataset.highlight = g.id === this.highlight ? "1" : "";
+    row.line.textContent = t("room.group.progress", { members: number(g.members), size: number(g.size) });
+    row.bar.setAttribute("aria-valuemax", String(g.size));
+    row.bar.setAttribute("aria-valuenow", String(g.members));
+    row.bar.setAttribute("aria-label", row.line.textContent);
+    row.fill.style.width = `${Math.round((100 * g.members) / g.size)}%`;
+    row.state.textContent = g.state === "open"
+      ? t("room.group.left", { time: clock(g.deadline_ms - now) })
+      : t(g.state === "filled" ? "room.group.filled" : "room.group.expired");
+    const mine = this.mine.has(g.id);
+    row.you.hidden = !mine;
+    row.you.textContent = t("room.group.you");
+    row.join.hidden = mine || g.state !== "open";
+    row.join.disabled = this.busy;
+    row.join.textContent = t("room.group.join", { price: money(g.price_cents, currency) });
+    return row.li;
   }
 
   renderCoupon() {
