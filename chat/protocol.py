@@ -243,6 +243,17 @@ def _coupon_claim(raw: dict[Any, Any]) -> dict[str, Any]:
     return {"coupon_id": _ref_id(raw, "coupon_id")}
 
 
+def _bid(raw: dict[Any, Any]) -> dict[str, Any]:
+    # A bid on a lot (flashsale/auction.py): its idempotency key as a buy's.
+    fields = _buy({**raw, "sale_id": raw.get("lot_id"), "qty": 1})
+    return {"lot_id": fields["sale_id"], "key": fields["key"], "show_name": fields["show_name"],
+            "amount_cents": _int(raw, "amount_cents", 1, 10**12)}  # fmt: skip
+
+
+def _enter_draw(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {"sale_id": _int(raw, "sale_id", 1, 2**53)}
+
+
 def _pin(raw: dict[Any, Any]) -> dict[str, Any]:
     return {"product_id": _int(raw, "product_id", 1, 2**53)}
 
@@ -298,6 +309,8 @@ _PARSERS = {
     "group_open": _group_open,
     "group_join": _group_join,
     "coupon_claim": _coupon_claim,
+    "bid": _bid,
+    "enter_draw": _enter_draw,
     "pin": _pin,
     "unpin": _none,
     "announce": _announce,

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from flashsale.auctionaudit import audit_auction
 from flashsale.couponaudit import audit_coupons
 from flashsale.groupaudit import audit_groups
 from flashsale.keys import SaleKeys
@@ -112,4 +113,5 @@ async def audit_sale(
     report.checks["sql_quantity_matches"] = sale.quantity == total
     await audit_groups(redis, prefix, sale_id, orders, report)
     await audit_coupons(redis, ledger, prefix, sale_id, orders, report)
+    await audit_auction(redis, prefix, sale_id, orders, report)
     return report

@@ -10,7 +10,9 @@ measurements are interleaved round by round so machine noise hits them alike):
     on PostgreSQL, or SQLite when PostgreSQL is absent;
 (c) ``ours``: ``livesell serve`` end to end through HTTP, driven by the flash-sale load
     generator at its maximum rate, stock >= attempts so every attempt is a purchase;
-(d) ``at_rate``: the same server at an open-model 2,000 attempts/s, for its p99 latency.
+(d) ``at_rate``: the same server at an open-model 2,000 attempts/s, for its p99 latency;
+(e), (f), the join storm and the bare ceiling (``loadtest/bench_rush.py``), once, after the
+    rounds: buys over room sockets, the 5,000-viewer burst, joins at a given rate, /healthz.
 
 Everything shares this machine's cores: the load generator, the server and Redis.
 """
@@ -34,9 +36,15 @@ from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys
 from inventory.luascript import script_source
+from loadtest import bench_rush as rush
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
-from loadtest.flashsale_load import FlashsaleConfig, livesell_command, run_flashsale
+from loadtest.flashsale_load import (
+    FlashsaleConfig,
+    livesell_command,
+    mint_tokens,
+    run_flashsale,
+)
 
 GOALS = {"ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0}
 
@@ -180,12 +188,32 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
                 r["others_busy_cores_before"] = before
                 runs[name].append(r)
                 print(f"round {round_no + 1} {name:8s} {_line(r)} (others {before})", flush=True)
+        if not args.skip_rush:
+            runs["rush"] = [await _rush(server, args)]
     finally:
         server.stop()
         await sql.close()
         await redis.aclose()
         stop_process(redis_proc)
     return _report(args, sql.engine, runs)
+
+
+async def _rush(server: Server, args: argparse.Namespace) -> dict[str, Any]:
+    """(e), (f), the join storm and /healthz, each after the machine has calmed down."""
+    admin = (await mint_tokens(livesell_command(), "admin", "rush", None, server.env))[0]
+    steps = [
+        ("socket", lambda: rush.socket_buys(server, admin, args.socket_viewers, args.per_socket)),
+        ("burst", lambda: rush.burst(server, admin, args.burst_viewers)),
+        ("joins", lambda: rush.join_storm(server, args.burst_viewers, args.join_rate)),
+        ("bare", lambda: rush.bare(server, args.attempts, args.connections)),
+    ]
+    out: dict[str, Any] = {}
+    for name, step in steps:
+        before = await _await_quiet(args.quiet_wait)
+        out[name] = await step()
+        out[name]["others_busy_cores_before"] = before
+        print(f"rush {name:7s} {json.dumps(out[name])}", flush=True)
+    return out
 
 
 def _line(r: dict[str, Any]) -> str:
@@ -249,13 +277,37 @@ def _report(
         "params": {k: v for k, v in vars(args).items() if k != "json"},
         "detail": runs,
     }
+    if runs.get("rush"):
+        _rush_report(report, runs["rush"][0], ours, sql)
     report["goals"] = {
         "ours_vs_sql>=20": report["ours_vs_sql"] >= GOALS["ours_vs_sql"],
         "ours_vs_limit>=0.3": report["ours_vs_limit"] >= GOALS["ours_vs_limit"],
         "oversold==0": not any(report["oversold"].values()),
         f"p99<50ms@{args.rate:g}/s": p99_at_rate < GOALS["p99_ms_at_rate"],
     }
+    if "burst" in report:
+        report["goals"].update({
+            "burst_every_answer<=0.5s": report["burst"]["last_answer_after_first_tap_s"] <= 0.5,
+            f"joins_p99<1s@{args.join_rate:g}/s": report["joins"]["snapshot_ms"]["p99"] < 1000,
+            "http_vs_bare>=0.7": report["http_vs_bare"] >= 0.7,
+            "stretch: socket_vs_sql>=20": report["socket_vs_sql"] >= 20,
+        })  # fmt: skip
     return report
+
+
+def _rush_report(report: dict[str, Any], rush_run: dict[str, Any], ours: float, sql: float) -> None:
+    socket = float(rush_run["socket"]["buys_per_s"])
+    report.update({
+        "socket_buys_per_s": socket,
+        "socket_vs_sql": round(socket / sql, 1),
+        "socket_vs_http": round(socket / ours, 2),
+        "socket_server_cpu_us_per_buy": rush_run["socket"]["server_cpu_us_per_buy"],
+        "burst": rush_run["burst"],
+        "joins": rush_run["joins"],
+        "bare_requests_per_s": rush_run["bare"]["requests_per_s"],
+        "http_vs_bare": round(ours / float(rush_run["bare"]["requests_per_s"]), 3),
+    })  # fmt: skip
+    report["oversold"]["burst"] = rush_run["burst"]["oversold"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -284,6 +336,11 @@ def main(argv: list[str] | None = None) -> int:
         "--server-env", action="append", default=[], metavar="LIVESELL_X=V",
         help="extra environment for `livesell serve` (repeatable), to compare settings",
     )  # fmt: skip
+    p.add_argument("--skip-rush", action="store_true", help="skip (e), (f), joins and bare")
+    p.add_argument("--socket-viewers", type=int, default=2000, help="(e) buying sockets")
+    p.add_argument("--per-socket", type=int, default=10, help="(e) buys sent by each socket")
+    p.add_argument("--burst-viewers", type=int, default=5000, help="(f) and joins: viewers")
+    p.add_argument("--join-rate", type=float, default=1000, help="joins/s in the join storm")
     args = p.parse_args(argv)
     try:
         import uvloop
@@ -298,7 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         "ours_buys_per_s", "ours_vs_limit", "ours_vs_limit_batched", "ours_vs_sql",
         "ours_p99_ms", "p99_ms_at_rate", "server_cpu_us_per_buy", "machine_cpu_pct",
         "oversold", "errors", "audit_ok", "goals",
-    )}  # fmt: skip
+    ) if k in report}  # fmt: skip
+    summary.update({k: report[k] for k in (
+        "socket_buys_per_s", "socket_vs_sql", "socket_vs_http", "socket_server_cpu_us_per_buy",
+        "burst", "joins", "bare_requests_per_s", "http_vs_bare",
+    ) if k in report})  # fmt: skip
     print(json.dumps(summary, indent=2))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

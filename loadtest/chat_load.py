@@ -228,9 +228,16 @@ class WsClient(asyncio.Protocol):
 
 
 async def open_sockets(
-    url: str, paths: list[str], on_frame: Callable[[bytes, int], None], concurrency: int = 200
+    url: str,
+    paths: list[str],
+    on_frame: Callable[[bytes, int], None] | Callable[[int], Callable[[bytes, int], None]],
+    concurrency: int = 200,
+    per_socket: bool = False,
 ) -> list[WsClient]:
-    """Connect every path (with bounded concurrency); returns the sockets that opened."""
+    """Connect every path (with bounded concurrency); returns the sockets that opened.
+
+    With ``per_socket``, ``on_frame(i)`` makes the frame callback of the socket for path i.
+    """
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
     loop = asyncio.get_running_loop()
@@ -240,8 +247,11 @@ async def open_sockets(
     async def one(i: int, path: str) -> None:
         async with gate:
             try:
+                handler = on_frame(i) if per_socket else on_frame  # type: ignore[call-arg,arg-type]
                 _, proto = await loop.create_connection(
-                    lambda: WsClient(f"{host}:{port}", path, on_frame), host, port
+                    lambda: WsClient(f"{host}:{port}", path, handler),  # type: ignore[arg-type]
+                    host,
+                    port,
                 )
                 await asyncio.wait_for(proto.ready, 30)
                 out[i] = proto

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -54,6 +55,8 @@ class FlashsaleConfig:
     admin_token: str = ""
     livesell_cmd: list[str] = field(default_factory=list)
     env: dict[str, str] | None = None
+    #: How long to wait for a server that stopped answering before auditing.
+    recover_s: float = 30.0
     #: Processes (name -> pid) whose CPU use during the load is reported, e.g. server and Redis.
     watch: dict[str, int] = field(default_factory=dict)
 
@@ -130,6 +133,11 @@ class _Tally:
         self.open_model = open_model
         self.last = 0.0
         self.errors = 0
+        self.started = time.perf_counter()
+        #: Every order the server confirmed (id -> user): what an audit must find again.
+        self.orders: dict[str, str] = {}
+        #: The first time (s into the run) each error kind was seen.
+        self.first_error_s: dict[str, float] = {}
 
     def on_reply(self, status: int, body: bytes, intended: float, sent_at: float) -> None:
         now = time.perf_counter()
@@ -137,11 +145,16 @@ class _Tally:
         start = intended if self.open_model else sent_at
         self.hist.record_value(max(1, int((now - start) * 1e6)))
         self.status[status] += 1
-        if status != 201:
-            code = _error_code(body)
-            self.codes[code] += 1
-            if status != 409 or code not in EXPECTED_CONFLICTS:
-                self.errors += 1
+        if status == 201:
+            order = _order(body)
+            if order:
+                self.orders[order[0]] = order[1]
+            return
+        code = _error_code(body)
+        self.codes[code] += 1
+        if status != 409 or code not in EXPECTED_CONFLICTS:
+            self.errors += 1
+            self.first_error_s.setdefault(code, round(now - self.started, 3))
 
 
 def _busy_s() -> float:
@@ -154,6 +167,14 @@ def _error_code(body: bytes) -> str:
         return str(json.loads(body).get("error", "?"))
     except (ValueError, AttributeError):
         return "transport" if not body else "unparsed"
+
+
+def _order(body: bytes) -> tuple[str, str] | None:
+    try:
+        order = json.loads(body)["order"]
+        return str(order["id"]), str(order["user_id"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _request_factory(
@@ -210,6 +231,8 @@ async def _fire(cfg: FlashsaleConfig, sale_id: int, tokens: list[str], run: str)
         await asyncio.wait_for(pool.drain(), 600)
     finally:
         pool.close()
+    if pool.first_failure_at is not None:
+        tally.first_error_s.setdefault("connect", round(pool.first_failure_at - start, 3))
     elapsed = max(tally.last - start, 1e-9)
     cpu = time.process_time() - cpu0
     cpu_pct = {n: round(100 * (sum(p.cpu_times()[:2]) - before[n]) / elapsed, 1)
@@ -219,6 +242,8 @@ async def _fire(cfg: FlashsaleConfig, sale_id: int, tokens: list[str], run: str)
     h = tally.hist
     ok = tally.status[201]
     return {
+        "orders_seen": tally.orders,
+        "first_error_s": tally.first_error_s,
         "duration_s": round(elapsed, 3),
         "orders": ok,
         "status": {str(s): n for s, n in sorted(tally.status.items())},
@@ -236,6 +261,7 @@ async def _fire(cfg: FlashsaleConfig, sale_id: int, tokens: list[str], run: str)
         },
         "max_client_backlog": max_backlog,
         "reconnects": pool.reconnects,
+        "connect_failures": pool.connect_failures,
         "client_cpu_s": round(cpu, 3),
         "client_cpu_pct": round(100 * cpu / elapsed, 1),
         **{f"{n}_cpu_pct": v for n, v in cpu_pct.items()},
@@ -284,10 +310,55 @@ async def run_flashsale(cfg: FlashsaleConfig) -> dict[str, Any]:
         result["oversold"] = max(0, result["sold"] - cfg.stock)
         result["audit_ok"] = None
         if cfg.audit:
-            base = cfg.url.rstrip("/")
-            status, audit = await _api(session, "GET", f"{base}/api/sales/{sale_id}/audit", admin)
-            _audit_figures(result, status, audit)
+            await _audit_after_faults(session, cfg, sale_id, admin, result)
     return result
+
+
+async def _audit_after_faults(
+    session: aiohttp.ClientSession,
+    cfg: FlashsaleConfig,
+    sale_id: int,
+    admin: str,
+    result: dict[str, Any],
+) -> None:
+    """Audit, once the server answers again (bounded), and look up every order seen."""
+    base = cfg.url.rstrip("/")
+    result["server_unreachable"] = bool(result["status"].get("0") or result["connect_failures"])
+    waited = await _wait_healthy(session, base, cfg.recover_s)
+    if waited is None:
+        result["audit_error"] = f"server did not answer within {cfg.recover_s:.0f} s"
+        return
+    try:
+        status, audit = await _api(session, "GET", f"{base}/api/sales/{sale_id}/audit", admin)
+        _audit_figures(result, status, audit)
+        missing = [
+            oid
+            for oid in result["orders_seen"]
+            if (await _api(session, "GET", f"{base}/api/orders/{oid}", admin))[0] == 404
+        ]
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        result["audit_ok"] = None
+        result["audit_error"] = f"{type(exc).__name__}: {exc}"
+        return
+    result["lost"] = len(missing)
+    result["lost_orders"] = missing[:50]
+
+
+async def _wait_healthy(
+    session: aiohttp.ClientSession, base: str, timeout_s: float
+) -> float | None:
+    """Seconds until ``/healthz`` answers 200, or None after ``timeout_s``."""
+    start = time.monotonic()
+    while True:
+        try:
+            async with session.get(f"{base}/healthz") as r:
+                if r.status == 200:
+                    return round(time.monotonic() - start, 2)
+        except (aiohttp.ClientError, OSError, TimeoutError):
+            pass
+        if time.monotonic() - start >= timeout_s:
+            return None
+        await asyncio.sleep(0.5)
 
 
 def add_parser(subparsers: Any) -> None:
@@ -303,6 +374,8 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--connections", type=int, default=64, help="keep-alive connections")
     p.add_argument("--hold", type=int, default=3600, help="payment hold of the sale, s")
     p.add_argument("--no-audit", action="store_true", help="skip the audit")
+    p.add_argument("--recover", type=float, default=30, help="wait this long for a dead server")
+    p.add_argument("--orders", help="write every order seen here (default: next to --json)")
     p.add_argument(
         "--watch", action="append", default=[], metavar="NAME=PID",
         help="report this process's CPU during the load as NAME_cpu_pct (repeatable)",
@@ -315,10 +388,40 @@ async def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
     cfg = FlashsaleConfig(
         url=args.url, attempts=args.buyers, stock=args.stock, limit=args.limit,
         users=args.users, qty=args.qty, rate=args.rate, connections=args.connections,
-        hold_s=args.hold, audit=not args.no_audit,
+        hold_s=args.hold, audit=not args.no_audit, recover_s=args.recover,
         watch={n: int(pid) for n, _, pid in (w.partition("=") for w in args.watch)},
     )  # fmt: skip
     return await run_flashsale(cfg)
+
+
+def verdict(result: dict[str, Any]) -> tuple[int, str]:
+    """The exit code and its one-line reason."""
+    if result["oversold"]:
+        return 1, f"oversold by {result['oversold']} units"
+    if result.get("audit_error"):
+        return 1, f"audit not possible: {result['audit_error']}"
+    if result.get("lost"):
+        return 1, f"{result['lost']} orders the server confirmed are gone"
+    if result["audit_ok"] is False:
+        return 1, "the audit failed"
+    if result.get("server_unreachable"):
+        first = min(result["first_error_s"].values(), default=0.0)
+        return 1, (
+            f"the server stopped answering {first} s into the rush "
+            f"({result['status'].get('0', 0)} attempts unanswered, "
+            f"{result['connect_failures']} connects refused); "
+            f"{len(result['orders_seen'])} orders seen, {result.get('lost', '?')} lost"
+        )
+    return 0, "ok"
+
+
+def write_orders(path: str, result: dict[str, Any]) -> None:
+    """Every order the run was told about, one JSON object a line."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with p.open("w") as f:
+        for oid, user in result["orders_seen"].items():
+            f.write(json.dumps({"id": oid, "user": user}) + "\n")
 
 
 def summary(result: dict[str, Any]) -> str:

@@ -94,6 +94,9 @@ class RawPool:
         self._drained: asyncio.Future[None] | None = None
         self._closing = False
         self.reconnects = 0
+        #: Failed attempts to reconnect (the server refused or was gone), and the first's time.
+        self.connect_failures = 0
+        self.first_failure_at: float | None = None
 
     async def open(self) -> None:
         """Open every connection (so connect cost is not inside any measured request)."""
@@ -160,6 +163,9 @@ class RawPool:
             try:
                 _, conn = await loop.create_connection(lambda: _Conn(self), self._host, self._port)
             except OSError:
+                self.connect_failures += 1
+                if self.first_failure_at is None:
+                    self.first_failure_at = time.perf_counter()
                 await asyncio.sleep(0.05 * (attempt + 1))
                 continue
             self._conns.append(conn)

@@ -12,7 +12,7 @@ from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS
+from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
 
 routes = web.RouteTableDef()
 
@@ -162,6 +162,7 @@ async def buy(request: web.Request) -> web.Response:
     body = await json_body(request, required=False)
     qty = field(body, "qty", int, 1)
     show_name = field(body, "show_name", bool, False)
+    request.app[SHOW_TALLY].sale_hit(sale_id, "buy_attempt")
     result = await request.app[SALES].buy(
         sale_id, who.user_id, key, qty, public_name=who.name if show_name else None
     )

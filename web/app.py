@@ -7,7 +7,9 @@ import logging
 
 from aiohttp import web
 
-from web import api, health, replay
+from web import api, health, privacy, replay, reviews
+from web.analytics import setup_analytics
+from web.auctions import setup_auctions
 from web.auth import TokenSigner
 from web.http import error_middleware
 from web.keys import SETTINGS, SIGNER
@@ -47,11 +49,15 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.cleanup_ctx.append(sale_workers_ctx)
     setup_room(app)
     setup_social(app)  # group buys, coupons: routes and the group reaper
+    setup_auctions(app)  # live auctions and fair draws: routes and the lot sweeper
     setup_stream(app)
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(health.routes)
     app.add_routes(api.routes)
     app.add_routes(replay.routes)
+    app.add_routes(reviews.routes)  # verified reviews
+    app.add_routes(privacy.routes)  # export and erase one's own data
     setup_ops(app)
+    setup_analytics(app)  # show analytics report, CSV and the room's beacon
     setup_pages(app)
     return app

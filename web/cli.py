@@ -10,9 +10,15 @@ import logging
 import sys
 from typing import Any
 
+from web import drawcli
 from web.auth import Role, TokenSigner
 from web.errors import ConfigError
 from web.settings import Settings
+
+#: Pending connections the kernel queues for us. A show's audience arrives within seconds;
+#: with aiohttp's default of 128 a burst of joins overflows it and the dropped SYNs come back
+#: 1 s later (measured: join p99 1.0 s at 500 joins/s, p50 5 ms).
+JOIN_BACKLOG = 2048
 
 
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -55,7 +61,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
         print_links_on_startup(app, public_url(settings, host, port))
         web.run_app(
             app, host=host, port=port, access_log=None, shutdown_timeout=10,
-            print=lambda *_: None,
+            print=lambda *_: None, backlog=JOIN_BACKLOG,
         )  # fmt: skip
     finally:
         lock.release()
@@ -86,8 +92,8 @@ async def _run_worker(app: Any, host: str, port: int, own_port: int, parent: int
 
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
     await runner.setup()
-    await web.TCPSite(runner, host, port, reuse_port=True).start()
-    await web.TCPSite(runner, host, own_port).start()
+    await web.TCPSite(runner, host, port, reuse_port=True, backlog=JOIN_BACKLOG).start()
+    await web.TCPSite(runner, host, own_port, backlog=JOIN_BACKLOG).start()
     try:
         await _until_stopped(parent)
     finally:
@@ -204,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
     p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
     p.add_argument("--user", help="user id (default: the role's name)")
+    drawcli.add_parser(sub)
     args = parser.parse_args(argv)
+    if args.cmd == "verify-draw":
+        return drawcli.run(args)
     if args.cmd == "settings":
         sys.stdout.write(Settings.markdown_table())
         return 0

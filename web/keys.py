@@ -12,16 +12,21 @@ from web.settings import Settings
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from chat.analytics import AnalyticsRollup, ShowTally
     from chat.hub import Hub
+    from flashsale.auction import Auctions
     from flashsale.coupons import Coupons
+    from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
+    from inventory.analytics import ShowAnalytics
     from inventory.attribution import Attribution
     from inventory.catalog import Catalog
     from inventory.database import Database
     from inventory.ledger import Ledger
     from inventory.members import Members
+    from inventory.reviews import Reviews
     from inventory.roomevents import RoomEventLog
     from stream.archive import RecordingArchive
     from stream.registry import StreamRegistry
@@ -54,3 +59,12 @@ ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")
 RECORDINGS: web.AppKey[RecordingArchive] = web.AppKey("recordings")
 #: The room-event log in SQL (replay timelines), built by web/services.py.
 ROOM_EVENTS: web.AppKey[RoomEventLog] = web.AppKey("room_events")
+#: Auction lots and fair draws on the sales (built by web/services.py; routes in web/auctions.py).
+AUCTIONS: web.AppKey[Auctions] = web.AppKey("auctions")
+DRAWS: web.AppKey[Draws] = web.AppKey("draws")
+#: Show analytics: the hot paths' tally, its roll-up into SQL, and the SQL report.
+SHOW_TALLY: web.AppKey[ShowTally] = web.AppKey("show_tally")
+SHOW_ROLLUP: web.AppKey[AnalyticsRollup] = web.AppKey("show_rollup")
+SHOW_ANALYTICS: web.AppKey[ShowAnalytics] = web.AppKey("show_analytics")
+#: Verified reviews (SQL), routes in web/reviews.py.
+REVIEWS: web.AppKey[Reviews] = web.AppKey("reviews")

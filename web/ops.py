@@ -157,16 +157,22 @@ async def _sales_with_totals(app: web.Application, stream_id: str | None) -> lis
     return out
 
 
-@routes.get("/api/streams/{stream_id}/stats")
-async def stream_stats(request: web.Request) -> web.Response:
-    """A show's live figures for its host (or an admin): room, orders, GMV and its sales."""
+async def hosted_stream(request: web.Request, what: str) -> StreamView:
+    """The path's stream, when the caller is its host or an admin (else 403; 404 if none)."""
     who = require(request, Role.ADMIN, Role.HOST)
-    stream_id = request.match_info["stream_id"]
-    stream = await request.app[CATALOG].get_stream(stream_id)
+    stream = await request.app[CATALOG].get_stream(request.match_info["stream_id"])
     if stream is None:
         raise web.HTTPNotFound(reason="stream not found")
     if who.role != Role.ADMIN and who.user_id != stream.host_id:
-        raise ForbiddenError("only the stream's host or an admin may see its stats")
+        raise ForbiddenError(f"only the stream's host or an admin may see its {what}")
+    return stream
+
+
+@routes.get("/api/streams/{stream_id}/stats")
+async def stream_stats(request: web.Request) -> web.Response:
+    """A show's live figures for its host (or an admin): room, orders, GMV and its sales."""
+    stream = await hosted_stream(request, "stats")
+    stream_id = stream.id
     room = (await request.app[ROOM_HUB].figures([stream_id]))[stream_id]
     orders = await Reports(request.app[DATABASE]).by_stream(stream_id)
     return web.json_response(

@@ -12,16 +12,24 @@ from functools import partial
 
 from aiohttp import web
 
+from chat.analytics import AnalyticsRollup, ShowTally
 from chat.eventlog import RoomArchiver
 from chat.factory import build_room
+from chat.history import RoomLog
+from chat.keys import RoomKeys
 from chat.salefeed import SaleFeed
+from chat.salelots import LotAnnouncer, RoomLots
+from flashsale.auction import Auctions
 from flashsale.coupons import Coupons
+from flashsale.draw import Draws
 from flashsale.groupbuy import GroupBuys
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
+from inventory.analytics import ShowAnalytics
 from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
+from inventory.reviews import Reviews
 from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
 from stream.archive import RecordingArchive
@@ -29,9 +37,11 @@ from stream.registry import StreamRegistry
 from stream.relay import Relay
 from web.keys import (
     ATTRIBUTION,
+    AUCTIONS,
     CATALOG,
     COUPONS,
     DATABASE,
+    DRAWS,
     GROUP_BUYS,
     LEDGER,
     MEMBERS,
@@ -39,10 +49,14 @@ from web.keys import (
     RECORDINGS,
     REDIS,
     RELAY,
+    REVIEWS,
     ROOM_EVENTS,
     ROOM_HUB,
     SALES,
     SETTINGS,
+    SHOW_ANALYTICS,
+    SHOW_ROLLUP,
+    SHOW_TALLY,
     SIGNER,
     STREAM_REGISTRY,
 )
@@ -59,6 +73,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     sales = SaleService(redis, ledger, catalog, prefix, observer=feed)
     groups = GroupBuys(redis, sales, prefix, observer=feed)
     coupons = Coupons(redis, sales, prefix, observer=feed)
+    lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
+    auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
+    draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
+    tally = app[SHOW_TALLY] = ShowTally(redis, prefix, sales.stream_of)
     room = build_room(
         redis,
         catalog,
@@ -69,6 +87,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         limits=room_limits(settings),
         groups=groups,
         coupons=coupons,
+        lots=RoomLots(auctions, draws, sales.stream_of),
+        tally=tally,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.
@@ -101,11 +121,15 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     events = app[ROOM_EVENTS] = RoomEventLog(app[DATABASE])
     # Every process archives the rooms of the broadcasts it holds (its relay's streams).
     archiver = RoomArchiver(redis, prefix, events, relay.streams)
+    app[SHOW_ANALYTICS] = ShowAnalytics(app[DATABASE])
+    app[REVIEWS] = Reviews(app[DATABASE])
+    rollup = app[SHOW_ROLLUP] = AnalyticsRollup(tally, app[SHOW_ANALYTICS], relay.streams)
     await room.start()
     registry.start(relay.is_live)
     tasks = [
         supervise(archive.keep_pruning(), "recordings-retention"),
         supervise(archiver.run(), "room-archive"),
+        supervise(rollup.run(), "show-analytics"),
     ]
     try:
         yield
@@ -114,8 +138,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         await relay.close()
         await cancel_all(tasks)
         await archiver.sweep()  # the "ended" events the relay just announced
+        await tally.flush()  # this process's last counts (the counters outlive it in Redis)
         await registry.close()
         await room.close()
         await groups.close()
         await coupons.close()
+        await auctions.close()
         await sales.close()

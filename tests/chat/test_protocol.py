@@ -120,6 +120,8 @@ def test_every_client_event_parses() -> None:
         "group_open": {"sale_id": 1, "key": "g-1", "show_name": False},
         "group_join": {"group_id": "1-g1"},
         "coupon_claim": {"coupon_id": "1-c1"},
+        "bid": {"lot_id": 1, "key": "b-1", "amount_cents": 100},
+        "enter_draw": {"sale_id": 1},
         "pin": {"product_id": 4},
         "unpin": {},
         "announce": {"text": ""},

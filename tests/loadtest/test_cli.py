@@ -21,3 +21,43 @@ def test_loadtest_help_lists_flashsale(capsys: pytest.CaptureFixture[str]) -> No
     out = capsys.readouterr().out
     for option in ("--url", "--buyers", "--stock", "--limit", "--rate", "--json", "--connections"):
         assert option in out
+
+
+def test_show_help_lists_the_issue_options(capsys: pytest.CaptureFixture[str]) -> None:
+    """``livesell-loadtest show --help`` documents the rehearsal's options."""
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["show", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    for option in (
+        "--viewers",
+        "--duration",
+        "--stock",
+        "--json",
+        "--html",
+        "--threshold",
+        "--scenario",
+        "--workers",
+        "--buy-share",
+        "--rate",
+        "--ramp",
+        "--whep",
+    ):
+        assert option in out
+
+
+def test_show_rejects_a_bad_threshold_without_a_traceback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A malformed threshold exits 2 with one line naming the expected form."""
+    assert cli.main(["show", "--threshold", "buy.p99 about 50"]) == 2
+    assert "expected NAME OP VALUE" in capsys.readouterr().err
+
+
+def test_show_against_no_server_exits_1_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    """Nothing listening: one line on stderr and exit 1, never a traceback."""
+    from web.process import free_port
+
+    code = cli.main(["show", "--url", f"http://127.0.0.1:{free_port()}", "--viewers", "2"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Traceback" not in err and err.startswith("show: ")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
-from loadtest.flashsale_load import FlashsaleConfig, run_flashsale
+from loadtest.flashsale_load import FlashsaleConfig, run_flashsale, verdict
+from tests.loadtest.helpers import bounce, start_server
 from web.settings import Settings
 
 REQUIRED = ("attempts", "sold", "oversold", "errors", "buys_per_s", "latency_ms", "audit_ok")
@@ -52,3 +55,27 @@ async def test_open_model_hits_the_per_user_limit(client: TestClient, settings: 
     assert result["codes"] == {"limit_reached": 20}
     assert result["errors"] == 0
     assert result["audit_ok"] is True
+
+
+async def test_a_server_dying_mid_rush_gives_a_verdict_not_a_traceback(
+    settings: Settings,
+) -> None:
+    """The server goes away during the rush and comes back: every order seen is still there."""
+    server = await start_server(settings)
+    cfg = FlashsaleConfig(
+        url=f"http://127.0.0.1:{server.port}", attempts=1500, users=1500, stock=1000, rate=300,
+        connections=8, env=_env(settings), recover_s=20,
+    )  # fmt: skip
+    run = asyncio.create_task(run_flashsale(cfg))
+    async with aiohttp.ClientSession() as s:  # close the server once the rush has begun
+        for _ in range(200):
+            async with s.get(f"{cfg.url}/api/sales/1") as r:
+                if r.status == 200 and (await r.json())["remaining"] < 900:
+                    break
+            await asyncio.sleep(0.05)
+    result = await bounce(server, settings, 1.0, run)
+    assert result["server_unreachable"] is True, result["status"]
+    assert result["orders"] == len(result["orders_seen"]) > 0
+    assert result["audit_ok"] is True and result["lost"] == 0, result.get("audit_error")
+    code, reason = verdict(result)
+    assert code == 1 and "stopped answering" in reason

@@ -84,8 +84,13 @@ function renderStreams(streams) {
       const tr = el("tr");
       const a = el("a", null, s.title || s.id);
       a.href = `/live/${encodeURIComponent(s.id)}`;
+      // The show's analytics (charts, CSV) open in the studio: studio-analytics.js.
+      const an = el("a", "small", t("analytics.open"));
+      an.href = `/studio/${encodeURIComponent(s.id)}#analytics`;
+      const title = el("span");
+      title.append(a, " · ", an);
       cells(tr, [
-        a,
+        title,
         s.host_id,
         number(s.viewers),
         s.bitrate_bps === null ? "–" : t("ops.kbps", { kbps: number(Math.round(s.bitrate_bps / 1000)) }),

@@ -4,7 +4,10 @@
 import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
+import { RoomExtras } from "./roomextras.js";
 import { RoomEffects } from "./roomfx.js";
+import { DrawCard } from "./roomdraw.js";
+import { LotCard } from "./roomlot.js";
 import { SaleCard } from "./roomsale.js";
 import { SocialPanel } from "./roomsocial.js";
 import { video } from "./roomvideo.js";
@@ -143,6 +146,7 @@ function closeSheet(user) {
 
 async function onSignedIn(user) {
   ui.signedIn.textContent = user ? t("room.signedInAs", { name: user.name }) : "";
+  extras.signedIn(user);
   sale.setUser(user);
   social.setUser(user);
   if (user && room.state === "open") await room.auth(token()).catch(() => {});
@@ -183,6 +187,9 @@ const room = new RoomSocket(streamId, {
   },
   onEvent,
 });
+const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your data"
+extras.watch();
+extras.wireMyData();
 const coupons = { coupon: (order) => social.coupon(order), spent: (id) => social.spent(id) };
 const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons });
 const social = new SocialPanel(room, sale, {
@@ -190,6 +197,8 @@ const social = new SocialPanel(room, sale, {
   groupId: new URLSearchParams(location.search).get("group"),
   refBy: new URLSearchParams(location.search).get("ref"),
 });
+const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
+const draw = new DrawCard(room, streamId, { signIn });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -220,6 +229,8 @@ function onEvent(ev) {
       sale.snapshot(ev);
       sale.render();
       social.snapshot(ev);
+      lots.load();
+      draw.load();
       break;
     case "chat":
       addChat(ev);
@@ -251,6 +262,8 @@ function onEvent(ev) {
     case "group":
     case "coupon":
       social.event(ev);
+    case "auction":
+      lots.event(ev);
       break;
     default:
       sale.event(ev);
@@ -350,12 +363,15 @@ onLangChange(() => {
   show();
   sale.redraw();
   social.render();
+  lots.redraw();
+  draw.redraw();
 });
 show();
 room.connect();
 setInterval(() => {
   sale.tick();
   social.render();
+  lots.tick();
 }, 250);
 signInFromUrl()
   .catch(() => null)

@@ -329,6 +329,8 @@ export class SaleCard {
       this.renderOrders();
       return;
     }
+    e.card.dataset.productId = product ? product.id : (s && s.product_id) || ""; // roomextras.js
+    e.card.dataset.saleId = s ? s.id : "";
     const currency = (product && product.currency) || "USD";
     e.name.textContent = product ? product.name : t("room.product");
     if (product && product.image_url) {

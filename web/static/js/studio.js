@@ -7,8 +7,10 @@ import { $, el, show } from "./dom.js";
 import { applyI18n, errorText, langSwitch, money, number, onLangChange, t } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { showSignIn, signInFor } from "./signinform.js";
+import { showAnalytics } from "./studio-analytics.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
+import { LotDesk } from "./studio-lot.js";
 import { Shop } from "./studio-shop.js";
 import { SocialDesk } from "./studio-social.js";
 
@@ -124,6 +126,7 @@ async function consoleView(me) {
     streamId, hostId: stream.host_id, sale: () => shop.sale, currency: () => shop.currency(),
     serverNow: () => room.serverNow(),
   });
+  const lots = new LotDesk({ streamId });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
   const camera = new Camera({ streamId, token, banner, onPhase });
@@ -142,6 +145,7 @@ async function consoleView(me) {
       shop.onEvent(ev);
       social.onEvent(ev);
       chat.onEvent(ev);
+      lots.onEvent(ev);
     },
     onState: (state, detail) => chat.connection(state, detail),
   });
@@ -154,6 +158,8 @@ async function consoleView(me) {
   });
   await shop.load();
   camera.init();
+  // After the show (or on request) the studio shows what worked: studio-analytics.js.
+  if (stream.status === "ended" || location.hash === "#analytics") showAnalytics(streamId, shop.currency());
 
   const poll = async () => {
     try {

@@ -1,0 +1,432 @@
+"""Live auctions: timed lots whose bids are decided atomically in Redis, by Redis's clock.
+
+A lot is a sale of one unit that is never opened for buying (buy.lua refuses it as not open);
+the lot's keys share the sale's hash tag ``{s<ID>}``. Each bid is accepted or refused by one
+Lua call (concurrent bids of a lot ride one call, as buys do); a bid within the extension
+window of the end moves the end. The auction sweeper closes due lots once and gives the
+winner an ordinary reserved order with the sale's payment hold, so pay, cancel, expiry and the
+persister handle it as any order. See docs/auctions.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+from redis.asyncio import Redis
+
+from flashsale import errors
+from flashsale.coalescer import Coalescer
+from flashsale.redisguard import guarded, text
+from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
+from flashsale.sweeper import Sweeper
+from inventory.errors import Conflict, DomainError, Gone, NotFound
+from inventory.luascript import load_script
+from inventory.tasks import cancel_all, supervise
+
+log = logging.getLogger("livesell.auction")
+
+BidRequest = tuple[str, str, int, str]  # user, idempotency key, amount, public name or ''
+AuctionEventKind = Literal["lot_opened", "bid_accepted", "lot_extended", "lot_closed"]
+MAX_CENTS = 10**12
+
+
+class LotNotFound(NotFound):
+    """No such lot."""
+
+    code = "lot_not_found"
+
+
+class LotNotOpen(Conflict):
+    """The lot has not been opened for bidding yet."""
+
+    code = "lot_not_open"
+
+
+class LotClosed(Gone):
+    """The lot's time ran out (by Redis's clock): bids are refused."""
+
+    code = "lot_closed"
+
+
+class BidTooLow(Conflict):
+    """The bid is below the start (first bid) or the current bid plus the increment."""
+
+    code = "bid_too_low"
+
+
+class NoRunnerUp(Conflict):
+    """The lot cannot be offered to a runner-up (the winner still holds it, or nobody is left)."""
+
+    code = "no_runner_up"
+
+
+_ERRORS: dict[str, type[DomainError]] = {
+    "lot_not_found": LotNotFound,
+    "lot_not_open": LotNotOpen,
+    "lot_closed": LotClosed,
+    "bid_too_low": BidTooLow,
+    "too_many_attempts": errors.TooManyAttempts,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class LotKeys:
+    """The auction keys of one lot (same hash tag as its sale's keys)."""
+
+    lot: str
+    bids: str
+    idem: str
+    offered: str
+
+    @classmethod
+    def of(cls, prefix: str, lot_id: int) -> LotKeys:
+        """Keys of lot ``lot_id`` (its sale's id) under ``prefix``."""
+        base = f"{prefix}:{{s{lot_id}}}"
+        return cls(f"{base}:lot", f"{base}:bids", f"{base}:bidem", f"{base}:offered")
+
+
+def stream_lots_key(prefix: str, stream_id: str) -> str:
+    """The sorted set of a stream's lot ids (scored by creation), for the room's lot card."""
+    return f"{prefix}:auction:stream:{stream_id}"
+
+
+def active_lots_key(prefix: str) -> str:
+    """The set of lot ids the auction sweeper watches until they close."""
+    return f"{prefix}:auction:active"
+
+
+@dataclass(frozen=True, slots=True)
+class Lot:
+    """A lot and its live state; ``leader_name`` is set only when the leader opted in."""
+
+    id: int
+    stream_id: str | None
+    product_id: int
+    state: str
+    start_cents: int
+    increment_cents: int
+    reserve_cents: int
+    end_ms: int
+    bid_cents: int
+    bids: int
+    leader_name: str | None
+    winner: str | None
+    price_cents: int
+    order_id: str | None
+    clock_ms: int
+
+    @property
+    def next_bid_cents(self) -> int:
+        """The least bid the lot accepts now."""
+        return self.bid_cents + self.increment_cents if self.bids else self.start_cents
+
+    def to_json(self, viewer: str | None = None) -> dict[str, object]:
+        """The public shape; the winner's id only to the winner (or the host: ``viewer='*'``)."""
+        shown = viewer is not None and viewer in ("*", self.winner)
+        return {
+            "id": self.id,
+            "stream_id": self.stream_id,
+            "product_id": self.product_id,
+            "state": self.state,
+            "start_cents": self.start_cents,
+            "increment_cents": self.increment_cents,
+            "reserve_met": self.bid_cents >= self.reserve_cents and self.bids > 0,
+            "ends_at_ms": self.end_ms,
+            "bid_cents": self.bid_cents,
+            "bids": self.bids,
+            "next_bid_cents": self.next_bid_cents,
+            "leader_name": self.leader_name,
+            "winner": self.winner if shown else None,
+            "price_cents": self.price_cents,
+            "order_id": self.order_id if shown else None,
+            "server_time_ms": self.clock_ms,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BidResult:
+    """The reply to one accepted bid."""
+
+    lot_id: int
+    amount_cents: int
+    ends_at_ms: int
+    bids: int
+    duplicate: bool
+
+    def to_json(self) -> dict[str, object]:
+        """The API shape."""
+        return {
+            "lot_id": self.lot_id,
+            "amount_cents": self.amount_cents,
+            "ends_at_ms": self.ends_at_ms,
+            "bids": self.bids,
+            "duplicate": self.duplicate,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuctionEvent:
+    """Something happened to a lot; the room shows it (never a bidder's id)."""
+
+    kind: AuctionEventKind
+    lot: dict[str, object]
+    stream_id: str | None
+
+
+class AuctionObserver(Protocol):
+    """Hears lot events (the room publishes them as sequenced events)."""
+
+    async def auction_event(self, event: AuctionEvent) -> None:
+        """Take one event, after the change is committed."""
+        ...
+
+
+class NullAuctionObserver:
+    """Ignores every lot event."""
+
+    async def auction_event(self, event: AuctionEvent) -> None:
+        """Ignore ``event``."""
+
+
+class Auctions:
+    """Runs lots over a ``SaleService``'s sales (one Lua call per decision)."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        sales: SaleService,
+        prefix: str,
+        observer: AuctionObserver | None = None,
+        coalesce: bool = True,
+    ) -> None:
+        self._redis = redis
+        self._sales = sales
+        self._prefix = prefix
+        self._observer: AuctionObserver = observer or NullAuctionObserver()
+        self._bid = load_script(redis, "flashsale", "auction_common", "auction_bid")
+        self._control = load_script(redis, "flashsale", "auction_common", "auction_close")
+        self._coalescer = Coalescer(self._run_batch) if coalesce else None
+        #: Lots with accepted bids not yet announced (value: whether the end was extended).
+        self._unannounced: dict[int, bool] = {}
+        self._announcers: dict[int, asyncio.Task[None]] = {}
+
+    def _keys(self, lot_id: int, *, idem: bool) -> list[str]:
+        k, s = LotKeys.of(self._prefix, lot_id), self._sales.keys(lot_id)
+        last = k.idem if idem else k.offered
+        return [k.lot, k.bids, s.meta, s.users, s.orders, s.holds, s.events, last]
+
+    async def _emit(self, kind: AuctionEventKind, lot: Lot) -> None:
+        try:
+            await self._observer.auction_event(AuctionEvent(kind, lot.to_json(), lot.stream_id))
+        except Exception:  # an observer failure must never fail a bid
+            log.exception("auction observer failed")
+
+    async def create_lot(
+        self,
+        product_id: int,
+        created_by: str,
+        start_cents: int,
+        increment_cents: int,
+        duration_s: int,
+        reserve_cents: int = 0,
+        stream_id: str | None = None,
+        hold_s: int = 300,
+        window_s: int = 10,
+        extend_s: int = 10,
+    ) -> Lot:
+        """Create a lot (a one-unit sale) waiting to be opened."""
+        if not 1 <= start_cents <= MAX_CENTS or not 1 <= increment_cents <= MAX_CENTS:
+            raise errors.BadSaleInput("start_cents and increment_cents must be 1..10^12")
+        if not 0 <= reserve_cents <= MAX_CENTS:
+            raise errors.BadSaleInput("reserve_cents must be 0..10^12")
+        if not 0 <= window_s <= 3600 or not 1 <= extend_s <= 3600:
+            raise errors.BadSaleInput("window_s must be 0..3600 and extend_s 1..3600")
+        if not 1 <= duration_s <= 86400:
+            raise errors.BadSaleInput("duration_s must be 1..86400")
+        # The sale carries no stream: the room's flash-sale card must not offer it for buying;
+        # the lot keeps its stream itself (the caller checked that the stream exists).
+        sale = await self._sales.create_sale(
+            product_id, 1, 1, created_by, price_cents=start_cents, duration_s=duration_s,
+            hold_s=hold_s,
+        )  # fmt: skip
+        k = LotKeys.of(self._prefix, sale.id)
+        await guarded(self._redis.hset(k.lot, mapping={
+            "state": "scheduled", "product": product_id, "start": start_cents,
+            "inc": increment_cents, "reserve": reserve_cents, "duration_ms": duration_s * 1000,
+            "window_ms": window_s * 1000, "extend_ms": extend_s * 1000, "end_ms": 0, "bid": 0,
+            "nbids": 0, "stream": stream_id or "", "leader_name": "",
+        }))  # fmt: skip
+        if stream_id is not None:
+            await guarded(
+                self._redis.zadd(stream_lots_key(self._prefix, stream_id), {str(sale.id): sale.id})
+            )
+        return await self.get_lot(sale.id)
+
+    async def lots_for_stream(self, stream_id: str, limit: int = 20) -> list[Lot]:
+        """The stream's latest lots, newest first."""
+        key = stream_lots_key(self._prefix, stream_id)
+        ids = await guarded(self._redis.zrevrange(key, 0, limit - 1))
+        return [await self.get_lot(int(i)) for i in ids]
+
+    async def get_lot(self, lot_id: int) -> Lot:
+        """The lot with its live state and Redis's clock."""
+        async with self._redis.pipeline(transaction=False) as p:
+            p.hgetall(LotKeys.of(self._prefix, lot_id).lot)
+            p.time()
+            raw, (sec, usec) = await guarded(p.execute())
+        if not raw:
+            raise LotNotFound(f"lot {lot_id} not found")
+        m = {text(k): text(v) for k, v in raw.items()}
+        return Lot(
+            lot_id, m["stream"] or None, int(m["product"]), m["state"], int(m["start"]),
+            int(m["inc"]), int(m["reserve"]), int(m["end_ms"]), int(m["bid"]), int(m["nbids"]),
+            m.get("leader_name") or None, m.get("winner"), int(m.get("price", 0)),
+            m.get("order"), int(sec) * 1000 + int(usec) // 1000,
+        )  # fmt: skip
+
+    async def open_lot(self, lot_id: int) -> Lot:
+        """Start the lot's clock (Redis's): bids are accepted until its end."""
+        await self._decide(lot_id, "open")
+        await guarded(self._redis.sadd(active_lots_key(self._prefix), lot_id))
+        lot = await self.get_lot(lot_id)
+        await self._emit("lot_opened", lot)
+        return lot
+
+    async def _decide(self, lot_id: int, action: str) -> str:
+        reply = await guarded(self._control(keys=self._keys(lot_id, idem=False), args=[action]))
+        code = text(reply[0])
+        if code == "lot_not_found":
+            raise LotNotFound(f"lot {lot_id} not found")
+        return code
+
+    async def _run_batch(self, lot_id: int, batch: Sequence[BidRequest]) -> list[Any]:
+        args: list[Any] = [len(batch)]
+        for request in batch:
+            args += request
+        replies = list(await self._bid(keys=self._keys(lot_id, idem=True), args=args))
+        summary = replies.pop()
+        if int(summary[1]):
+            self._announce(lot_id, bool(int(summary[5])))
+        return replies
+
+    def _announce(self, lot_id: int, extended: bool) -> None:
+        # Bidders never wait for the room: one announcer per lot publishes the lot's latest
+        # state, as often as it can. Bids that land while it publishes are folded into its next
+        # read, so a rush costs the room few events and the last one is the exact state.
+        self._unannounced[lot_id] = self._unannounced.get(lot_id, False) or extended
+        if lot_id not in self._announcers:
+            self._announcers[lot_id] = supervise(self._announcer(lot_id), f"lot-{lot_id}-events")
+
+    async def _announcer(self, lot_id: int) -> None:
+        try:
+            while lot_id in self._unannounced:
+                extended = self._unannounced.pop(lot_id)
+                lot = await self.get_lot(lot_id)
+                await self._emit("bid_accepted", lot)
+                if extended:
+                    await self._emit("lot_extended", lot)
+        finally:
+            # No await between the loop's last check and this: a bid announced meanwhile
+            # either was seen by the loop or finds no announcer and starts one.
+            self._announcers.pop(lot_id, None)
+
+    async def bid(
+        self, lot_id: int, user_id: str, idempotency_key: str, amount_cents: int,
+        public_name: str | None = None,
+    ) -> BidResult:  # fmt: skip
+        """Bid on a lot; a retry with the same key gets the first answer."""
+        if not IDEMPOTENCY_KEY_RE.match(idempotency_key):
+            raise errors.BadSaleInput("Idempotency-Key must be 1..80 of [A-Za-z0-9_.:-]")
+        if not 1 <= amount_cents <= MAX_CENTS:
+            raise errors.BadSaleInput("amount_cents must be 1..10^12")
+        request = (user_id, idempotency_key, amount_cents, (public_name or "")[:40])
+        if self._coalescer is not None:
+            reply = await guarded(self._coalescer.submit(lot_id, request))
+        else:
+            reply = (await guarded(self._run_batch(lot_id, [request])))[0]
+        code = text(reply[0])
+        if code.startswith("duplicate:"):
+            return BidResult(lot_id, int(code[10:]), int(reply[2]), int(reply[3]), True)
+        if code == "bid_too_low":
+            raise BidTooLow(f"the least bid now is {int(reply[1])} cents")
+        if code != "ok":
+            raise _ERRORS.get(code, Conflict)(f"{code.replace('_', ' ')} (lot {lot_id})")
+        return BidResult(lot_id, int(reply[1]), int(reply[2]), int(reply[3]), False)
+
+    async def close_due(self, lot_id: int) -> str:
+        """Close the lot if Redis's clock passed its end (once); returns what happened."""
+        code = await self._decide(lot_id, "close")
+        if code == "not_due":
+            lot = await self.get_lot(lot_id)
+            if lot.state == "open":
+                return code
+        else:
+            lot = await self.get_lot(lot_id)
+            log.info("lot %d closed: %s at %d", lot_id, code, lot.price_cents)
+            await self._emit("lot_closed", lot)
+        await guarded(self._redis.srem(active_lots_key(self._prefix), lot_id))
+        return code
+
+    async def offer_runner_up(self, lot_id: int) -> Lot:
+        """Give the lot to the next highest bidder when the winner's order lapsed."""
+        code = await self._decide(lot_id, "runner_up")
+        if code != "ok":
+            raise NoRunnerUp(f"{code.replace('_', ' ')} (lot {lot_id})")
+        lot = await self.get_lot(lot_id)
+        await self._emit("lot_closed", lot)
+        return lot
+
+    async def bid_history(self, lot_id: int, limit: int = 100) -> list[dict[str, object]]:
+        """The lot's last accepted bids, newest first (for the host: with bidder ids)."""
+        raw = await guarded(self._redis.lrange(LotKeys.of(self._prefix, lot_id).bids, -limit, -1))
+        out: list[dict[str, object]] = []
+        for entry in reversed(raw):
+            user, amount, at, _name = text(entry).split("|", 3)
+            out.append({"user_id": user, "amount_cents": int(amount), "at_ms": int(at)})
+        return out
+
+    async def active_lot_ids(self) -> list[int]:
+        """Lots open (or due to close) that the sweeper watches."""
+        members = await guarded(self._redis.smembers(active_lots_key(self._prefix)))
+        return sorted(int(m) for m in members)
+
+    async def close(self) -> None:
+        """Stop in-flight batches and announcers."""
+        if self._coalescer is not None:
+            await self._coalescer.close()
+        await cancel_all(list(self._announcers.values()))
+
+
+class LotForgetter:
+    """Pseudonymises a user in a sale's lot and draw records (``DELETE /api/me/data``)."""
+
+    def __init__(self, redis: Redis, prefix: str) -> None:
+        self._prefix = prefix
+        self._script = load_script(redis, "flashsale", "auction_forget")
+
+    async def forget(self, sale_id: int, user_id: str, pseudonym: str, name: str = "") -> int:
+        """Replace the user's id (and shown name) in one sale's auction state; records changed."""
+        k = LotKeys.of(self._prefix, sale_id)
+        keys = [k.lot, k.bids, k.idem, k.offered, f"{self._prefix}:{{s{sale_id}}}:entrants"]
+        return int(await guarded(self._script(keys=keys, args=[user_id, pseudonym, name])))
+
+
+class AuctionSweeper(Sweeper):
+    """Closes every due lot once; safe in every process (auction_close.lua is atomic)."""
+
+    name = "auction-sweeper"
+
+    def __init__(self, auctions: Auctions, interval_s: float = 0.1) -> None:
+        super().__init__(interval_s)
+        self._auctions = auctions
+
+    async def sweep(self) -> int:
+        """Close the lots whose end passed by Redis's clock; returns how many closed."""
+        closed = 0
+        for lot_id in await self._auctions.active_lot_ids():
+            closed += await self._auctions.close_due(lot_id) != "not_due"
+        return closed

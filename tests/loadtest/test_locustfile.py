@@ -1,0 +1,37 @@
+"""The locustfile drives a show headless for a few seconds (skipped without the [locust] extra)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.loadtest.test_flashsale_load import _env
+from web.settings import Settings
+
+pytest.importorskip("locust", reason="pip install -e '.[locust]' to run the locustfile test")
+
+LOCUSTFILE = Path(__file__).resolve().parents[2] / "loadtest" / "locustfile.py"
+
+
+async def test_locust_runs_the_show_headless(client: TestClient, settings: Settings) -> None:
+    """10 Locust viewers for 6 s: snapshots, chat deliveries and buys reported, audit ok."""
+    argv = [
+        sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "10",
+        "-r", "10", "-t", "6s", "--host", str(client.make_url("")).rstrip("/"),
+        "--show-viewers", "10", "--show-stock", "5", "--show-sale-at", "1", "--only-summary",
+    ]  # fmt: skip
+    env = {**_env(settings), "PYTHONPATH": str(LOCUSTFILE.parents[1])}
+    proc = await asyncio.create_subprocess_exec(
+        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 90)
+    text = out.decode()
+    assert proc.returncode == 0, text[-3000:]
+    assert "show audit: ok=True" in text, text[-3000:]
+    for name in ("snapshot", "chat delivery", "buy"):
+        assert re.search(rf"WS\s+{name}\s+[1-9]", text), (name, text[-3000:])

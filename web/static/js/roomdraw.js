@@ -1,0 +1,81 @@
+// roomdraw.js: the room's fair-draw card: the published commitment, an "Enter the draw" button
+// (the entry goes over the room socket: being in the room is the presence check), and after
+// the close the revealed seed and whether the viewer's entry won.
+//
+//   const draw = new DrawCard(room, streamId, { signIn });
+//   draw.load()   the stream's latest draw (HTTP); polled while it takes entries
+//   draw.redraw() after a language change
+
+import { api } from "./api.js";
+import { clock, errorText, t } from "./i18n.js";
+
+const $ = (id) => document.getElementById(id);
+const POLL_MS = 3000;
+
+export class DrawCard {
+  constructor(room, streamId, { signIn }) {
+    this.room = room;
+    this.streamId = streamId;
+    this.signIn = signIn;
+    this.draw = null;
+    this.entry = null; // this viewer's entry id
+    this.el = {
+      card: $("draw-card"), info: $("draw-info"), commit: $("draw-commit"),
+      button: $("draw-enter"), outcome: $("draw-outcome"),
+    };
+    this.el.button.addEventListener("click", () => this.enter());
+    setInterval(() => {
+      if (this.draw && this.draw.state !== "awarded") this.load();
+      else this.tick();
+    }, POLL_MS);
+  }
+
+  async load() {
+    try {
+      const { draws } = await api(`/api/streams/${encodeURIComponent(this.streamId)}/draws`);
+      this.draw = draws[0] || null;
+    } catch {
+      return;
+    }
+    this.redraw();
+  }
+
+  async enter() {
+    try {
+      await this.signIn();
+    } catch {
+      return;
+    }
+    try {
+      const reply = await this.room.request({ type: "enter_draw", sale_id: this.draw.sale_id });
+      this.entry = reply.entry_id;
+      this.el.outcome.textContent = t("draw.entered", { entry: this.entry.slice(0, 8) });
+    } catch (err) {
+      this.el.outcome.textContent = errorText(err);
+    }
+    this.redraw();
+  }
+
+  tick() {
+    if (!this.draw || this.draw.state !== "open") return;
+    const now = this.room.serverNow ? this.room.serverNow() : Date.now();
+    const left = Math.max(0, this.draw.ends_at_ms - now);
+    this.el.info.textContent = t("draw.open", { count: this.draw.entries, time: clock(left) });
+  }
+
+  redraw() {
+    const d = this.draw;
+    this.el.card.hidden = !d;
+    if (!d) return;
+    this.el.commit.textContent = t("draw.commitment", { hash: d.commitment.slice(0, 16) });
+    this.el.button.hidden = d.state !== "open" || Boolean(this.entry);
+    if (d.state === "awarded") {
+      this.el.info.textContent = t("draw.closed", { count: d.entries, winners: d.winner_entries.length });
+      this.el.commit.textContent = t("draw.seed", { seed: (d.seed || "").slice(0, 16) });
+      if (this.entry) {
+        this.el.outcome.textContent = t(d.winner_entries.includes(this.entry) ? "draw.won" : "draw.lost");
+      }
+    }
+    this.tick();
+  }
+}
