@@ -1,4 +1,4 @@
-"""What a viewer can do in a room: chat, react, buy, ping; host actions go to moderation."""
+"""What a viewer can do in a room: chat, react, buy, join groups, claim coupons, ping."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from chat.reactions import Reactions
 from chat.room import now_ms
 from chat.salefeed import RoomSales
 from chat.salelots import RoomLots
+from chat.social import NoSocial, RoomSocial
 from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
@@ -59,10 +60,13 @@ class Commands:
         limits: RoomLimits,
         tally: Tally = NULL_TALLY,
         lots: RoomLots | None = None,
+        social: RoomSocial | None = None,
     ) -> None:
         self._tally = tally  # show analytics: a dict increment per command, flushed elsewhere
         self._lots = lots
         self._log = room_log
+        # Group buys and coupons (chat/social.py); none: refused as "no_group_offer".
+        self._social: RoomSocial = social or NoSocial()
         self._moderation = moderation
         self._reactions = reactions
         self._limits = limits
@@ -84,6 +88,8 @@ class Commands:
                 self._tally.hit(member.stream_id, "reactions", cmd["count"])
         elif cmd.type == "buy":
             await self._buy(member, cmd)
+        elif cmd.type in ("group_open", "group_join", "coupon_claim"):
+            await self._social.run(member, cmd)
         elif cmd.type in ("bid", "enter_draw"):
             if self._lots is None:
                 raise BadFrame("this server runs no auctions or draws")

@@ -22,6 +22,7 @@ from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
 from chat.salelots import RoomLots
 from chat.snapshot import Snapshots
+from chat.social import NoSocial, RoomCoupons, RoomGroups, RoomSocial, SocialAnnouncer
 from chat.subscriptions import Subscriptions
 from chat.ticker import RoomTicker
 from inventory.catalog import Catalog
@@ -36,28 +37,36 @@ def build_room(
     authenticate: Authenticate | None = None,
     limits: RoomLimits | None = None,
     process_id: str | None = None,
+    groups: RoomGroups | None = None,
+    coupons: RoomCoupons | None = None,
     lots: RoomLots | None = None,
     tally: Tally = NULL_TALLY,
 ) -> Hub:
-    """The room of this process; ``feed`` is the observer ``sales`` already reports to."""
+    """The room of this process; ``feed`` is the observer ``sales`` already reports to.
+
+    ``groups`` and ``coupons`` (both or neither) bring group buys and coupon drops to the room.
+    """
     limits = limits or RoomLimits()
     keys_of = partial(RoomKeys.of, prefix)
     state = RoomState(redis)
     room_log = RoomLog(redis)
+    social: RoomSocial = NoSocial()
+    if groups is not None and coupons is not None:
+        social = SocialAnnouncer(groups, coupons, sales, room_log, keys_of)
     moderation = Moderation(state, room_log, catalog)
     reactions = Reactions(redis)
     presence = Presence(redis, process_id or uuid.uuid4().hex[:12], limits.viewers_interval_s)
-    snapshots = Snapshots(state, room_log, moderation, sales)
+    snapshots = Snapshots(state, room_log, moderation, sales, social)
     subscriptions = Subscriptions(redis, f"{prefix}:hub")
     audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits)
-    announcer = SaleAnnouncer(feed, sales, room_log, keys_of, limits.sale_sweep_s)
+    announcer = SaleAnnouncer(feed, sales, room_log, keys_of, social, limits.sale_sweep_s)
     return Hub(
         keys_of=keys_of,
         catalog=catalog,
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots),
+        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots, social),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

@@ -30,6 +30,7 @@ class RoomLog:
         self._chat = load_script(redis, "chat", "publish_fn", "chat")
         self._delete = load_script(redis, "chat", "publish_fn", "delete")
         self._sale_events = load_script(redis, "chat", "publish_fn", "sale_events")
+        self._once = load_script(redis, "chat", "publish_fn", "once")
 
     async def publish(self, keys: RoomKeys, event: dict[str, Any]) -> int:
         """Give ``event`` the room's next sequence number, log it and broadcast it."""
@@ -49,6 +50,15 @@ class RoomLog:
         for number, event in numbered:
             args += [number, open_payload(event, 1)]
         return int(await self._sale_events(keys=[*keys.log(), keys.state], args=args))
+
+    async def publish_each_once(
+        self, keys: RoomKeys, items: list[tuple[str, dict[str, Any]]]
+    ) -> int:
+        """Publish each (id, event) whose id the room has not published yet; returns how many."""
+        args: list[Any] = [keys.channel, self.max_events]
+        for once_id, event in items:
+            args += [once_id, open_payload(event, 1)]
+        return int(await self._once(keys=[*keys.log(), keys.once], args=args))
 
     async def broadcast(self, keys: RoomKeys, event: dict[str, Any]) -> None:
         """Broadcast an unsequenced (ephemeral) event: counts that the next one supersedes."""

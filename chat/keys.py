@@ -22,6 +22,8 @@ class RoomKeys:
     viewers: str
     viewers_gate: str
     channel: str
+    #: Ids of the group and coupon events the room has published (chat/social.py).
+    once: str
 
     @classmethod
     def of(cls, prefix: str, stream_id: str) -> RoomKeys:
@@ -41,6 +43,7 @@ class RoomKeys:
             viewers=f"{base}:viewers",
             viewers_gate=f"{base}:viewers:gate",
             channel=f"{base}:ch",
+            once=f"{base}:once",
         )
 
     def durable(self) -> list[str]:
@@ -51,7 +54,7 @@ class RoomKeys:
         """
         return [
             self.seq, self.events, self.history, self.state, self.mods, self.bans, self.admins,
-            self.mutes, self.reactions, self.viewers,
+            self.mutes, self.reactions, self.viewers, self.once,
         ]  # fmt: skip
 
     def bucket(self, user_id: str) -> str:

@@ -205,15 +205,42 @@ def _buy(raw: dict[Any, Any]) -> dict[str, Any]:
     key = raw.get("key")
     if not isinstance(key, str) or not _KEY_RE.match(key):
         raise BadFrame("key (the idempotency key) must be 1..80 of [A-Za-z0-9_.:-]")
-    show = raw.get("show_name", False)
-    if not isinstance(show, bool):
-        raise BadFrame("show_name must be a boolean")
     return {
         "sale_id": _int(raw, "sale_id", 1, 2**53),
         "key": key,
         "qty": _int(raw, "qty", 1, 1000, 1),
-        "show_name": show,
+        "show_name": _show_name(raw),
     }
+
+
+def _show_name(raw: dict[Any, Any]) -> bool:
+    show = raw.get("show_name", False)
+    if not isinstance(show, bool):
+        raise BadFrame("show_name must be a boolean")
+    return show
+
+
+def _ref_id(raw: dict[Any, Any], name: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not _KEY_RE.match(value):
+        raise BadFrame(f"{name} must be 1..80 of [A-Za-z0-9_.:-]")
+    return value
+
+
+def _group_open(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {
+        "sale_id": _int(raw, "sale_id", 1, 2**53),
+        "key": _ref_id(raw, "key"),
+        "show_name": _show_name(raw),
+    }
+
+
+def _group_join(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {"group_id": _ref_id(raw, "group_id"), "show_name": _show_name(raw)}
+
+
+def _coupon_claim(raw: dict[Any, Any]) -> dict[str, Any]:
+    return {"coupon_id": _ref_id(raw, "coupon_id")}
 
 
 def _bid(raw: dict[Any, Any]) -> dict[str, Any]:
@@ -279,6 +306,9 @@ _PARSERS = {
     "chat": _chat,
     "react": _react,
     "buy": _buy,
+    "group_open": _group_open,
+    "group_join": _group_join,
+    "coupon_claim": _coupon_claim,
     "bid": _bid,
     "enter_draw": _enter_draw,
     "pin": _pin,

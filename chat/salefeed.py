@@ -88,6 +88,14 @@ class RoomSales(Protocol):
         ...
 
 
+class SocialEvents(Protocol):
+    """Publishes group and coupon events in their rooms (``chat.social.SocialAnnouncer``)."""
+
+    async def publish(self, events: Sequence[SaleEvent]) -> int:
+        """Publish each event once in its room; returns how many were published now."""
+        ...
+
+
 @dataclass(slots=True)
 class Stock:
     """What changed in one sale's stock since the last flush."""
@@ -110,6 +118,7 @@ class SaleFeed:
         self._poked: set[int] = set()
         self.wake = asyncio.Event()
         self._dirty: dict[int, Stock] = {}
+        self._social: list[SaleEvent] = []
 
     def sale_event(self, event: SaleEvent) -> None:
         """flashsale.events.SaleObserver: take one sale event without blocking."""
@@ -117,6 +126,9 @@ class SaleFeed:
         # the announcer finds it in the sale's own state.
         if event.kind in PHASE_CHANGES:
             self._poked.add(event.sale_id)
+            self.wake.set()
+        if event.kind.startswith(("group_", "coupon_")):
+            self._social.append(event)
             self.wake.set()
         if event.kind != "scheduled":
             stock = self._dirty.get(event.sale_id)
@@ -137,6 +149,11 @@ class SaleFeed:
         """The sales poked since the last call."""
         poked, self._poked = self._poked, set()
         return poked
+
+    def take_social(self) -> list[SaleEvent]:
+        """The group and coupon events heard since the last call, in order."""
+        social, self._social = self._social, []
+        return social
 
     def take_stock(self) -> dict[int, Stock]:
         """The sales whose stock changed since the last call, and what changed."""
@@ -171,9 +188,11 @@ class SaleAnnouncer:
         sales: RoomSales,
         room_log: RoomLog,
         keys_of: Callable[[str], RoomKeys],
+        social: SocialEvents,
         sweep_s: float = 1.0,
     ) -> None:
         self._feed = feed
+        self._social = social
         self._sales = sales
         self._log = room_log
         self._keys_of = keys_of
@@ -212,6 +231,13 @@ class SaleAnnouncer:
                 except Exception:
                     log.warning("sale announcer: sale %d not checked", sale_id, exc_info=True)
                     self._due[sale_id] = loop.time() + self._sweep_s
+            social = self._feed.take_social()
+            if social:
+                try:
+                    await self._social.publish(social)
+                except Exception:
+                    log.warning("sale announcer: %d group/coupon events lost", len(social),
+                                exc_info=True)  # fmt: skip
 
     async def sweep(self, skip: set[int]) -> list[int]:
         """Look at the active sales not in ``skip`` (quiet ones less often) in one round trip.

@@ -12,6 +12,7 @@ from chat.moderation import ANONYMOUS, HOST, MODERATOR, VIEWER, Moderation, is_h
 from chat.protocol import Frame, batch_payload
 from chat.room import RoomState
 from chat.salefeed import RoomSales
+from chat.social import RoomSocial
 from inventory.catalog import StreamView
 
 if TYPE_CHECKING:
@@ -35,9 +36,15 @@ class Snapshots:
     """Builds ``snapshot`` events; caches the one SQL-backed part (the room's sales) briefly."""
 
     def __init__(
-        self, state: RoomState, room_log: RoomLog, moderation: Moderation, sales: RoomSales
+        self,
+        state: RoomState,
+        room_log: RoomLog,
+        moderation: Moderation,
+        sales: RoomSales,
+        social: RoomSocial,
     ) -> None:
         self._state = state
+        self._social = social
         self._log = room_log
         self._moderation = moderation
         self._room_sales = sales
@@ -75,6 +82,7 @@ class Snapshots:
         you: dict[str, Any] = {"role": role}
         # Read after the room: the sales are at least as new as every event up to ``seq``.
         sales = await self._live_sales(stream.id, snap.sales_version)
+        social = await self._social.snapshot([int(s["id"]) for s in sales], stream.id)
         if who is not None:
             you.update(user_id=who.user_id, name=who.name, muted_until=snap.muted_until)
         return {
@@ -92,6 +100,9 @@ class Snapshots:
             "announcement": snap.announcement,
             "sale": sales[0] if sales else None,
             "sales": sales,
+            "group_offers": social["group_offers"],
+            "groups": social["groups"],
+            "coupon": social["coupon"],
             "viewers": snap.viewers,
             "reactions": snap.reactions,
             "slow_mode_s": snap.slow_mode_s,

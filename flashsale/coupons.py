@@ -247,6 +247,17 @@ class Coupons:
             raise CouponNotFound(f"coupon {drop_id} not found")
         return CouponDrop.parse(drop_id, record, left)
 
+    async def active_drop(self, sale_id: int) -> CouponDrop | None:
+        """The sale's latest drop while it has coupons left and has not expired (for a join)."""
+        seq = await guarded(self._redis.hget(self.keys(sale_id).drops, "seq"))
+        if seq is None:
+            return None
+        drop = await self.get_drop(f"{sale_id}-c{int(seq)}")
+        sec, usec = await guarded(self._redis.time())
+        if drop.left <= 0 or drop.expires_at_ms <= sec * 1000 + usec // 1000:
+            return None
+        return drop
+
     async def _run_batch(self, sale_id: int, batch: Sequence[tuple[str, str]]) -> list[Any]:
         k = self.keys(sale_id)
         args: list[Any] = [len(batch)]

@@ -15,6 +15,7 @@ SaleEventKind = Literal[
     "expired",
     "sold_out",
     # Group buys and coupon drops (flashsale/groupbuy.py, flashsale/coupons.py).
+    "group_offered",
     "group_opened",
     "group_joined",
     "group_filled",

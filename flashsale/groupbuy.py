@@ -260,6 +260,7 @@ class GroupBuys:
             "state": "open", "price": price_cents, "size": size, "ttl_ms": ttl_s * 1000,
         }))  # fmt: skip
         await guarded(self._redis.sadd(active_groupbuys_key(self._prefix), sale_id))
+        self._offered(sale_id, sale.remaining, sale.stream_id)
         return GroupOffer(sale_id, "open", price_cents, size, ttl_s)
 
     async def close_offer(self, sale_id: int) -> GroupOffer:
@@ -268,7 +269,17 @@ class GroupBuys:
         if got is None:
             raise NoGroupOffer(f"sale {sale_id} has no group offer")
         await guarded(self._redis.hset(self.keys(sale_id).offer, "state", "closed"))
+        self._offered(sale_id, 0, self._streams.known(sale_id))
         return GroupOffer(sale_id, "closed", got.price_cents, got.size, got.ttl_s)
+
+    def _offered(self, sale_id: int, remaining: int, stream_id: str | None) -> None:
+        # The room reads the offer itself; the event says only that it changed.
+        try:
+            at = int(time.time() * 1000)
+            self._observer.sale_event(SaleEvent("group_offered", sale_id, stream_id, remaining,
+                                                at, ref_id=f"{sale_id}-offer"))  # fmt: skip
+        except Exception:
+            log.exception("sale observer failed")
 
     async def get_offer(self, sale_id: int) -> GroupOffer | None:
         """The sale's group-buy terms, or None."""

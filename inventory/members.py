@@ -82,6 +82,12 @@ class Members:
             balance = await s.scalar(self._balance_query(host_id, user_id))
             return Membership(host_id, user_id, row.joined_at_ms, int(balance or 0))
 
+    async def count(self, host_id: str) -> int:
+        """How many members a host's store has."""
+        async with self._db.session() as s:
+            n = await s.scalar(select(func.count()).where(StoreMember.host_id == host_id))
+            return int(n or 0)
+
     @staticmethod
     def _balance_query(host_id: str, user_id: str) -> Select[tuple[int]]:
         return select(func.coalesce(func.sum(PointsEntry.delta), 0)).where(

@@ -72,6 +72,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
     sales = SaleService(redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS])
+    groups = GroupBuys(redis, sales, prefix, observer=feed)
+    coupons = Coupons(redis, sales, prefix, observer=feed)
     lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
     draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
@@ -84,6 +86,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         feed,
         authenticate=authenticator(app[SIGNER]),
         limits=room_limits(settings),
+        groups=groups,
+        coupons=coupons,
         lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
     )
@@ -105,8 +109,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[LEDGER] = ledger
     app[SALES] = sales
-    groups = GroupBuys(redis, sales, prefix, observer=feed)
-    coupons = Coupons(redis, sales, prefix, observer=feed)
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
     members = Members(app[DATABASE])

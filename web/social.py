@@ -196,6 +196,17 @@ async def my_membership(request: web.Request) -> web.Response:
     return web.json_response(membership.to_json())
 
 
+@routes.get("/api/stores/{host_id}/members")
+async def store_members(request: web.Request) -> web.Response:
+    """How many members the store has (the host itself or an admin)."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    host_id = _host_param(request)
+    if who.role != Role.ADMIN and host_id != who.user_id:
+        raise ForbiddenError("only the store's host may see its member count")
+    count = await request.app[MEMBERS].count(host_id)
+    return web.json_response({"host_id": host_id, "members": count})
+
+
 @routes.post("/api/orders/{order_id}/pay-with-points")
 async def pay_with_points(request: web.Request) -> web.Response:
     """Pay the caller's reserved order, taking ``points`` cents off with their store points."""

@@ -18,6 +18,7 @@ from chat.moderation import Moderation
 from chat.protocol import CLOSE_BANNED, CLOSE_TOO_SLOW
 from chat.room import RoomState
 from chat.snapshot import Snapshots
+from chat.social import NoSocial
 from chat.subscriptions import Subscriptions
 from tests.chat.conftest import FAST
 from tests.chat.helpers import FakeCatalog, FakeConnection, HashSales
@@ -41,7 +42,8 @@ async def parts(
     """An audience over real Redis, the room log that feeds it, and room ``show``'s keys."""
     state, room_log = RoomState(redis), RoomLog(redis)
     moderation = Moderation(state, room_log, catalog)  # type: ignore[arg-type]
-    snapshots = Snapshots(state, room_log, moderation, HashSales(redis, prefix))  # type: ignore[arg-type]
+    sales = HashSales(redis, prefix)
+    snapshots = Snapshots(state, room_log, moderation, sales, NoSocial())  # type: ignore[arg-type]
     subs = Subscriptions(redis, f"{prefix}:hub")
     await subs.start()
     keys_of = partial(RoomKeys.of, prefix)

@@ -117,6 +117,9 @@ def test_every_client_event_parses() -> None:
         "chat": {"text": "hi"},
         "react": {"kind": "fire", "count": 3},
         "buy": {"sale_id": 1, "key": "k-1", "qty": 2, "show_name": True},
+        "group_open": {"sale_id": 1, "key": "g-1", "show_name": False},
+        "group_join": {"group_id": "1-g1"},
+        "coupon_claim": {"coupon_id": "1-c1"},
         "bid": {"lot_id": 1, "key": "b-1", "amount_cents": 100},
         "enter_draw": {"sale_id": 1},
         "pin": {"product_id": 4},
@@ -154,6 +157,9 @@ def test_every_client_event_parses() -> None:
         encode({"type": "buy", "sale_id": True, "key": "k"}),
         encode({"type": "buy", "sale_id": 1, "key": "bad key"}),
         encode({"type": "react", "count": 51}),
+        encode({"type": "group_open", "sale_id": 1, "key": "k", "show_name": "yes"}),
+        encode({"type": "group_join", "group_id": 7}),
+        encode({"type": "coupon_claim", "coupon_id": "bad id"}),
         encode({"type": "slow_mode", "seconds": -1}),
         encode({"type": "banned_words", "words": ["x" * 51]}),
         encode({"type": "mute", "user_id": "bob", "seconds": 86401}),
@@ -184,7 +190,8 @@ def test_docs_cover_every_event_error_and_close_code() -> None:
             assert f"| {value} |" in DOC, name
     server_events = (
         "snapshot resumed batch chat deleted pinned unpinned announcement slow_mode moderation "
-        "stream sale stock reactions viewers auth_ok ack buy_result pong error"
+        "stream sale stock reactions viewers auth_ok ack buy_result pong error group coupon "
+        "group_result coupon_result"
     )
     for kind in server_events.split():
         assert f"`{kind}`" in DOC, kind

@@ -16,6 +16,7 @@ from chat.moderation import Moderation
 from chat.room import RoomState
 from chat.salefeed import QUIET_SWEEPS, SaleAnnouncer, SaleFeed
 from chat.snapshot import Snapshots
+from chat.social import NoSocial
 from flashsale.service import SaleService
 from tests.flashsale.conftest import Core
 
@@ -33,7 +34,7 @@ class Room:
 
     def announcer(self) -> SaleAnnouncer:
         """A fresh announcer, as another server process would have."""
-        return SaleAnnouncer(self.feed, self.sales, self.log, self.keys_of)
+        return SaleAnnouncer(self.feed, self.sales, self.log, self.keys_of, NoSocial())
 
     async def sale(self, quantity: int = 3, **kw: Any) -> int:
         """A sale of a new product in stream ``s1``."""
@@ -52,7 +53,7 @@ class Room:
         """The snapshot builder of one server process."""
         state = RoomState(self.core.redis)
         moderation = Moderation(state, self.log, self.core.catalog)
-        return Snapshots(state, self.log, moderation, self.sales)
+        return Snapshots(state, self.log, moderation, self.sales, NoSocial())
 
     async def logged(self) -> list[dict[str, Any]]:
         """The room's sequenced events."""

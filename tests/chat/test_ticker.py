@@ -15,6 +15,7 @@ from chat.member import RoomLimits
 from chat.presence import Presence
 from chat.reactions import Reactions
 from chat.salefeed import SaleAnnouncer, SaleFeed
+from chat.social import NoSocial
 from chat.ticker import RoomTicker
 from flashsale.events import SaleEvent
 from flashsale.keys import SaleKeys
@@ -38,7 +39,7 @@ def ticker_of(
     hub: Hub, redis: Redis, prefix: str, reactions: Reactions, lim: RoomLimits = FAST
 ) -> RoomTicker:
     """A ticker over the hub's audience and feed, with its own reactions counter."""
-    announcer = SaleAnnouncer(hub.feed, HashSales(redis, prefix), hub.log, hub.keys)  # type: ignore[arg-type]
+    announcer = SaleAnnouncer(hub.feed, HashSales(redis, prefix), hub.log, hub.keys, NoSocial())  # type: ignore[arg-type]
     presence = Presence(redis, "p1", lim.viewers_interval_s)
     return RoomTicker(hub.audience, announcer, reactions, presence, lim)
 

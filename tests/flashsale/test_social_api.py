@@ -112,6 +112,12 @@ async def test_members_join_a_store_and_points_are_checked_over_http(
     r = await client.post("/api/stores/hana/join", headers=amy)
     assert r.status == 201 and (await r.json())["points"] == 0
     assert (await client.post("/api/stores/hana/join", headers=amy)).status == 201
+    r = await client.get("/api/stores/hana/members", headers=auth("host", "hana"))
+    assert r.status == 200 and await r.json() == {"host_id": "hana", "members": 1}
+    r = await client.get("/api/stores/hana/members", headers=auth("host", "other"))
+    assert r.status == 403 and (await r.json())["error"] == "forbidden"
+    r = await client.get("/api/stores/hana/members", headers=amy)
+    assert r.status == 403
     r = await client.post("/api/stores/bad%20host/join", headers=amy)
     assert r.status == 400
     r = await client.post(f"/api/sales/{sale['id']}/buy", headers={**amy, "Idempotency-Key": "k"})

@@ -9,6 +9,7 @@ import { RoomEffects } from "./roomfx.js";
 import { DrawCard } from "./roomdraw.js";
 import { LotCard } from "./roomlot.js";
 import { SaleCard } from "./roomsale.js";
+import { SocialPanel } from "./roomsocial.js";
 import { video } from "./roomvideo.js";
 
 const $ = (id) => document.getElementById(id);
@@ -147,6 +148,7 @@ async function onSignedIn(user) {
   ui.signedIn.textContent = user ? t("room.signedInAs", { name: user.name }) : "";
   extras.signedIn(user);
   sale.setUser(user);
+  social.setUser(user);
   if (user && room.state === "open") await room.auth(token()).catch(() => {});
 }
 
@@ -188,7 +190,13 @@ const room = new RoomSocket(streamId, {
 const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your data"
 extras.watch();
 extras.wireMyData();
-const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects });
+const coupons = { coupon: (order) => social.coupon(order), spent: (id) => social.spent(id) };
+const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons });
+const social = new SocialPanel(room, sale, {
+  signIn, showName: () => ui.showName.checked, streamId,
+  groupId: new URLSearchParams(location.search).get("group"),
+  refBy: new URLSearchParams(location.search).get("ref"),
+});
 const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
 const draw = new DrawCard(room, streamId, { signIn });
 
@@ -220,6 +228,7 @@ function onEvent(ev) {
       scrollChat();
       sale.snapshot(ev);
       sale.render();
+      social.snapshot(ev);
       lots.load();
       draw.load();
       break;
@@ -250,6 +259,9 @@ function onEvent(ev) {
     case "slow_mode":
       if (ev.seconds) systemLine(t("room.chat.slowMode", { seconds: ev.seconds }));
       break;
+    case "group":
+    case "coupon":
+      social.event(ev);
     case "auction":
       lots.event(ev);
       break;
@@ -350,6 +362,7 @@ langSwitch($("lang"));
 onLangChange(() => {
   show();
   sale.redraw();
+  social.render();
   lots.redraw();
   draw.redraw();
 });
@@ -357,6 +370,7 @@ show();
 room.connect();
 setInterval(() => {
   sale.tick();
+  social.render();
   lots.tick();
 }, 250);
 signInFromUrl()

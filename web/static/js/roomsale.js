@@ -25,8 +25,10 @@ const OUTCOME_TEXT = {
 };
 
 export class SaleCard {
-  constructor(room, { signIn, showName, effects }) {
+  constructor(room, { signIn, showName, effects, coupons }) {
     this.room = room;
+    // coupons: { coupon(order) -> {id, cents} | null, spent(id) } (roomsocial.js), optional.
+    this.coupons = coupons || { coupon: () => null, spent: () => {} };
     this.signIn = signIn;
     this.showName = showName;
     this.effects = effects;
@@ -130,6 +132,12 @@ export class SaleCard {
     return this.saleId === null ? null : this.sales.get(this.saleId);
   }
 
+  currency() {
+    const s = this.sale();
+    const p = (s && this.products.get(s.product_id)) || this.pinned;
+    return (p && p.currency) || "USD";
+  }
+
   async loadProducts() {
     if (this.productsLoaded) return;
     this.productsLoaded = api("/api/products")
@@ -208,8 +216,15 @@ export class SaleCard {
     if (!order) return;
     this.el.pay.disabled = this.el.cancel.disabled = true;
     if (action === "pay") this.el.pay.textContent = t("room.buy.paying");
+    const coupon = action === "pay" ? this.coupons.coupon(order) : null;
     try {
-      this.keep(await api(`/api/orders/${order.id}/${action}`, { method: "POST" }));
+      if (coupon) {
+        const body = { coupon_id: coupon.id };
+        this.keep(await api(`/api/orders/${order.id}/pay-with-coupon`, { method: "POST", body }));
+        this.coupons.spent(coupon.id);
+      } else {
+        this.keep(await api(`/api/orders/${order.id}/${action}`, { method: "POST" }));
+      }
       this.say(t(action === "pay" ? "room.buy.paid" : "room.buy.cancelled"));
     } catch (e) {
       if (e instanceof ApiError && (e.status === 409 || e.status === 410)) await this.refreshOrder(order.id);
@@ -366,7 +381,12 @@ export class SaleCard {
       e.buy.hidden = true;
       e.reserved.hidden = false;
       e.payBy.textContent = t("room.buy.payBy", { time: clock(order.expires_at_ms - now) });
-      if (!e.pay.disabled) e.pay.textContent = t("room.buy.pay", { amount: money(order.total_cents, currency) });
+      const coupon = this.coupons.coupon(order);
+      const amount = money(order.total_cents - (coupon ? coupon.cents : 0), currency);
+      const label = coupon
+        ? t("room.coupon.pay", { amount, off: money(coupon.cents, currency) })
+        : t("room.buy.pay", { amount });
+      if (!e.pay.disabled) e.pay.textContent = label;
     } else {
       let label = t(labels[state]);
       if (state === "notopen" && phase === "countdown") label = `${label} · ${clock(s.starts_at_ms - now)}`;

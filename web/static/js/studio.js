@@ -12,6 +12,7 @@ import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
 import { LotDesk } from "./studio-lot.js";
 import { Shop } from "./studio-shop.js";
+import { SocialDesk } from "./studio-social.js";
 
 const STATS_EVERY_MS = 2000;
 const path = location.pathname.split("/").filter(Boolean);
@@ -121,6 +122,10 @@ async function consoleView(me) {
   let room = null;
   const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
+  const social = new SocialDesk({
+    streamId, hostId: stream.host_id, sale: () => shop.sale, currency: () => shop.currency(),
+    serverNow: () => room.serverNow(),
+  });
   const lots = new LotDesk({ streamId });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
@@ -138,6 +143,7 @@ async function consoleView(me) {
       }
       if (ev.type === "stream") camera.streamStatus(ev.status, false);
       shop.onEvent(ev);
+      social.onEvent(ev);
       chat.onEvent(ev);
       lots.onEvent(ev);
     },
@@ -146,6 +152,7 @@ async function consoleView(me) {
   room.connect();
   onLangChange(() => {
     shop.render();
+    social.relabel();
     chat.relabel();
     camera.relabel();
   });
@@ -160,6 +167,7 @@ async function consoleView(me) {
       stats.currency = shop.currency();
       renderStats(stats);
       shop.figures(stats.sales, stats.server_time_ms);
+      social.poll();
     } catch {
       /* the next poll retries; the room socket shows connection trouble */
     }
