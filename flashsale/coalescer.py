@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 
 from inventory.tasks import cancel_all, supervise
 
-BuyRequest = tuple[str, str, int]  # user, idempotency key, qty
+BuyRequest = tuple[str, str, int, int]  # user, idempotency key, qty, member (1/0)
 #: A request to one sale's batch script (a buy, a group join, a coupon claim).
 Req = TypeVar("Req")
 RunBatch = Callable[[int, Sequence[Req]], Awaitable[list[Any]]]

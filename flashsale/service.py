@@ -15,6 +15,7 @@ from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
+from flashsale.memberprice import MemberPrices, member_price_for
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
@@ -67,6 +68,7 @@ class SaleService:
         observer: SaleObserver | None = None,
         coalesce: bool = True,
         meter: BuyMeter | None = None,
+        member_prices: MemberPrices | None = None,
     ) -> None:
         self._redis = redis
         self._ledger = ledger
@@ -78,6 +80,7 @@ class SaleService:
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._stream_of: dict[int, str | None] = {}
         self._phases = SalePhases(redis, prefix)
+        self._member_prices = member_prices
 
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
@@ -134,18 +137,21 @@ class SaleService:
         rec = await self._ledger.create_sale(
             product_id, price, quantity, per_user_limit, start, end, hold_s, created_by, stream_id
         )
-        await self._init_redis(rec, duration_s * 1000)
+        await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
         self._stream_of[rec.id] = stream_id
         self._emit("scheduled", rec.id, quantity)
         return await self.get_sale(rec.id)
 
-    async def _init_redis(self, rec: SaleRecord, duration_ms: int) -> None:
+    async def _init_redis(
+        self, rec: SaleRecord, duration_ms: int, member_price: int | None
+    ) -> None:
         k = self.keys(rec.id)
         fields: list[Any] = [
             "id", rec.id, "state", "scheduled", "start_ms", rec.starts_at_ms,
             "end_ms", rec.ends_at_ms, "duration_ms", duration_ms, "total", rec.quantity,
             "remaining", rec.quantity, "limit", rec.per_user_limit, "hold_ms", rec.hold_s * 1000,
             "price", rec.price_cents, "seq", 0, "stream", rec.stream_id or "",
+            "mprice", "" if member_price is None else member_price,
         ]  # fmt: skip
         await self._call(self._scripts.control(keys=[k.meta], args=["init", *fields]))
         await self._call(self._redis.sadd(active_sales_key(self._prefix), rec.id))
@@ -164,7 +170,8 @@ class SaleService:
                 f"sale {rec.id} has orders but no live state in Redis; it needs reconciling"
             )
         duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
-        await self._init_redis(rec, duration)
+        product = await self._catalog.get_product(rec.product_id)
+        await self._init_redis(rec, duration, member_price_for(product, rec.price_cents))
 
     async def get_sale(self, sale_id: int) -> SaleView:
         """The sale with its live state and remaining stock."""
@@ -267,8 +274,8 @@ class SaleService:
 
     async def _run_batch(self, sale_id: int, batch: Sequence[BuyRequest]) -> list[Any]:
         args: list[Any] = [len(batch)]
-        for user, key, qty in batch:
-            args += [user, key, qty]
+        for user, key, qty, member in batch:
+            args += [user, key, qty, member]
         started = time.perf_counter()
         reply = await self._scripts.buy(keys=self.keys(sale_id).for_buy(), args=args)
         self._meter.lua_call(time.perf_counter() - started, len(batch))
@@ -298,7 +305,10 @@ class SaleService:
             raise errors.BadSaleInput("Idempotency-Key must be 1..80 of [A-Za-z0-9_.:-]")
         if not 1 <= qty <= 1000:
             raise errors.BadSaleInput("qty must be 1..1000")
-        request = (user_id, idempotency_key, qty)
+        member = self._member_prices is not None and await self._call(
+            self._member_prices.applies(sale_id, user_id)
+        )
+        request = (user_id, idempotency_key, qty, 1 if member else 0)
         if self._coalescer is not None:
             reply = await self._call(self._coalescer.submit(sale_id, request))
         else:

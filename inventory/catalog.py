@@ -27,6 +27,7 @@ class ProductView:
     price_cents: int
     currency: str
     image_url: str
+    member_price_cents: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +41,15 @@ class StreamView:
 
 
 def _product(p: Product) -> ProductView:
-    return ProductView(p.id, p.name, p.description, p.price_cents, p.currency, p.image_url)
+    return ProductView(
+        p.id,
+        p.name,
+        p.description,
+        p.price_cents,
+        p.currency,
+        p.image_url,
+        p.member_price_cents,
+    )
 
 
 def _stream(s: Stream) -> StreamView:
@@ -64,6 +73,7 @@ class Catalog:
         description: str = "",
         currency: str = "USD",
         image_url: str = "",
+        member_price_cents: int | None = None,
     ) -> ProductView:
         """Create a product after validating its fields."""
         name = name.strip()
@@ -71,6 +81,8 @@ class Catalog:
             raise InvalidInput("name must be 1..200 characters")
         if not 0 <= price_cents <= 10**12:
             raise InvalidInput("price_cents must be between 0 and 10^12")
+        if member_price_cents is not None and not 0 <= member_price_cents < price_cents:
+            raise InvalidInput("member_price_cents must be below price_cents")
         if not re.fullmatch(r"[A-Z]{3}", currency):
             raise InvalidInput("currency must be a 3-letter ISO code")
         if len(description) > 5000 or len(image_url) > 500:
@@ -84,6 +96,7 @@ class Catalog:
                 price_cents=price_cents,
                 currency=currency,
                 image_url=image_url,
+                member_price_cents=member_price_cents,
                 created_at_ms=_now_ms(),
             )
             s.add(row)

@@ -73,6 +73,11 @@ class Members:
         assert got is not None
         return got
 
+    async def is_member(self, host_id: str, user_id: str) -> bool:
+        """Whether the user has joined the host's store (one primary-key read)."""
+        async with self._db.session() as s:
+            return await s.get(StoreMember, (host_id, user_id)) is not None
+
     async def membership(self, host_id: str, user_id: str) -> Membership | None:
         """The membership with its balance, or None."""
         async with self._db.session() as s:

@@ -26,6 +26,8 @@ class Product(Base):
     price_cents: Mapped[int] = mapped_column(BigInteger)
     currency: Mapped[str] = mapped_column(String(3), default="USD")
     image_url: Mapped[str] = mapped_column(String(500), default="")
+    # What a member of the selling host's store pays; None: no member price.
+    member_price_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
 
 

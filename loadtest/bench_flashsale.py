@@ -72,10 +72,10 @@ async def lua_limit(
     await redis.hset(keys.meta, mapping={
         "id": sale_id, "state": "open", "start_ms": now_ms - 1000, "end_ms": 2**50,
         "duration_ms": 3_600_000, "total": units, "remaining": units, "limit": 1,
-        "hold_ms": 3_600_000, "price": 1999, "seq": 0, "stream": "",
+        "hold_ms": 3_600_000, "price": 1999, "seq": 0, "stream": "", "mprice": "",
     })  # fmt: skip
     argv: list[list[Any]] = [
-        [batch, *[x for j in range(batch) for x in (f"u{c}-{j}", f"k{c}-{j}", 1)]]
+        [batch, *[x for j in range(batch) for x in (f"u{c}-{j}", f"k{c}-{j}", 1, 0)]]
         for c in range(calls)
     ]
     ok = 0

@@ -33,6 +33,7 @@ async def create_product(request: web.Request) -> web.Response:
         description=field(body, "description", str, ""),
         currency=field(body, "currency", str, "USD"),
         image_url=field(body, "image_url", str, ""),
+        member_price_cents=field(body, "member_price_cents", int, None, optional=True),
     )
     return web.json_response(asdict(product), status=201)
 

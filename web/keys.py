@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from flashsale.coupons import Coupons
     from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
+    from flashsale.memberprice import MemberPrices
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
     from inventory.analytics import ShowAnalytics
@@ -55,6 +56,7 @@ GROUP_BUYS: web.AppKey[GroupBuys] = web.AppKey("group_buys")
 COUPONS: web.AppKey[Coupons] = web.AppKey("coupons")
 #: Store members and their points ledger (SQL), and checkout with points.
 MEMBERS: web.AppKey[Members] = web.AppKey("members")
+MEMBER_PRICES: web.AppKey[MemberPrices] = web.AppKey("member_prices")
 POINTS: web.AppKey[PointsCheckout] = web.AppKey("points")
 #: Share-link touches, order attribution and commissions (SQL).
 ATTRIBUTION: web.AppKey[Attribution] = web.AppKey("attribution")

@@ -23,6 +23,7 @@ from flashsale.auction import Auctions
 from flashsale.coupons import Coupons
 from flashsale.draw import Draws
 from flashsale.groupbuy import GroupBuys
+from flashsale.memberprice import MemberPrices
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
 from inventory.analytics import ShowAnalytics
@@ -44,6 +45,7 @@ from web.keys import (
     DRAWS,
     GROUP_BUYS,
     LEDGER,
+    MEMBER_PRICES,
     MEMBERS,
     METRICS,
     POINTS,
@@ -71,7 +73,11 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
     ledger = Ledger(app[DATABASE])
     feed = SaleFeed()
-    sales = SaleService(redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS])
+    members = app[MEMBERS] = Members(app[DATABASE])
+    prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog)
+    sales = SaleService(
+        redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS], member_prices=prices
+    )
     groups = GroupBuys(redis, sales, prefix, observer=feed)
     coupons = Coupons(redis, sales, prefix, observer=feed)
     lots = LotAnnouncer(RoomLog(redis), partial(RoomKeys.of, prefix))
@@ -111,8 +117,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[SALES] = sales
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
-    members = Members(app[DATABASE])
-    app[MEMBERS] = members
     app[POINTS] = PointsCheckout(sales, catalog, members)
     app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room

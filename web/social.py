@@ -21,7 +21,16 @@ from web.api import IDEMPOTENCY_HEADER, _manage_sale
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import ATTRIBUTION, CATALOG, COUPONS, GROUP_BUYS, MEMBERS, POINTS, SETTINGS
+from web.keys import (
+    ATTRIBUTION,
+    CATALOG,
+    COUPONS,
+    GROUP_BUYS,
+    MEMBER_PRICES,
+    MEMBERS,
+    POINTS,
+    SETTINGS,
+)
 
 routes = web.RouteTableDef()
 
@@ -182,6 +191,7 @@ async def join_store(request: web.Request) -> web.Response:
     """Join a host's store as a member (one tap; joining again is harmless)."""
     who = require(request)
     membership = await request.app[MEMBERS].join(_host_param(request), who.user_id)
+    request.app[MEMBER_PRICES].joined(membership.host_id, who.user_id)
     return web.json_response(membership.to_json(), status=201)
 
 

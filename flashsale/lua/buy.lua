@@ -1,13 +1,13 @@
 -- Reserve stock for a batch of buyers of one sale, atomically, in one round trip.
 -- KEYS: meta, users, idem, orders, holds, events   (all share the sale's hash tag)
--- ARGV: n, then n triples (user, idempotency key, qty)
+-- ARGV: n, then n quads (user, idempotency key, qty, member: 1 pays the sale's mprice if set)
 -- Returns one reply per buyer: {code, order_id, order_record, remaining}
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local n = tonumber(ARGV[1])
 local out = {}
 local m = redis.call('HMGET', KEYS[1], 'state', 'start_ms', 'end_ms', 'remaining',
-  'limit', 'hold_ms', 'price', 'id')
+  'limit', 'hold_ms', 'price', 'id', 'mprice')
 if not m[1] then
   for i = 1, n do out[i] = {'sale_not_found'} end
   return out
@@ -15,6 +15,8 @@ end
 local state, start_ms, end_ms = m[1], tonumber(m[2]), tonumber(m[3])
 local remaining, limit, hold_ms = tonumber(m[4]), tonumber(m[5]), tonumber(m[6])
 local price, sale_id = m[7], m[8]
+local mprice = m[9]
+if mprice == '' then mprice = false end
 -- Enough for any honest buyer (retries reuse their key and are not counted).
 local max_attempts = math.max(100, limit * 4)
 local window
@@ -28,7 +30,8 @@ else
 end
 local changed = false
 for i = 0, n - 1 do
-  local user, key, qty = ARGV[2 + i * 3], ARGV[3 + i * 3], tonumber(ARGV[4 + i * 3])
+  local user, key, qty = ARGV[2 + i * 4], ARGV[3 + i * 4], tonumber(ARGV[4 + i * 4])
+  local unit = (ARGV[5 + i * 4] == '1' and mprice) or price
   local ifield = user .. '|' .. key
   -- A retry gets its first answer back even after the window closed (a buyer whose reply was
   -- lost in the last second must still learn its order id).
@@ -61,7 +64,7 @@ for i = 0, n - 1 do
         changed = true
         local oid = sale_id .. '-' .. redis.call('HINCRBY', KEYS[1], 'seq', 1)
         local exp = now + hold_ms
-        local rec = 'reserved|' .. user .. '|' .. qty .. '|' .. price .. '|' .. now .. '|' .. exp
+        local rec = 'reserved|' .. user .. '|' .. qty .. '|' .. unit .. '|' .. now .. '|' .. exp
         redis.call('HSET', KEYS[4], oid, rec)
         redis.call('ZADD', KEYS[5], exp, oid)
         redis.call('HINCRBY', KEYS[2], user, qty)

@@ -422,6 +422,11 @@ const STRINGS = {
     "room.coupon.pay": "Pay {amount} (coupon −{off})",
     "room.store.join": "Join the store",
     "room.store.member": "Store member · {points} points",
+    // member prices and points at Pay (docs/social.md)
+    "room.member.note": "Members pay {price}",
+    "room.points.use": "Use {points} points (−{off})",
+    "room.points.pay": "Pay {amount} (points −{off})",
+    "studio.product.memberPrice": "Member price (optional)",
     "error.group_full": "That group is full",
     "error.group_expired": "That group ran out of time",
     "error.group_not_found": "No such group",
@@ -948,6 +953,11 @@ const STRINGS = {
     "room.coupon.pay": "支付 {amount}（券 −{off}）",
     "room.store.join": "加入店铺会员",
     "room.store.member": "店铺会员 · {points} 积分",
+    // 会员价与积分抵扣（docs/social.md）
+    "room.member.note": "会员价 {price}",
+    "room.points.use": "使用 {points} 积分（−{off}）",
+    "room.points.pay": "支付 {amount}（积分 −{off}）",
+    "studio.product.memberPrice": "会员价（可选）",
     "error.group_full": "该团已满",
     "error.group_expired": "该团已过期",
     "error.group_not_found": "没有这个团",

@@ -191,7 +191,12 @@ const extras = new RoomExtras(streamId); // reviews, analytics beacon, "Your dat
 extras.watch();
 extras.wireMyData();
 const coupons = { coupon: (order) => social.coupon(order), spent: (id) => social.spent(id) };
-const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons });
+const store = {
+  member: () => social.isMember(),
+  points: () => social.pointsBalance(),
+  spent: (balance) => social.pointsSpent(balance),
+};
+const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons, store });
 const social = new SocialPanel(room, sale, {
   signIn, showName: () => ui.showName.checked, streamId,
   groupId: new URLSearchParams(location.search).get("group"),

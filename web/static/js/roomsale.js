@@ -25,10 +25,12 @@ const OUTCOME_TEXT = {
 };
 
 export class SaleCard {
-  constructor(room, { signIn, showName, effects, coupons }) {
+  constructor(room, { signIn, showName, effects, coupons, store }) {
     this.room = room;
     // coupons: { coupon(order) -> {id, cents} | null, spent(id) } (roomsocial.js), optional.
     this.coupons = coupons || { coupon: () => null, spent: () => {} };
+    // store: { member() -> bool, points() -> balance, spent(balance) } (roomsocial.js), optional.
+    this.store = store || { member: () => false, points: () => 0, spent: () => {} };
     this.signIn = signIn;
     this.showName = showName;
     this.effects = effects;
@@ -45,7 +47,8 @@ export class SaleCard {
       name: $("product-name"), price: $("product-price"), was: $("product-was"),
       sale: $("sale"), clock: $("sale-clock"), left: $("sale-left"), bar: $("stockbar"),
       fill: $("stockbar-fill"), limit: $("sale-limit"), buy: $("buy"), reserved: $("reserved"),
-      payBy: $("pay-by"), pay: $("pay"), cancel: $("cancel"), outcome: $("outcome"),
+      memberNote: $("member-note"), usePointsRow: $("use-points-row"), usePoints: $("use-points"),
+      usePointsLabel: $("use-points-label"), payBy: $("pay-by"), pay: $("pay"), cancel: $("cancel"), outcome: $("outcome"),
       list: $("order-list"), none: $("orders-none"), dot: $("orders-dot"),
       shelf: $("shelf-list"), shelfEmpty: $("shelf-empty"),
     };
@@ -53,6 +56,7 @@ export class SaleCard {
     this.el.buy.addEventListener("click", () => this.buy());
     this.el.pay.addEventListener("click", () => this.settle("pay"));
     this.el.cancel.addEventListener("click", () => this.settle("cancel"));
+    this.el.usePoints.addEventListener("change", () => this.render());
     this.productsLoaded = null;
   }
 
@@ -216,9 +220,15 @@ export class SaleCard {
     if (!order) return;
     this.el.pay.disabled = this.el.cancel.disabled = true;
     if (action === "pay") this.el.pay.textContent = t("room.buy.paying");
-    const coupon = action === "pay" ? this.coupons.coupon(order) : null;
+    const points = action === "pay" ? this.pointsFor(order) : 0;
+    const coupon = action === "pay" && !points ? this.coupons.coupon(order) : null;
     try {
-      if (coupon) {
+      if (points) {
+        const paid = await api(`/api/orders/${order.id}/pay-with-points`, { method: "POST", body: { points } });
+        this.keep(paid);
+        this.store.spent(paid.points_balance);
+        this.el.usePoints.checked = false;
+      } else if (coupon) {
         const body = { coupon_id: coupon.id };
         this.keep(await api(`/api/orders/${order.id}/pay-with-coupon`, { method: "POST", body }));
         this.coupons.spent(coupon.id);
@@ -236,6 +246,12 @@ export class SaleCard {
 
   say(text) {
     this.el.outcome.textContent = text;
+  }
+
+  pointsFor(order) {
+    // One point is one cent; never more than the order costs (docs/social.md).
+    if (!this.el.usePoints.checked || !this.store.member()) return 0;
+    return Math.max(0, Math.min(this.store.points(), order.total_cents));
   }
 
   // -- orders -------------------------------------------------------------------------------
@@ -341,11 +357,17 @@ export class SaleCard {
       e.img.hidden = true;
       e.ph.hidden = false;
     }
-    const price = s ? s.price_cents : product.price_cents;
-    e.price.textContent = money(price, currency);
-    const was = product && s && product.price_cents > s.price_cents;
+    const base = s ? s.price_cents : product.price_cents;
+    // The server applies the member price the same way (flashsale/memberprice.py).
+    const mp = product ? product.member_price_cents : null;
+    const memberPrice = mp != null && mp < base ? mp : null;
+    const member = memberPrice !== null && this.store.member();
+    e.price.textContent = money(member ? memberPrice : base, currency);
+    const was = member ? base : product && s && product.price_cents > s.price_cents ? product.price_cents : 0;
     e.was.hidden = !was;
-    if (was) e.was.textContent = money(product.price_cents, currency);
+    if (was) e.was.textContent = money(was, currency);
+    e.memberNote.hidden = memberPrice === null || member;
+    if (!e.memberNote.hidden) e.memberNote.textContent = t("room.member.note", { price: money(memberPrice, currency) });
     e.sale.hidden = !s;
     e.buy.hidden = !s;
     e.reserved.hidden = true;
@@ -381,11 +403,20 @@ export class SaleCard {
       e.buy.hidden = true;
       e.reserved.hidden = false;
       e.payBy.textContent = t("room.buy.payBy", { time: clock(order.expires_at_ms - now) });
-      const coupon = this.coupons.coupon(order);
-      const amount = money(order.total_cents - (coupon ? coupon.cents : 0), currency);
-      const label = coupon
-        ? t("room.coupon.pay", { amount, off: money(coupon.cents, currency) })
-        : t("room.buy.pay", { amount });
+      const balance = this.store.member() ? this.store.points() : 0;
+      e.usePointsRow.hidden = balance <= 0;
+      if (balance > 0) {
+        const usable = Math.min(balance, order.total_cents);
+        e.usePointsLabel.textContent = t("room.points.use", { points: number(usable), off: money(usable, currency) });
+      }
+      const points = this.pointsFor(order);
+      const coupon = points ? null : this.coupons.coupon(order);
+      const amount = money(order.total_cents - (coupon ? coupon.cents : 0) - points, currency);
+      const label = points
+        ? t("room.points.pay", { amount, off: money(points, currency) })
+        : coupon
+          ? t("room.coupon.pay", { amount, off: money(coupon.cents, currency) })
+          : t("room.buy.pay", { amount });
       if (!e.pay.disabled) e.pay.textContent = label;
     } else {
       let label = t(labels[state]);

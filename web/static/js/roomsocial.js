@@ -130,6 +130,7 @@ export class SocialPanel {
     } catch (e) {
       this.member = e.code === "not_a_member" ? false : null;
     }
+    this.card.render();
     this.render();
   }
 
@@ -141,6 +142,7 @@ export class SocialPanel {
     } catch (e) {
       this.storeError = t("common.error", { message: errorText(e) });
     }
+    this.card.render(); // joining reveals the member price
     this.render();
   }
 
@@ -234,6 +236,19 @@ export class SocialPanel {
   }
 
   /** A coupon paid an order: it is spent. */
+  isMember() {
+    return Boolean(this.member);
+  }
+
+  pointsBalance() {
+    return this.member ? this.member.points : 0;
+  }
+
+  pointsSpent(balance) {
+    if (this.member) this.member = { ...this.member, points: balance };
+    this.render();
+  }
+
   spent(id) {
     const c = this.claimed.get(id);
     if (c) c.used = true;

@@ -175,6 +175,8 @@ export class Shop {
       currency: $("pf-currency").value,
       image_url: $("pf-image").value.trim(),
     };
+    const member = $("pf-member-price").value.trim();
+    if (member) body.member_price_cents = toCents(member);
     try {
       const p = await api("/api/products", { method: "POST", body });
       this.products.push(p);

@@ -1,0 +1,85 @@
+"""Member prices: which buyers of a sale pay the product's member price.
+
+The price itself is decided in ``buy.lua`` from the sale's ``mprice`` field, in the same step
+that reserves the unit, so the order records what the buyer pays. Whether a buyer is a member
+is SQL (``inventory/members.py``); this module answers it without SQL on most buys: a sale
+without a member price asks nothing, a member stays a member (there is no leaving), and a
+"not a member" answer is kept for a short while only, so a viewer who just joined pays the
+member price at once in this process and within ``negative_ttl_s`` in any other.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+from inventory.catalog import Catalog, ProductView
+from inventory.ledger import Ledger
+
+
+class MemberCheck(Protocol):
+    """Whether a user is a member of a host's store."""
+
+    async def is_member(self, host_id: str, user_id: str) -> bool:
+        """True when ``user_id`` has joined ``host_id``'s store."""
+        ...
+
+
+def member_price_for(product: ProductView, sale_price_cents: int) -> int | None:
+    """The member price a sale of ``product`` at ``sale_price_cents`` offers, if it is lower."""
+    mp = product.member_price_cents
+    return mp if mp is not None and mp < sale_price_cents else None
+
+
+class MemberPrices:
+    """Decides per buyer whether the sale's member price applies (cached membership)."""
+
+    def __init__(
+        self,
+        members: MemberCheck,
+        ledger: Ledger,
+        catalog: Catalog,
+        negative_ttl_s: float = 2.0,
+        max_entries: int = 100_000,
+    ) -> None:
+        self._members = members
+        self._ledger = ledger
+        self._catalog = catalog
+        self._negative_ttl_s = negative_ttl_s
+        self._max = max_entries
+        self._host_of: dict[int, str | None] = {}  # sale -> host, None: no member price
+        self._known: set[tuple[str, str]] = set()
+        self._not_yet: dict[tuple[str, str], float] = {}
+
+    async def _host(self, sale_id: int) -> str | None:
+        if sale_id not in self._host_of:
+            rec = await self._ledger.get_sale(sale_id)
+            product = await self._catalog.get_product(rec.product_id)
+            stream = await self._catalog.get_stream(rec.stream_id) if rec.stream_id else None
+            priced = member_price_for(product, rec.price_cents) is not None
+            self._host_of[sale_id] = stream.host_id if stream and priced else None
+        return self._host_of[sale_id]
+
+    def joined(self, host_id: str, user_id: str) -> None:
+        """Note a join made in this process, so the member's next buy gets the price at once."""
+        self._not_yet.pop((host_id, user_id), None)
+        if len(self._known) < self._max:
+            self._known.add((host_id, user_id))
+
+    async def applies(self, sale_id: int, user_id: str) -> bool:
+        """Whether ``user_id`` buys ``sale_id`` at its member price."""
+        host = await self._host(sale_id)
+        if host is None:
+            return False
+        key = (host, user_id)
+        if key in self._known:
+            return True
+        if self._not_yet.get(key, 0.0) > time.monotonic():
+            return False
+        if await self._members.is_member(host, user_id):
+            self.joined(host, user_id)
+            return True
+        if len(self._not_yet) >= self._max:
+            self._not_yet.clear()
+        self._not_yet[key] = time.monotonic() + self._negative_ttl_s
+        return False

@@ -1,0 +1,44 @@
+"""Member prices over the full app (real Redis and SQLite): members reserve at the member price."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient
+
+from tests.flashsale.helpers import Auth, buy
+
+
+async def test_a_member_reserves_at_the_member_price_and_a_non_member_does_not(
+    client: TestClient, auth: Auth
+) -> None:
+    admin, hana = auth("admin", "ops"), auth("host", "hana")
+    r = await client.post("/api/streams", json={"id": "show1"}, headers=hana)
+    assert r.status == 201
+    bad = {"name": "Lamp", "price_cents": 4500, "member_price_cents": 4500}
+    r = await client.post("/api/products", json=bad, headers=hana)
+    assert r.status == 400 and (await r.json())["error"] == "bad_request", await r.text()
+    body = {"name": "Lamp", "price_cents": 4500, "member_price_cents": 3900}
+    r = await client.post("/api/products", json=body, headers=hana)
+    product = await r.json()
+    assert r.status == 201 and product["member_price_cents"] == 3900, product
+    listed = (await (await client.get("/api/products")).json())["products"]
+    assert [p["member_price_cents"] for p in listed] == [3900]
+    body = {"product_id": product["id"], "quantity": 5, "per_user_limit": 2, "stream_id": "show1"}
+    sale = await (await client.post("/api/sales", json=body, headers=admin)).json()
+    sid = sale["id"]
+    assert (await client.post(f"/api/sales/{sid}/open", headers=admin)).status == 200
+
+    status, got = await buy(client, auth, sid, "bob", "b1")
+    assert status == 201 and got["order"]["unit_price_cents"] == 4500  # bob is no member
+    r = await client.post("/api/stores/hana/join", headers=auth("viewer", "amy"))
+    assert r.status == 201
+    status, got = await buy(client, auth, sid, "amy", "a1")
+    assert status == 201 and got["order"]["unit_price_cents"] == 3900, got
+    status, again = await buy(client, auth, sid, "amy", "a1")  # a retry keeps its price
+    assert again["order"] == got["order"]
+    r = await client.post("/api/stores/hana/join", headers=auth("viewer", "bob"))
+    status, got = await buy(client, auth, sid, "bob", "b2")
+    assert status == 201 and got["order"]["unit_price_cents"] == 3900, got  # joined: at once
+
+    r = await client.get(f"/api/sales/{sid}/audit", headers=admin)
+    report = await r.json()
+    assert r.status == 200 and report["ok"], report
