@@ -10,8 +10,10 @@ largest count measured at full frame rate.
 
 Recording: the same publisher in H.264 with one viewer, without and then with recording (the
 MP4 file plus live HLS); the difference in relay CPU is what recording and HLS cost per stream,
-also given as a ratio to the relay's own CPU for ``--viewers`` viewers. HLS latency comes from a
-frame counter too (``loadtest/bench_relay/hls.py``).
+also given as a ratio to the relay's own CPU for ``--viewers`` viewers. In the run with recording
+an HLS viewer follows the live playlist like a player and decodes every frame, so its
+glass-to-glass comes from the frame counter too, beside the WHEP viewer's in the same run
+(``loadtest/bench_relay/hls.py``).
 """
 
 from __future__ import annotations
@@ -184,6 +186,7 @@ async def _recording_cost(
         "ratio_to_relay_cpu_for_viewers": (round(cost / relay_cost, 2) if relay_cost else None),
         "relay_viewers_compared": args.viewers,
         "hls": runs["recording"].get("hls"),
+        "whep_latency_ms_same_run": runs["recording"]["latency_ms"],
         "recorder": runs["recording"].get("recording"),
     }
 
