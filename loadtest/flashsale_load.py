@@ -17,6 +17,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -77,16 +78,20 @@ async def mint_tokens(
     argv = [*cmd, "token", "--role", role, "--user", user]
     if count is not None:
         argv += ["--count", str(count)]
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+    # A blocking run in a thread rather than an asyncio subprocess: under uvloop (the load
+    # tool installs it) an asyncio child's exit was at times never noticed, and the run hung.
+    proc = await asyncio.to_thread(
+        subprocess.run,
+        argv,
+        capture_output=True,
         env=env if env is not None else dict(os.environ),
+        timeout=120,
+        check=False,
     )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
     if proc.returncode != 0:
-        raise RuntimeError(f"livesell token failed ({proc.returncode}): {err.decode().strip()}")
-    tokens = out.decode().split()
+        err = proc.stderr.decode().strip()
+        raise RuntimeError(f"livesell token failed ({proc.returncode}): {err}")
+    tokens = proc.stdout.decode().split()
     if len(tokens) != (count or 1):
         raise RuntimeError(f"livesell token printed {len(tokens)} tokens, wanted {count or 1}")
     return tokens

@@ -135,3 +135,14 @@ def auth(signer: TokenSigner) -> Callable[..., dict[str, str]]:
 async def client(aiohttp_client, settings: Settings) -> AsyncIterator[TestClient]:  # type: ignore[no-untyped-def]
     """A test client over the full app."""
     yield await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture(autouse=True)
+def _default_event_loop_policy() -> Iterator[None]:
+    """Undo a test's ``uvloop.install()`` (the CLIs call it) before the next test.
+
+    The policy is process-wide: left in place, every later test's loop came from uvloop, and
+    their subprocess waits (``livesell token``) hung on children that had already exited.
+    """
+    yield
+    asyncio.set_event_loop_policy(None)
