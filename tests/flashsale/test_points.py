@@ -37,9 +37,11 @@ async def test_concurrent_spends_never_take_points_below_zero(core: Core) -> Non
         except DomainError as exc:
             return exc.code
 
-    results = await asyncio.gather(*[spend(n) for n in range(50)])
+    # 20 at once: SQLite serialises writers, and 50 waiting spends outlasted its 15-connection
+    # pool's 30 s checkout timeout on a slow machine; 20 still race for 3 spends' worth.
+    results = await asyncio.gather(*[spend(n) for n in range(20)])
     assert sorted(r for r in results if isinstance(r, int)) == [10, 40, 70]
-    assert results.count("insufficient_points") == 47
+    assert results.count("insufficient_points") == 17
     got = await members.membership("hana", "amy")
     assert got is not None and got.balance == 10
     winner = next(n for n, r in enumerate(results) if isinstance(r, int))
