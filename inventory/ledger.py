@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inventory.database import Database
 from inventory.errors import NotFound
 from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
+from inventory.outbox import current_ranks, record_transitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +152,13 @@ class Ledger:
             )
 
     async def upsert_orders(self, orders: Iterable[OrderRecord]) -> int:
-        """Write orders idempotently: insert, or move to a higher-ranked state; never back."""
+        """Write orders idempotently: insert, or move to a higher-ranked state; never back.
+
+        In the same transaction, each state change goes into the webhook outbox
+        (inventory/outbox.py), so no change is stored without its event or the reverse.
+        """
         now = int(time.time() * 1000)
+        orders = list(orders)
         latest: dict[str, OrderRecord] = {}
         for o in orders:
             have = latest.get(o.id)
@@ -185,8 +191,11 @@ class Ledger:
             },
             where=Order.state_rank < ins.excluded.state_rank,
         )
+        dialect = self._db.dialect
         async with self._db.session() as s, s.begin():
+            before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
             await s.execute(stmt, rows)
+            await record_transitions(s, dialect, orders, before)
         return len(rows)
 
     async def orders_for_sale(self, sale_id: int) -> list[OrderRecord]:

@@ -13,6 +13,7 @@ from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
 from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.payments import require_simulated_pay
 
 routes = web.RouteTableDef()
 
@@ -195,8 +196,9 @@ async def get_order(request: web.Request) -> web.Response:
 
 @routes.post("/api/orders/{order_id}/pay")
 async def pay_order(request: web.Request) -> web.Response:
-    """Confirm payment of a reserved order."""
+    """Confirm payment of a reserved order (simulated pay; production pays by the webhook)."""
     who = require(request)
+    require_simulated_pay(request, who)
     order = await request.app[SALES].pay(request.match_info["order_id"], _caller(who))
     return web.json_response(order.to_json())
 

@@ -7,7 +7,7 @@ import logging
 
 from aiohttp import web
 
-from web import api, privacy, replay, reviews
+from web import api, payments, privacy, replay, reviews
 from web.analytics import setup_analytics
 from web.auctions import setup_auctions
 from web.auth import TokenSigner
@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(replay.routes)
     app.add_routes(reviews.routes)  # verified reviews
     app.add_routes(privacy.routes)  # export and erase one's own data
+    app.add_routes(payments.routes)  # the provider's signed payment webhook
     app.add_routes(metrics_routes)
     setup_ops(app)
     setup_analytics(app)  # show analytics report, CSV and the room's beacon

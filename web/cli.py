@@ -168,6 +168,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from inventory.database import Database
     from inventory.ledger import Ledger
     from web.resources import make_redis
+    from web.webhooks import WebhookDelivery
 
     if not settings.redis_url:
         raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
@@ -181,10 +182,13 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
+    webhooks = WebhookDelivery(settings, db)  # it empties the outbox the persister writes
     persister.start()
+    webhooks.start()
     try:
         await _until_stopped(parent_pid)
     finally:
+        await webhooks.close()
         await persister.close()
         await redis.aclose()
         await db.close()
@@ -224,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        # A bad webhook setting stops start-up here, not the persister child later.
+        settings.resolved_webhook_urls()
     except ConfigError as exc:
         raise SystemExit(f"livesell: {exc}") from None
     configure_logging(settings.log_level, settings.log_format)

@@ -96,6 +96,11 @@ async def json_body(request: web.Request, required: bool = True) -> dict[str, An
         if required:
             raise BadRequest("a JSON object body is required")
         return {}
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or a 400."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

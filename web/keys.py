@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
     from flashsale.memberprice import MemberPrices
+    from flashsale.payment import PaymentConfirmations
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
     from inventory.analytics import ShowAnalytics
@@ -73,3 +74,5 @@ SHOW_ROLLUP: web.AppKey[AnalyticsRollup] = web.AppKey("show_rollup")
 SHOW_ANALYTICS: web.AppKey[ShowAnalytics] = web.AppKey("show_analytics")
 #: Verified reviews (SQL), routes in web/reviews.py.
 REVIEWS: web.AppKey[Reviews] = web.AppKey("reviews")
+#: Payments confirmed by the provider's signed webhook (routes in web/payments.py).
+PAYMENTS: web.AppKey[PaymentConfirmations] = web.AppKey("payments")

@@ -16,6 +16,7 @@ from inventory.database import Database
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
+from web.webhooks import WebhookDelivery
 
 log = logging.getLogger("livesell.app")
 
@@ -84,9 +85,13 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
     child: ChildProcess | None = None
+    # Webhooks go out from the process that persists (and so writes the outbox).
+    inprocess = settings.persister == "inprocess"
+    webhooks = WebhookDelivery(settings, app[DATABASE]) if inprocess else None
     reaper.start()
-    if settings.persister == "inprocess":
+    if webhooks is not None:
         persister.start()
+        webhooks.start()
     elif settings.persister == "process":
         # Only the process that owns the data directory supervises the persister: a worker
         # (persister=off) must not touch its pid file.
@@ -99,6 +104,8 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await reaper.close()
+        if webhooks is not None:
+            await webhooks.close()
         await persister.close()
         if child is not None:
             await child.close()

@@ -24,12 +24,14 @@ from flashsale.coupons import Coupons
 from flashsale.draw import Draws
 from flashsale.groupbuy import GroupBuys
 from flashsale.memberprice import MemberPrices
+from flashsale.payment import PaymentConfirmations
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
 from inventory.analytics import ShowAnalytics
 from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
+from inventory.payments import PaymentEvents
 from inventory.reviews import Reviews
 from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
@@ -48,6 +50,7 @@ from web.keys import (
     MEMBER_PRICES,
     MEMBERS,
     METRICS,
+    PAYMENTS,
     POINTS,
     RECORDINGS,
     REDIS,
@@ -118,6 +121,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
     app[POINTS] = PointsCheckout(sales, catalog, members)
+    app[PAYMENTS] = PaymentConfirmations(sales, PaymentEvents(app[DATABASE]))
     app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry

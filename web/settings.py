@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from web.errors import ConfigError
 
@@ -155,6 +156,28 @@ class Settings:
         "guest tokens one client IP may mint per minute (the peer address: behind a reverse "
         "proxy, raise it or have the proxy limit)",
     )
+    simulated_pay: bool = setting(
+        True,
+        "`1`: buyers confirm payment themselves (`POST /api/orders/{id}/pay`, the room's Pay "
+        "button), for development; set `0` in production, where payments arrive signed at "
+        '`POST /api/payments/webhook` and the room shows "waiting for payment"',
+        shown="`1`",
+    )
+    payment_webhook_secret: str = setting(
+        "",
+        "the payment provider's HMAC key for `POST /api/payments/webhook` (empty: that "
+        "endpoint answers 404)",
+    )
+    webhook_urls: str = setting(
+        "",
+        "the shop's URLs that get order events (`order.reserved`, `order.paid`, ...), "
+        "comma-separated (empty: none are sent); see docs/webhooks.md",
+    )
+    webhook_secret: str = setting(
+        "",
+        "HMAC-SHA256 key that signs the order events (>= 16 chars; needed with "
+        "`LIVESELL_WEBHOOK_URLS`)",
+    )
 
     @staticmethod
     def variable(name: str) -> str:
@@ -205,6 +228,17 @@ class Settings:
         if self.recordings_dir:
             return Path(self.recordings_dir)
         return self.data_dir / "recordings"
+
+    def resolved_webhook_urls(self) -> list[str]:
+        """The webhook URLs, checked: absolute http(s), with a secret long enough to sign."""
+        urls = [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+        for url in urls:
+            parsed = urlsplit(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(f"LIVESELL_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+        if urls and len(self.webhook_secret) < 16:
+            raise ConfigError("LIVESELL_WEBHOOK_SECRET (>= 16 characters) is needed to sign them")
+        return urls
 
     def resolved_secret(self) -> str:
         """The token secret; without one, a random secret is created once under ``data_dir``."""

@@ -31,6 +31,7 @@ from web.keys import (
     POINTS,
     SETTINGS,
 )
+from web.payments import require_simulated_pay
 
 routes = web.RouteTableDef()
 
@@ -169,6 +170,7 @@ async def claim_coupon(request: web.Request) -> web.Response:
 async def pay_with_coupon(request: web.Request) -> web.Response:
     """Pay the caller's reserved order with a coupon they claimed, in one atomic step."""
     who = require(request)
+    require_simulated_pay(request, who)
     body = await json_body(request)
     payment = await request.app[COUPONS].pay(
         request.match_info["order_id"], who.user_id, field(body, "coupon_id", str)
@@ -221,6 +223,7 @@ async def store_members(request: web.Request) -> web.Response:
 async def pay_with_points(request: web.Request) -> web.Response:
     """Pay the caller's reserved order, taking ``points`` cents off with their store points."""
     who = require(request)
+    require_simulated_pay(request, who)
     body = await json_body(request)
     payment = await request.app[POINTS].pay(
         request.match_info["order_id"], who.user_id, field(body, "points", int)
