@@ -106,6 +106,7 @@ const STRINGS = {
     "room.buy.reserving": "Reserving…",
     "room.buy.reserved": "Reserved",
     "room.buy.payBy": "Pay within {time}",
+    "room.buy.waiting": "Waiting for payment · {time} left",
     "room.buy.pay": "Pay {amount}",
     "room.buy.paying": "Paying…",
     "room.buy.cancel": "Cancel",
@@ -390,6 +391,7 @@ const STRINGS = {
     "replay.pay": "Pay {amount}",
     "replay.paid": "Paid. Thank you!",
     "replay.reserved": "Reserved: pay within {minutes} min",
+    "replay.waiting": "Reserved: waiting for payment ({minutes} min left)",
     "replay.buyFailed": "Could not buy: {reason}",
     "landing.replayBadge": "▶ Replay",
     // ---- end replay ------------------------------------------------------------------------
@@ -637,6 +639,7 @@ const STRINGS = {
     "room.buy.reserving": "正在锁定…",
     "room.buy.reserved": "已锁定",
     "room.buy.payBy": "请在 {time} 内付款",
+    "room.buy.waiting": "等待付款 · 剩余 {time}",
     "room.buy.pay": "付款 {amount}",
     "room.buy.paying": "正在付款…",
     "room.buy.cancel": "取消",
@@ -921,6 +924,7 @@ const STRINGS = {
     "replay.pay": "支付 {amount}",
     "replay.paid": "已付款，谢谢！",
     "replay.reserved": "已锁定：请在 {minutes} 分钟内付款",
+    "replay.waiting": "已锁定：等待付款（剩余 {minutes} 分钟）",
     "replay.buyFailed": "购买失败：{reason}",
     "landing.replayBadge": "▶ 回放",
     // ---- end replay ------------------------------------------------------------------------
