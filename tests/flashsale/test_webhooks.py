@@ -22,6 +22,7 @@ from flashsale.persister import Persister
 from flashsale.webhooks import Deliverer
 from inventory.models import WebhookEvent
 from inventory.outbox import WebhookOutbox
+from inventory.userdata import UserData
 from tests.flashsale.conftest import Core
 from web.webhooks import AiohttpSender
 
@@ -200,3 +201,14 @@ async def test_without_urls_events_are_settled_and_never_sent_later(core: Core) 
     await sender.close()
     assert await outbox.backlog() == 0
     assert [r.delivered_at_ms is not None for r in await outbox_rows(core)] == [True]
+
+
+async def test_erasing_a_buyer_pseudonymises_their_webhook_events(core: Core) -> None:
+    """The outbox keeps no buyer id past an erase: pending and sent events get the pseudonym."""
+    sale = await core.sale(quantity=5)
+    await core.sales.buy(sale.id, "a_my", "k1")
+    await core.sales.buy(sale.id, "axmy", "k2")  # "_" must not match as a LIKE wildcard
+    await Persister(core.redis, core.ledger, core.prefix, consumer="t").drain(sale.id)
+    await UserData(core.db).erase("a_my", "", "erased-123")
+    users = sorted(json.loads(r.body)["data"]["order"]["user_id"] for r in await outbox_rows(core))
+    assert users == ["axmy", "erased-123"]
