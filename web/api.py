@@ -8,11 +8,10 @@ from aiohttp import web
 
 from flashsale.audit import audit_sale
 from flashsale.errors import BadSaleInput
-from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.keys import CATALOG, LEDGER, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
 from web.payments import require_simulated_pay
 
 routes = web.RouteTableDef()
@@ -217,7 +216,7 @@ async def audit(request: web.Request) -> web.Response:
     require(request, Role.ADMIN)
     report = await audit_sale(
         request.app[REDIS],
-        Ledger(request.app[DATABASE]),
+        request.app[LEDGER],
         request.app[SETTINGS].redis_prefix,
         int_param(request, "sale_id"),
     )

@@ -156,7 +156,8 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
     db = Database(settings.resolved_database_url())
     try:
         await db.open()
-        report = await audit_sale(redis, Ledger(db), settings.redis_prefix, sale_id, sync=sync)
+        ledger = Ledger(db, outbox=settings.webhooks_on)
+        report = await audit_sale(redis, ledger, settings.redis_prefix, sale_id, sync=sync)
         return report.to_json()
     finally:
         await redis.aclose()
@@ -177,7 +178,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     await db.open()
     persister = Persister(
         redis,
-        Ledger(db),
+        Ledger(db, outbox=settings.webhooks_on),
         settings.redis_prefix,
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,

@@ -74,7 +74,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the ledger, sale service, room and relay; start them; stop them in reverse."""
     settings = app[SETTINGS]
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
-    ledger = Ledger(app[DATABASE])
+    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on)
     feed = SaleFeed()
     members = app[MEMBERS] = Members(app[DATABASE])
     prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog)

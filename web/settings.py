@@ -229,6 +229,11 @@ class Settings:
             return Path(self.recordings_dir)
         return self.data_dir / "recordings"
 
+    @property
+    def webhooks_on(self) -> bool:
+        """Whether order events are written for webhooks (some URL is configured)."""
+        return bool(self.webhook_urls.strip(" ,"))
+
     def resolved_webhook_urls(self) -> list[str]:
         """The webhook URLs, checked: absolute http(s), with a secret long enough to sign."""
         urls = [u.strip() for u in self.webhook_urls.split(",") if u.strip()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from flashsale import signature
@@ -139,3 +141,44 @@ async def test_the_webhook_is_off_without_a_provider_secret(client: TestClient, 
     ev = {"id": "evt_1", "type": "payment.succeeded", "order_id": "1-1"}
     status, res = await post(client, *signed(ev))
     assert (status, res["error"]) == (404, "payments_webhook_off")
+
+
+async def test_the_server_sends_the_shop_each_change_of_an_order_paid_by_the_provider(
+    aiohttp_client, aiohttp_server, settings: Settings, auth: Auth
+) -> None:  # type: ignore[no-untyped-def]
+    """End to end in one server: buy, provider pays, the shop hears reserved then paid."""
+    heard: list[dict[str, Any]] = []
+    both = asyncio.Event()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.read()
+        signature.verify(
+            b"shop-secret-0123456789", body, request.headers[signature.HEADER], time.time()
+        )
+        heard.append(json.loads(body))
+        if len(heard) >= 2:
+            both.set()
+        return web.Response(status=204)
+
+    shop_app = web.Application()
+    shop_app.router.add_post("/hooks", hook)
+    receiver = await aiohttp_server(shop_app)
+    prod = dataclasses.replace(
+        settings,
+        simulated_pay=False,
+        payment_webhook_secret=PROVIDER_SECRET,
+        webhook_urls=str(receiver.make_url("/hooks")),
+        webhook_secret="shop-secret-0123456789",
+    )
+    client = await aiohttp_client(create_app(prod))
+    sale = await make_sale(client, auth, quantity=3)
+    _, res = await buy(client, auth, sale["id"], "amy", "k1")
+    oid = res["order"]["id"]
+    ev = {"id": "evt_e2e", "type": "payment.succeeded", "order_id": oid}
+    assert (await post(client, *signed(ev)))[0] == 200
+    await asyncio.wait_for(both.wait(), 20)
+    assert [(e["id"], e["type"]) for e in heard] == [
+        (f"{oid}.reserved", "order.reserved"),
+        (f"{oid}.paid", "order.paid"),
+    ]
+    assert heard[1]["data"]["order"]["total_cents"] == res["order"]["total_cents"]
