@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
@@ -200,6 +200,11 @@ class Ledger:
             if not self._outbox:
                 await s.execute(stmt, rows)
                 return len(rows)
+            if dialect == "sqlite":
+                # Take the write lock before reading: in WAL mode a transaction that read and
+                # then writes after another process committed fails at once ("database is
+                # locked", no busy wait). A write that matches nothing takes it, waiting.
+                await s.execute(update(Order).where(false()).values(state_rank=Order.state_rank))
             before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
             await s.execute(stmt, rows)
             await record_transitions(s, dialect, orders, before)
