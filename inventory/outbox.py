@@ -191,30 +191,30 @@ class WebhookOutbox:
             )
         )
         until = now_ms + lease_ms
+        due = (
+            select(WebhookEvent.id)
+            .where(WebhookEvent.pending == 1, WebhookEvent.next_attempt_ms <= now_ms, head)
+            .order_by(WebhookEvent.id)
+            .limit(limit)
+            .correlate(None)  # its own scan of the table, not the UPDATE's row
+        )
         async with self._db.session() as s, s.begin():
-            ids = list(
-                await s.scalars(
-                    select(WebhookEvent.id)
-                    .where(WebhookEvent.pending == 1, WebhookEvent.next_attempt_ms <= now_ms, head)
-                    .order_by(WebhookEvent.id)
-                    .limit(limit)
-                )
-            )
-            if not ids:
-                return []
+            # One statement picks and leases: on SQLite a transaction that read first and
+            # wrote second would fail outright if the persister committed in between.
             await s.execute(
                 update(WebhookEvent)
                 .where(
-                    WebhookEvent.id.in_(ids),
+                    WebhookEvent.id.in_(due),
                     WebhookEvent.pending == 1,
                     WebhookEvent.next_attempt_ms <= now_ms,
                 )
                 .values(claimed_by=consumer, next_attempt_ms=until)
+                .execution_options(synchronize_session=False)
             )
             rows = await s.scalars(
                 select(WebhookEvent)
                 .where(
-                    WebhookEvent.id.in_(ids),
+                    WebhookEvent.pending == 1,
                     WebhookEvent.claimed_by == consumer,
                     WebhookEvent.next_attempt_ms == until,
                 )
