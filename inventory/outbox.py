@@ -84,7 +84,7 @@ def event_body(event_id: str, order: OrderRecord, sale: SaleInfo, at_ms: int) ->
     return json.dumps(
         {
             "id": event_id,
-            "type": EVENT_TYPES[order.state],
+            "type": EVENT_TYPES.get(order.state, f"order.{order.state}"),
             "created_ms": at_ms,
             "data": {
                 "order": {
@@ -136,7 +136,7 @@ async def record_transitions(
             {
                 "event_id": event_id,
                 "order_id": o.id,
-                "type": EVENT_TYPES[o.state],
+                "type": EVENT_TYPES.get(o.state, f"order.{o.state}"),
                 "body": event_body(event_id, o, sale, now),
                 "created_at_ms": now,
                 "pending": 1,
