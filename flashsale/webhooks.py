@@ -19,7 +19,7 @@ from typing import Protocol
 
 from flashsale import signature
 from flashsale.sweeper import Repeat
-from inventory.outbox import OutboxEvent, WebhookOutbox
+from inventory.outbox import Attempt, OutboxEvent, WebhookOutbox
 
 log = logging.getLogger("livesell.webhooks")
 
@@ -57,12 +57,15 @@ class Deliverer:
         secret: bytes,
         consumer: str,
         interval_s: float = 0.25,
-        batch: int = 100,
+        batch: int = 32,
         concurrency: int = 16,
         retry_base_s: float = 1.0,
         retry_max_s: float = 3600.0,
-        lease_s: float = 60.0,
+        lease_s: float = 120.0,
     ) -> None:
+        # The lease must outlast a pass: ``batch`` / ``concurrency`` rounds of a 10 s timeout
+        # per URL (20 s each with these defaults), or another deliverer could take an event
+        # still in flight and send an order's next event before it.
         self._outbox = outbox
         self._sender = sender
         self._urls = list(urls)
@@ -81,13 +84,14 @@ class Deliverer:
         now = int(time.time() * 1000)
         events = await self._outbox.claim_due(self.consumer, now, self._lease_ms, self._batch)
         if events:
-            await asyncio.gather(*(self._deliver(e) for e in events))
+            attempts = await asyncio.gather(*(self._deliver(e) for e in events))
+            await self._outbox.record(attempts, int(time.time() * 1000))
         if time.monotonic() - self._last_prune > 3600:
             self._last_prune = time.monotonic()
             await self._outbox.prune(now - RETAIN_DELIVERED_MS)
         return len(events)
 
-    async def _deliver(self, event: OutboxEvent) -> None:
+    async def _deliver(self, event: OutboxEvent) -> Attempt:
         done = set(event.done_urls)
         errors: list[str] = []
         body = event.body.encode()
@@ -102,16 +106,14 @@ class Deliverer:
                 else:
                     errors.append(error)
         if not errors:
-            # With no URL configured this marks events done at once: they are never sent later.
-            await self._outbox.delivered(event, int(time.time() * 1000))
-            return
+            return Attempt(event, None, frozenset(done))
         pause = backoff_s(event.attempts + 1, *self._retry)
         log.info(
             "webhook %s failed (attempt %d: %s); retrying in %.1f s",
             event.event_id, event.attempts + 1, errors[0], pause,
         )  # fmt: skip
         next_ms = int((time.time() + pause) * 1000)
-        await self._outbox.retry_later(event, next_ms, frozenset(done), "; ".join(errors))
+        return Attempt(event, next_ms, frozenset(done), "; ".join(errors))
 
     async def _post(self, url: str, event: OutboxEvent, body: bytes) -> str | None:
         """Send to one URL; None when it took the event, else why not."""

@@ -167,6 +167,16 @@ class OutboxEvent:
     done_urls: frozenset[str]
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One delivery attempt's outcome: ``next_ms`` None when every URL took the event."""
+
+    event: OutboxEvent
+    next_ms: int | None
+    done_urls: frozenset[str]
+    error: str = ""
+
+
 class WebhookOutbox:
     """The deliverer's view of the outbox: claim due events, record each attempt's outcome."""
 
@@ -198,6 +208,10 @@ class WebhookOutbox:
             .limit(limit)
             .correlate(None)  # its own scan of the table, not the UPDATE's row
         )
+        async with self._db.session() as s:
+            # A read first: an idle outbox costs no write lock (SQLite has one for everyone).
+            if await s.scalar(due.with_only_columns(WebhookEvent.id).limit(1)) is None:
+                return []
         async with self._db.session() as s, s.begin():
             # One statement picks and leases: on SQLite a transaction that read first and
             # wrote second would fail outright if the persister committed in between.
@@ -233,38 +247,26 @@ class WebhookOutbox:
                 for r in rows
             ]
 
-    async def delivered(self, event: OutboxEvent, now_ms: int) -> None:
-        """Every URL took the event: it is done."""
+    async def record(self, attempts: Sequence[Attempt], now_ms: int) -> None:
+        """Store a pass's outcomes in one transaction (one writer, however many events)."""
+        if not attempts:
+            return
         async with self._db.session() as s, s.begin():
-            await s.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == event.id)
-                .values(
-                    pending=0,
-                    attempts=event.attempts + 1,
-                    delivered_at_ms=now_ms,
-                    last_error="",
-                    done_urls="",
-                    claimed_by="",
+            for a in attempts:
+                done = a.next_ms is None
+                await s.execute(
+                    update(WebhookEvent)
+                    .where(WebhookEvent.id == a.event.id)
+                    .values(
+                        pending=0 if done else 1,
+                        attempts=a.event.attempts + 1,
+                        next_attempt_ms=now_ms if done else a.next_ms,
+                        delivered_at_ms=now_ms if done else None,
+                        claimed_by="",
+                        done_urls="" if done else "\n".join(sorted(a.done_urls)),
+                        last_error=a.error[:200],
+                    )
                 )
-            )
-
-    async def retry_later(
-        self, event: OutboxEvent, next_ms: int, done_urls: frozenset[str], error: str
-    ) -> None:
-        """Some URL failed: try again at ``next_ms``, only the URLs not in ``done_urls``."""
-        async with self._db.session() as s, s.begin():
-            await s.execute(
-                update(WebhookEvent)
-                .where(WebhookEvent.id == event.id)
-                .values(
-                    attempts=event.attempts + 1,
-                    next_attempt_ms=next_ms,
-                    claimed_by="",
-                    done_urls="\n".join(sorted(done_urls)),
-                    last_error=error[:200],
-                )
-            )
 
     async def prune(self, delivered_before_ms: int) -> int:
         """Delete events delivered before ``delivered_before_ms``; returns how many."""

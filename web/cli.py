@@ -183,13 +183,16 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
-    webhooks = WebhookDelivery(settings, db)  # it empties the outbox the persister writes
+    # It empties the outbox the persister writes (written only when some URL is configured).
+    webhooks = WebhookDelivery(settings, db) if settings.webhooks_on else None
     persister.start()
-    webhooks.start()
+    if webhooks is not None:
+        webhooks.start()
     try:
         await _until_stopped(parent_pid)
     finally:
-        await webhooks.close()
+        if webhooks is not None:
+            await webhooks.close()
         await persister.close()
         await redis.aclose()
         await db.close()

@@ -86,11 +86,13 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     child: ChildProcess | None = None
     # Webhooks go out from the process that persists (and so writes the outbox).
-    inprocess = settings.persister == "inprocess"
-    webhooks = WebhookDelivery(settings, app[DATABASE]) if inprocess else None
+    webhooks = None
+    if settings.persister == "inprocess" and settings.webhooks_on:
+        webhooks = WebhookDelivery(settings, app[DATABASE])
     reaper.start()
-    if webhooks is not None:
+    if settings.persister == "inprocess":
         persister.start()
+    if webhooks is not None:
         webhooks.start()
     elif settings.persister == "process":
         # Only the process that owns the data directory supervises the persister: a worker
