@@ -87,7 +87,7 @@ class Ledger:
         stream_id: str | None = None,
     ) -> SaleRecord:
         """Insert a scheduled sale and return it with its id."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             row = Sale(
                 product_id=product_id,
                 stream_id=stream_id,
@@ -134,7 +134,7 @@ class Ledger:
 
     async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
         """Record a sale's state and window after Redis changed them."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id)
@@ -143,7 +143,7 @@ class Ledger:
 
     async def mark_closed(self, sale_id: int) -> None:
         """Record that a sale is over for good (its window kept as it was)."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id, Sale.state != "closed")
@@ -185,7 +185,7 @@ class Ledger:
             },
             where=Order.state_rank < ins.excluded.state_rank,
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt, rows)
         return len(rows)
 
@@ -232,7 +232,7 @@ class Ledger:
         ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(
             CouponRedemption
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(ins.on_conflict_do_nothing(index_elements=["order_id"]), values)
 
     async def redemption(self, order_id: str) -> tuple[str, int] | None:
