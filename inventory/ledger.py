@@ -211,6 +211,18 @@ class Ledger:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
 
+    async def buyer_order_ids(self, user_id: str, stream_id: str, limit: int = 30) -> list[str]:
+        """The buyer's newest order ids in one stream's sales (through the sale/user index)."""
+        query = (
+            select(Order.id)
+            .join(Sale, Sale.id == Order.sale_id)
+            .where(Sale.stream_id == stream_id, Order.user_id == user_id)
+            .order_by(Order.created_at_ms.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return list(await s.scalars(query))
+
     async def recent_sales(self, limit: int = 50, stream_id: str | None = None) -> list[SaleRecord]:
         """The newest sales, of one stream when ``stream_id`` is given."""
         query = select(Sale).order_by(Sale.id.desc()).limit(limit)

@@ -202,8 +202,11 @@ const social = new SocialPanel(room, sale, {
   groupId: new URLSearchParams(location.search).get("group"),
   refBy: new URLSearchParams(location.search).get("ref"),
 });
-const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
-const draw = new DrawCard(room, streamId, { signIn });
+const lots = new LotCard(room, streamId, {
+  signIn, showName: () => ui.showName.checked,
+  onOrder: (orderId) => sale.refreshOrder(orderId).then(() => sale.render()),
+});
+const draw = new DrawCard(room, streamId, { signIn, onWon: (saleId) => sale.loadMine(saleId) });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
