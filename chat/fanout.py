@@ -107,10 +107,11 @@ class LocalRoom:
         for member in self.joining:
             member.pending.append(frame)
         self.frames_sent += 1
-        self.deliveries += (len(self.live) - len(overflow)) * len(events)
+        written = len(self.live) - len(overflow)
+        self.deliveries += written * len(events)
         for member in overflow:
             self.lag(member)
-        if stamps and len(self.live) > len(overflow):
+        if stamps and written:
             self._measure(stamps)
         self.flush_cost = time.perf_counter() - started
 
