@@ -1,4 +1,4 @@
-"""The ``livesell`` command: serve, token, audit, persist, settings."""
+"""The ``livesell`` command: serve, token, audit, reconcile, persist, settings."""
 
 from __future__ import annotations
 
@@ -163,6 +163,28 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         await db.close()
 
 
+async def _reconcile(settings: Settings, sale_id: int, force: bool) -> dict[str, object]:
+    from flashsale.reconciler import Reconciler
+    from inventory.catalog import Catalog
+    from inventory.database import Database
+    from inventory.errors import DomainError
+    from inventory.ledger import Ledger
+
+    redis = _running_redis(settings)
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.open()
+        ledger = Ledger(db)
+        reconciler = Reconciler(redis, ledger, Catalog(db), settings.redis_prefix)
+        try:
+            return (await reconciler.reconcile(sale_id, force)).to_json()
+        except DomainError as exc:
+            return {"rebuilt": False, "sale_id": sale_id, "error": exc.code, "message": str(exc)}
+    finally:
+        await redis.aclose()
+        await db.close()
+
+
 async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
     from inventory.database import Database
@@ -209,6 +231,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
+    p = sub.add_parser(
+        "reconcile", help="rebuild a sale's Redis state from SQL after Redis lost it"
+    )
+    p.add_argument("--sale", type=int, required=True)
+    p.add_argument(
+        "--force", action="store_true", help="replace the sale's state even if Redis has it"
+    )
     p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
@@ -238,6 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "login-link":
         asyncio.run(_login_link(settings, args))
         return 0
+    if args.cmd == "reconcile":
+        result = asyncio.run(_reconcile(settings, args.sale, args.force))
+        print(json.dumps(result, indent=2))
+        return 0 if result["rebuilt"] else 1
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
