@@ -27,6 +27,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from web.app import create_app
     from web.datalock import DataDirBusy, DataDirLock
+    from web.drain import bound_shutdown, request_timeout
     from web.exposure import insecure_reason
     from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
@@ -46,11 +47,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.worker_index is not None:
         own_port = private_port(port, args.worker_index)
         app = create_app(settings)
+        bound_shutdown(app, settings.drain_s)
         if args.worker_index == 0:
             # Once for the whole server, at the shared port (advertise_url is this worker's own).
             shared = public_url(dataclasses.replace(settings, advertise_url=""), host, port)
             print_links_on_startup(app, shared)
-        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid))
+        grace = request_timeout(settings.drain_s)
+        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid, grace))
         return 0
     # The parent owns the data directory (private Redis, pid files, SQLite) until it exits.
     lock = DataDirLock(settings.data_dir)
@@ -63,9 +66,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             return Supervisor(settings, host, port, workers).run()
         logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
         app = create_app(settings)
+        bound_shutdown(app, settings.drain_s)
         print_links_on_startup(app, public_url(settings, host, port))
         web.run_app(
-            app, host=host, port=port, access_log=None, shutdown_timeout=10,
+            app, host=host, port=port, access_log=None,
+            shutdown_timeout=request_timeout(settings.drain_s),
             print=lambda *_: None, backlog=JOIN_BACKLOG,
         )  # fmt: skip
     finally:
@@ -91,11 +96,13 @@ async def _until_stopped(parent_pid: int | None) -> None:
         await cancel_all(tasks)
 
 
-async def _run_worker(app: Any, host: str, port: int, own_port: int, parent: int | None) -> None:
+async def _run_worker(
+    app: Any, host: str, port: int, own_port: int, parent: int | None, shutdown_s: float
+) -> None:
     """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
     from aiohttp import web
 
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_s)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True, backlog=JOIN_BACKLOG).start()
     await web.TCPSite(runner, host, own_port, backlog=JOIN_BACKLOG).start()
