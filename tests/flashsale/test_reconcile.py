@@ -50,6 +50,8 @@ async def test_sale_wiped_mid_rush_is_rebuilt_and_sells_out_exactly(core: Core) 
     for r in before[20:30]:
         await core.sales.cancel(r.order.id)
     await Persister(core.redis, core.ledger, core.prefix, consumer="p").drain(sale.id)
+    told = await core.sales.phase(sale.id)  # rooms keep the transition numbers they published
+    assert told is not None and told.number >= 1
     assert await _wipe(core, sale.id) >= 5
     with pytest.raises(errors.SaleNotFound):
         await core.sales.buy(sale.id, "early", "k")
@@ -73,6 +75,10 @@ async def test_sale_wiped_mid_rush_is_rebuilt_and_sells_out_exactly(core: Core) 
     rush = [asyncio.create_task(buyer()) for _ in range(8)]
     await asyncio.wait_for(refused.wait(), 30)
     rebuilt = await _reconciler(core).reconcile(sale.id)
+    again = await core.sales.phase(sale.id, told.number)
+    # Numbered past the lost ones, so a room that heard "opened" before hears it again.
+    assert again is not None and again.transitions[0].phase == "opened"
+    assert all(t.number > told.number for t in again.transitions)
     await asyncio.wait_for(asyncio.gather(*rush), 60)
 
     assert (rebuilt.remaining, rebuilt.reserved, rebuilt.paid) == (210, 70, 20)
