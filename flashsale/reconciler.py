@@ -124,7 +124,9 @@ class Reconciler:
             try:
                 done.append(await self.reconcile(sale_id))
             except SaleStatePresent:
-                continue  # the usual case: Redis has it (or another worker just rebuilt it)
+                # The usual case: Redis has it (or another worker just rebuilt it). The active
+                # set has a slot of its own and may be lost alone: the workers must watch it.
+                await guarded(self._redis.sadd(active_sales_key(self._prefix), sale_id))
         return done
 
     @staticmethod

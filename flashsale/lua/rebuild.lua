@@ -34,19 +34,37 @@ if state == 'closed' or (end_ms and now >= end_ms) then
   -- Rooms already heard it end: do not announce 'closed' a second time.
   redis.call('HSET', KEYS[1], 'ann', 'closed')
 end
+-- Many fields per command (a call per order tripled the time Redis was blocked), in chunks
+-- that stay within unpack's stack limit.
+local function flush(cmd, key, args)
+  if #args > 0 then redis.call(cmd, key, unpack(args)) end
+  return {}
+end
 i = i + 2 * n + 1
 n = tonumber(ARGV[i])
+local fields, holds = {}, {}
 for j = 1, n do
   local oid, rec = ARGV[i + 2 * j - 1], ARGV[i + 2 * j]
-  redis.call('HSET', KEYS[4], oid, rec)
-  local ostate, exp = string.match(rec, '^(%a+)|[^|]+|%d+|%d+|%d+|(%d+)$')
-  if ostate == 'reserved' then redis.call('ZADD', KEYS[5], exp, oid) end
+  fields[#fields + 1] = oid
+  fields[#fields + 1] = rec
+  if string.sub(rec, 1, 9) == 'reserved|' then
+    holds[#holds + 1] = string.match(rec, '|(%d+)$')
+    holds[#holds + 1] = oid
+  end
+  if #fields >= 1000 then fields = flush('HSET', KEYS[4], fields) end
+  if #holds >= 1000 then holds = flush('ZADD', KEYS[5], holds) end
 end
+flush('HSET', KEYS[4], fields)
+flush('ZADD', KEYS[5], holds)
 i = i + 2 * n + 1
 n = tonumber(ARGV[i])
+fields = {}
 for j = 1, n do
-  redis.call('HSET', KEYS[2], ARGV[i + 2 * j - 1], ARGV[i + 2 * j])
+  fields[#fields + 1] = ARGV[i + 2 * j - 1]
+  fields[#fields + 1] = ARGV[i + 2 * j]
+  if #fields >= 1000 then fields = flush('HSET', KEYS[2], fields) end
 end
+flush('HSET', KEYS[2], fields)
 -- Idempotency answers that point at an order Redis no longer has would answer 'duplicate'
 -- with no order: forget them (the buyer's retry is judged afresh, within the user's limit).
 if redis.call('EXISTS', KEYS[3]) == 1 then
