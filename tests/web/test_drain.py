@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import msgpack
+import pytest
 
 from chat.protocol import CLOSE_GOING_AWAY, RESTART_RETRY_MS
 from flashsale.audit import audit_sale
@@ -53,8 +54,9 @@ async def _stuck_request(port: int, token: str) -> asyncio.StreamWriter:
     return writer
 
 
+@pytest.mark.parametrize("workers", [1, 2])
 async def test_sigterm_mid_rush_loses_no_order_and_tells_every_room(
-    tmp_path: Path, redis_url: str
+    tmp_path: Path, redis_url: str, workers: int
 ) -> None:
     port = free_port()
     prefix = f"drain{uuid.uuid4().hex[:6]}"
@@ -62,6 +64,7 @@ async def test_sigterm_mid_rush_loses_no_order_and_tells_every_room(
         "LIVESELL_REDIS_URL": redis_url,  # outlives the server: its stream is checked after
         "LIVESELL_REDIS_PREFIX": prefix,
         "LIVESELL_DRAIN_S": str(DRAIN_S),
+        "LIVESELL_WORKERS": str(workers),  # 2: the supervisor stops workers that each drain
     }
     url = f"http://127.0.0.1:{port}"
     signer = TokenSigner(TEST_SECRET)
@@ -76,7 +79,7 @@ async def test_sigterm_mid_rush_loses_no_order_and_tells_every_room(
             rooms = [
                 asyncio.create_task(_watch_room(s, f"ws://127.0.0.1:{port}/ws/rooms/show", j))
                 for j in joined
-            ]
+            ]  # with 2 workers the kernel spreads them over both
             await asyncio.wait_for(asyncio.gather(*(j.wait() for j in joined)), 30)
             stuck = await _stuck_request(port, signer.mint("slow", Role.VIEWER))
 
