@@ -97,7 +97,7 @@ class Settings:
     reconcile_on_start: bool = setting(
         True,
         "at start-up, rebuild from SQL every running sale (or one holding reservations) whose "
-        "state Redis lost, as `livesell reconcile --sale ID` does (docs/reliability.md)",
+        "state Redis lost, as `livesell reconcile --sale ID` does (docs/architecture.md)",
         shown="`1`",
     )
     drain_s: float = setting(
