@@ -15,6 +15,8 @@ from aiohttp.test_utils import TestClient
 
 from flashsale import errors
 from flashsale.audit import audit_sale
+from flashsale.coupons import CouponNotFound, Coupons
+from flashsale.groupbuy import GroupBuys, NoGroupOffer
 from flashsale.persister import Persister
 from flashsale.reconciler import SEQ_GAP, Reconciler, SaleStatePresent
 from tests.conftest import TEST_SECRET
@@ -163,3 +165,36 @@ async def test_start_up_rebuilds_a_wiped_running_sale(
         assert {sale.id, idle.id} <= set(await core.sales.active_sale_ids())
     finally:
         await client.close()
+
+
+async def test_group_and_coupon_state_only_redis_held_is_not_rebuilt_and_the_audit_holds(
+    core: Core,
+) -> None:
+    groups = GroupBuys(core.redis, core.sales, core.prefix)
+    coupons = Coupons(core.redis, core.sales, core.prefix)
+    try:
+        sale = await core.sale(quantity=20, limit=2)
+        await groups.offer(sale.id, 3000, 3, 60)
+        member = await groups.open_group(sale.id, "ann", "g")  # an open group: one of three
+        drop = await coupons.drop(sale.id, "amount", 500, 5, 600)
+        await coupons.claim(drop.id, "bob")
+        paid = (await core.sales.buy(sale.id, "bob", "k")).order
+        await coupons.pay(paid.id, "bob", drop.id)
+        await Persister(core.redis, core.ledger, core.prefix, consumer="p").drain(sale.id)
+        await _wipe(core, sale.id)
+
+        rebuilt = await _reconciler(core).reconcile(sale.id)
+        assert (rebuilt.remaining, rebuilt.reserved, rebuilt.paid) == (18, 1, 1)
+        # The group's member order is an ordinary hold now, due at the group's deadline.
+        due = await core.redis.zscore(core.sales.keys(sale.id).holds, member.order.id)
+        assert due == member.order.expires_at_ms == member.group.deadline_ms
+        with pytest.raises(NoGroupOffer):  # offers and groups lived only in Redis
+            await groups.open_group(sale.id, "cy", "g")
+        with pytest.raises(CouponNotFound):
+            await coupons.claim(drop.id, "cy")
+        assert await core.ledger.redemption(paid.id) == (drop.id, 500)  # SQL kept this
+        report = await audit_sale(core.redis, core.ledger, core.prefix, sale.id)
+        assert report.ok, report.to_json()
+    finally:
+        await groups.close()
+        await coupons.close()
