@@ -93,9 +93,9 @@ class Hub:
             supervise(self._announcer.run(), "chat.hub.salefeed"),
         ]
 
-    async def close_clients(self) -> None:
-        """Close every local socket with 1001 (going away)."""
-        await self.audience.close_clients()
+    async def close_clients(self, restarting: bool = False) -> None:
+        """Close every local socket with 1001 (going away); ``server_restarting`` first."""
+        await self.audience.close_clients(restarting)
 
     async def close(self) -> None:
         """Close every socket (1001), then stop the tasks and the subscription."""

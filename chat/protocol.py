@@ -144,6 +144,16 @@ class Frame:
         return cls(encode(event))
 
 
+#: A draining server tells each socket when to reconnect, spread over this range (ms) so that
+#: a room's viewers do not all land on the remaining servers in the same instant.
+RESTART_RETRY_MS = (250, 3000)
+
+
+def restarting_event(retry_after_ms: int) -> dict[str, Any]:
+    """The ``server_restarting`` event: this server is going; reconnect after the hint."""
+    return {"type": "server_restarting", "retry_after_ms": retry_after_ms}
+
+
 def error_event(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:
     """The ``error`` event sent to one client."""
     ev: dict[str, Any] = {"type": "error", "code": code, "message": message}

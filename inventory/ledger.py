@@ -205,6 +205,19 @@ class Ledger:
             )
             return int(total or 0)
 
+    async def sales_to_reconcile(self, now_ms: int) -> list[int]:
+        """Sales that need live state: not over by SQL's record, or holding reservations."""
+        holding = select(Order.sale_id).where(Order.state == "reserved").distinct()
+        async with self._db.session() as s:
+            ids = await s.scalars(
+                select(Sale.id)
+                .where(
+                    ((Sale.state != "closed") & (Sale.ends_at_ms > now_ms)) | Sale.id.in_(holding)
+                )
+                .order_by(Sale.id)
+            )
+            return list(ids)
+
     async def get_order(self, order_id: str) -> OrderRecord | None:
         """One order row, or None."""
         async with self._db.session() as s:

@@ -11,8 +11,10 @@ from redis.asyncio import BlockingConnectionPool, Redis
 
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
+from flashsale.reconciler import Reconciler
 from inventory.catalog import Catalog
 from inventory.database import Database
+from inventory.errors import DomainError
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
@@ -71,6 +73,18 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.close()
 
 
+async def _reconcile_lost_sales(app: web.Application) -> None:
+    """Rebuild from SQL the running sales Redis lost (before the reaper or a buyer looks)."""
+    reconciler = Reconciler(app[REDIS], app[LEDGER], app[CATALOG], app[SETTINGS].redis_prefix)
+    try:
+        rebuilt = await reconciler.reconcile_missing()
+    except DomainError as exc:  # Redis unreachable: start anyway; `livesell reconcile` later
+        log.error("start-up reconcile skipped: %s", exc)
+        return
+    for r in rebuilt:
+        log.warning("sale %d was missing in Redis: rebuilt from SQL", r.sale_id)
+
+
 async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """The sale service's reaper and persister (in this process or a child process)."""
     settings = app[SETTINGS]
@@ -84,6 +98,8 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
     child: ChildProcess | None = None
+    if settings.reconcile_on_start:
+        await _reconcile_lost_sales(app)
     reaper.start()
     if settings.persister == "inprocess":
         persister.start()

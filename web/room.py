@@ -179,7 +179,7 @@ async def _close_sockets(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for open handlers: close sockets with 1001 now,
     # instead of letting every client hang until the shutdown timeout.
     if ROOM_HUB in app:  # absent when start-up failed before the room was built
-        await app[ROOM_HUB].close_clients()
+        await app[ROOM_HUB].close_clients(restarting=True)
 
 
 def setup_room(app: web.Application) -> None:

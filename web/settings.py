@@ -94,6 +94,17 @@ class Settings:
     persister_claim_idle_ms: int = setting(
         30_000, "after this, a dead consumer's pending events are claimed"
     )
+    reconcile_on_start: bool = setting(
+        True,
+        "at start-up, rebuild from SQL every running sale (or one holding reservations) whose "
+        "state Redis lost, as `livesell reconcile --sale ID` does (docs/architecture.md)",
+        shown="`1`",
+    )
+    drain_s: float = setting(
+        20.0,
+        "on SIGTERM: the longest the server waits for in-flight requests after telling rooms "
+        "it is restarting and closing sockets (1001); it exits within about this bound",
+    )
     token_ttl_s: int = setting(7 * 24 * 3600, "lifetime of tokens minted by `livesell token`")
     log_level: str = setting(
         "INFO", "log level name", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
