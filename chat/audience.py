@@ -17,7 +17,7 @@ from chat.moderation import WordFilter
 from chat.protocol import CLOSE_BANNED, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, decode
 from chat.room import RoomState
 from chat.snapshot import Snapshots
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels
 from inventory.catalog import Catalog
 from inventory.tasks import cancel_all, supervise
 
@@ -55,7 +55,7 @@ class Audience:
         catalog: Catalog,
         state: RoomState,
         snapshots: Snapshots,
-        subscriptions: Subscriptions,
+        subscriptions: RoomChannels,
         keys_of: Callable[[str], RoomKeys],
         limits: RoomLimits,
     ) -> None:

@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from inventory.catalog import Catalog
 from inventory.database import Database
+from inventory.redisclient import connect
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
@@ -26,15 +27,8 @@ def redis_url_file(data_dir: Path) -> Path:
 
 
 def make_redis(url: str, pool_size: int) -> Redis:
-    """A client whose pool waits for a free connection instead of failing under load."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=1,
-    )
-    return Redis(connection_pool=pool)
+    """A client for ``url``: one Redis or a Cluster (``inventory/redisclient.py``)."""
+    return connect(url, pool_size)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:

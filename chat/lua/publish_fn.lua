@@ -5,6 +5,6 @@ local function publish(ev_head)
   local seq = redis.call('INCR', KEYS[1])
   local ev = ev_head .. cmsgpack.pack('seq') .. cmsgpack.pack(seq)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ev)
-  redis.call('PUBLISH', ARGV[1], ev)
+  redis.call(PUBLISH_CMD, ARGV[1], ev)
   return seq, ev
 end
