@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -127,9 +128,13 @@ class LocalCluster:
 
     def owner(self, key: str) -> int:
         """The port of the primary that owns ``key``'s slot now."""
-        c = self.client(self.ports[0])
-        slot = int(c.execute_command("CLUSTER", "KEYSLOT", key))
-        for start, end, primary, *_ in c.execute_command("CLUSTER", "SLOTS"):
+        alive = next(iter(self._procs))  # a node that is still running
+        slot = int(self.client(alive).execute_command("CLUSTER", "KEYSLOT", key))
+        return self._slot_owner(alive, slot)
+
+    def _slot_owner(self, via: int, slot: int) -> int:
+        """The primary owning ``slot`` as node ``via`` sees it."""
+        for start, end, primary, *_ in self.client(via).execute_command("CLUSTER", "SLOTS"):
             if int(start) <= slot <= int(end):
                 return int(primary[1])
         raise LookupError(f"no owner for slot {slot}")
@@ -150,6 +155,37 @@ class LocalCluster:
         _wait(
             "replica promoted",
             lambda: self.role(replica) == "master" and self.role(primary) == "slave",
+        )
+        return replica
+
+    def kill(self, primary: int) -> int:
+        """SIGKILL ``primary`` once its replica has all its writes; wait for the replica to win.
+
+        Waiting for the replica first keeps the test about following the new owner: a primary
+        killed with writes not yet replicated loses them (asynchronous replication).
+        """
+        replica = self.replica_of(primary)
+        slot = next(
+            int(start)
+            for start, _end, owner, *_ in self.client(primary).execute_command("CLUSTER", "SLOTS")
+            if int(owner[1]) == primary
+        )
+
+        def offset(port: int, field: str) -> int:
+            info: dict[str, Any] = self.client(port).info("replication")  # type: ignore[assignment]
+            return int(info[field])
+
+        _wait(
+            "replica in sync",
+            lambda: offset(replica, "slave_repl_offset") >= offset(primary, "master_repl_offset"),
+        )
+        proc = self._procs.pop(primary)
+        proc.kill()
+        proc.wait()
+        _wait("replica took over", lambda: self.role(replica) == "master", timeout_s=30)
+        _wait(
+            "every node sees the new primary",
+            lambda: all(self._slot_owner(p, slot) == replica for p in self._procs),
         )
         return replica
 

@@ -9,6 +9,7 @@ Skipped only when no redis-server binary can be found.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -21,7 +22,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from chat.keys import RoomKeys
 from chat.shardsubs import ShardSubscriptions
 from flashsale.keys import SaleKeys
-from tests.chat.test_room_ws import connect, make_stream, token
+from tests.chat.test_room_ws import Socket, connect, make_stream, token
 from tests.cluster.localcluster import LocalCluster
 from tests.conftest import TEST_SECRET
 from tests.flashsale.helpers import buy, make_sale
@@ -78,6 +79,33 @@ async def two_apps(cluster_settings: Settings) -> AsyncIterator[tuple[TestClient
             await app.close()
 
 
+@dataclasses.dataclass
+class Room:
+    """A stream's room with a viewer on each server, and the primary that owns its channel."""
+
+    sid: str
+    prefix: str
+    owner: int
+    viewers: tuple[Socket, Socket]
+
+
+@pytest.fixture
+async def room(
+    cluster: LocalCluster,
+    cluster_settings: Settings,
+    two_apps: tuple[TestClient, TestClient],
+    auth: Auth,
+    signer: TokenSigner,
+) -> Room:
+    """A room watched on both servers, each viewer on a real websocket."""
+    a, b = two_apps
+    sid = await make_stream(a, auth)
+    on_a = await connect(a, f"/ws/rooms/{sid}?token={token(signer, 'va')}")
+    on_b = await connect(b, f"/ws/rooms/{sid}?token={token(signer, 'vb')}")
+    owner = cluster.owner(RoomKeys.of(cluster_settings.redis_prefix, sid).channel)
+    return Room(sid, cluster_settings.redis_prefix, owner, (on_a, on_b))
+
+
 def chat_text(text: str) -> Callable[[dict[str, Any]], bool]:
     """Matches the chat event with ``text``."""
     return lambda e: e["type"] == "chat" and e.get("text") == text
@@ -109,21 +137,15 @@ async def rush(
 
 async def test_sales_and_a_room_on_a_cluster_survive_a_failover(
     cluster: LocalCluster,
-    cluster_settings: Settings,
     two_apps: tuple[TestClient, TestClient],
+    room: Room,
     auth: Auth,
     signer: TokenSigner,
 ) -> None:
     a, b = two_apps
-    prefix = cluster_settings.redis_prefix
-    sid = await make_stream(a, auth)
-    room_owner = cluster.owner(RoomKeys.of(prefix, sid).channel)
-
-    # Viewers and the host on both servers, each a real websocket.
-    on_a = await connect(a, f"/ws/rooms/{sid}?token={token(signer, 'va')}")
-    on_b = await connect(b, f"/ws/rooms/{sid}?token={token(signer, 'vb')}")
+    sid, prefix, room_owner, viewers = room.sid, room.prefix, room.owner, room.viewers
+    on_a, on_b = viewers
     host = await connect(a, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
-    viewers = (on_a, on_b)
 
     # Sales until every primary holds one's keys (sale ids are sequential, slots are not).
     sales: dict[int, dict[str, Any]] = {}
@@ -189,3 +211,26 @@ async def test_sales_and_a_room_on_a_cluster_survive_a_failover(
         assert subs.links().get(f"127.0.0.1:{promoted}") == 1, subs.links()
     for sale in sales.values():
         await audit_ok(a, auth, sale["id"])
+
+
+async def test_a_killed_primary_is_followed_by_its_replica(
+    cluster: LocalCluster, two_apps: tuple[TestClient, TestClient], room: Room, auth: Auth
+) -> None:
+    a, b = two_apps
+    sid, prefix, owner, (on_a, on_b) = room.sid, room.prefix, room.owner, room.viewers
+    sale = await make_sale(a, auth, quantity=4, limit=1, stream_id=sid)
+    while cluster.owner(SaleKeys.of(prefix, sale["id"]).meta) != owner:
+        sale = await make_sale(a, auth, quantity=4, limit=1, stream_id=sid)
+    assert await rush(two_apps, auth, sale["id"], ["k0", "k1"]) == Counter({201: 2})
+
+    # The primary dies (its connections drop); its replica takes over after the node timeout.
+    promoted = cluster.kill(owner)
+    assert cluster.owner(RoomKeys.of(prefix, sid).channel) == promoted
+    got = await rush(two_apps, auth, sale["id"], [f"k{i}" for i in range(2, 6)])
+    assert got == Counter({201: 2, 409: 2})
+    figures = await audit_ok(b, auth, sale["id"])
+    assert figures["reserved"] == 4 and figures["remaining"] == 0
+    for v in (on_a, on_b):
+        await v.until(lambda e: e["type"] in ("snapshot", "resumed"), wait_s=15)
+    await on_a.send("chat", text="still here")
+    await on_b.until(chat_text("still here"), wait_s=10)
