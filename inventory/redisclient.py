@@ -68,6 +68,14 @@ def connect(url: str, pool_size: int) -> Redis:
     return Redis(connection_pool=pool)
 
 
+async def close(redis: Redis) -> None:
+    """Close a client made by ``connect`` (a cluster client's ``aclose`` only resets it)."""
+    if isinstance(redis, ClusterClient):
+        await redis.close_all()
+    else:
+        await redis.aclose()
+
+
 def _cluster(url: str, pool_size: int) -> ClusterClient:
     parts = urlsplit(url)
     query = parse_qs(parts.query)
@@ -129,9 +137,22 @@ class ClusterClient(RedisCluster):
             )
         return pool
 
-    async def aclose(self) -> None:  # type: ignore[override]
-        """Close the cluster connections and the per-node transaction pools."""
-        await super().aclose()
+    async def aclose(self) -> None:
+        """Re-read the cluster's layout before the next command; keep the open connections.
+
+        redis-py calls this itself after a connection error or CLUSTERDOWN (a failover) to force
+        that re-read, and its version also cut every connection of every node: the requests
+        using them at that moment failed with errors that are not even ``RedisError`` (500s
+        instead of 503s). Connections to a dead node fail on their own. To really close the
+        client use ``close()`` (module level) or ``close_all()``.
+        """
+        self._initialize = True
+
+    async def close_all(self) -> None:
+        """Close every connection: the cluster's and the per-node transaction pools."""
+        await self.nodes_manager.aclose()
+        await self.nodes_manager.aclose("startup_nodes")
+        self._initialize = True
         for pool in self._node_pools.values():
             await pool.aclose()
         self._node_pools.clear()

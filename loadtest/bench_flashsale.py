@@ -39,6 +39,7 @@ from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys
 from inventory.luascript import script_source
+from inventory.redisclient import close as close_redis
 from inventory.redisclient import connect
 from loadtest import bench_rush as rush
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
@@ -225,7 +226,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         server.stop()
         await sql.close()
-        await redis.aclose()
+        await close_redis(redis)
         stop_process(redis_proc)
     return _report(args, sql.engine, runs)
 

@@ -13,6 +13,7 @@ from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from inventory.catalog import Catalog
 from inventory.database import Database
+from inventory.redisclient import close as close_redis
 from inventory.redisclient import connect
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
@@ -47,7 +48,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        await close_redis(client)
         if proc is not None:
             await proc.stop()
             redis_url_file(settings.data_dir).unlink(missing_ok=True)
