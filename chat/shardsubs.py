@@ -23,6 +23,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.connection import Connection
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
 from chat.subscriptions import CONFIRM_TIMEOUT_S, Listener
@@ -30,6 +31,10 @@ from inventory.redisclient import is_cluster
 from inventory.tasks import cancel_all, supervise
 
 log = logging.getLogger("livesell.chat")
+
+#: A quiet shard link is pinged this often (s); one silent this long is replaced.
+PING_EVERY_S = 10
+LINK_SILENCE_S = 25
 
 #: Pause before re-reading the cluster's slots after a failure (a failover takes a moment).
 RETRY_S = 0.5
@@ -43,6 +48,8 @@ class _Link:
         self.conn = conn
         self.channels: set[bytes] = set()
         self.task: asyncio.Task[Any] | None = None
+        #: Seconds since the node last said anything (quiet rooms are pinged).
+        self.silent_s = 0
 
 
 class ShardSubscriptions:
@@ -171,12 +178,29 @@ class ShardSubscriptions:
                 if listener is not None:
                     listener.lost()
 
+    @staticmethod
+    async def _keepalive(link: _Link) -> None:
+        """PING a quiet link now and then; a node that stopped answering counts as lost.
+
+        A peer that vanished without closing the connection (a partition, a dead host) would
+        otherwise leave the rooms silently deaf.
+        """
+        link.silent_s += 1
+        if link.silent_s > LINK_SILENCE_S:
+            raise RedisConnectionError(f"no reply from {link.name} in {LINK_SILENCE_S} s")
+        if link.silent_s % PING_EVERY_S == 0:
+            await link.conn.send_command("PING")
+
     # -- reading ---------------------------------------------------------------------------
 
     async def _read(self, link: _Link) -> None:
         while True:
             try:
                 reply = await link.conn.read_response(timeout=1.0)
+                if reply is None:
+                    await self._keepalive(link)
+                    continue
+                link.silent_s = 0
             except asyncio.CancelledError:
                 raise
             except ResponseError as exc:
@@ -191,8 +215,6 @@ class ShardSubscriptions:
                 await self._close_link(link)
                 self._homeless_again(link.channels, "a lost shard")
                 return
-            if reply is None:
-                continue
             kind, channel = bytes(reply[0]), bytes(reply[1])
             if kind == b"smessage":
                 listener = self._listeners.get(channel)

@@ -22,6 +22,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from chat.keys import RoomKeys
 from chat.shardsubs import ShardSubscriptions
 from flashsale.keys import SaleKeys
+from inventory.redisclient import close as close_redis
+from inventory.redisclient import connect as connect_redis
 from tests.chat.test_room_ws import Socket, connect, make_stream, token
 from tests.cluster.localcluster import LocalCluster
 from tests.conftest import TEST_SECRET
@@ -234,3 +236,43 @@ async def test_a_killed_primary_is_followed_by_its_replica(
         await v.until(lambda e: e["type"] in ("snapshot", "resumed"), wait_s=15)
     await on_a.send("chat", text="still here")
     await on_b.until(chat_text("still here"), wait_s=10)
+
+
+class _Heard:
+    """A ``chat.subscriptions.Listener`` that records what it hears."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.losses = 0
+        self.got = asyncio.Event()
+
+    def message(self, data: bytes) -> None:
+        self.messages.append(data)
+        self.got.set()
+
+    def lost(self) -> None:
+        self.losses += 1
+
+
+async def test_a_quiet_shard_link_is_kept_alive_by_pings(
+    cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chat.shardsubs
+
+    monkeypatch.setattr(chat.shardsubs, "PING_EVERY_S", 1)
+    monkeypatch.setattr(chat.shardsubs, "LINK_SILENCE_S", 2)
+    redis = connect_redis(cluster.url, 4)
+    subs = ShardSubscriptions(redis)
+    heard = _Heard()
+    try:
+        await subs.start()
+        channel = f"q:{{r{uuid.uuid4().hex[:6]}}}:ch"
+        await subs.subscribe(channel, heard)
+        await asyncio.sleep(4)  # silent for longer than LINK_SILENCE_S, but answering PINGs
+        assert heard.losses == 0 and sum(subs.links().values()) == 1
+        await redis.execute_command("SPUBLISH", channel, b"hello")
+        await asyncio.wait_for(heard.got.wait(), 5)
+        assert heard.messages == [b"hello"]
+    finally:
+        await subs.close()
+        await close_redis(redis)
