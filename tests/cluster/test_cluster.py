@@ -25,6 +25,7 @@ from flashsale.keys import SaleKeys
 from inventory.redisclient import close as close_redis
 from inventory.redisclient import connect as connect_redis
 from tests.chat.test_room_ws import Socket, connect, make_stream, token
+from tests.chat.test_subscriptions import Recorder
 from tests.cluster.localcluster import LocalCluster
 from tests.conftest import TEST_SECRET
 from tests.flashsale.helpers import buy, make_sale
@@ -238,22 +239,6 @@ async def test_a_killed_primary_is_followed_by_its_replica(
     await on_b.until(chat_text("still here"), wait_s=10)
 
 
-class _Heard:
-    """A ``chat.subscriptions.Listener`` that records what it hears."""
-
-    def __init__(self) -> None:
-        self.messages: list[bytes] = []
-        self.losses = 0
-        self.got = asyncio.Event()
-
-    def message(self, data: bytes) -> None:
-        self.messages.append(data)
-        self.got.set()
-
-    def lost(self) -> None:
-        self.losses += 1
-
-
 async def test_a_quiet_shard_link_is_kept_alive_by_pings(
     cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -263,7 +248,7 @@ async def test_a_quiet_shard_link_is_kept_alive_by_pings(
     monkeypatch.setattr(chat.shardsubs, "LINK_SILENCE_S", 2)
     redis = connect_redis(cluster.url, 4)
     subs = ShardSubscriptions(redis)
-    heard = _Heard()
+    heard = Recorder()
     try:
         await subs.start()
         channel = f"q:{{r{uuid.uuid4().hex[:6]}}}:ch"
@@ -271,7 +256,7 @@ async def test_a_quiet_shard_link_is_kept_alive_by_pings(
         await asyncio.sleep(4)  # silent for longer than LINK_SILENCE_S, but answering PINGs
         assert heard.losses == 0 and sum(subs.links().values()) == 1
         await redis.execute_command("SPUBLISH", channel, b"hello")
-        await asyncio.wait_for(heard.got.wait(), 5)
+        await asyncio.wait_for(heard.arrived.wait(), 5)
         assert heard.messages == [b"hello"]
     finally:
         await subs.close()
