@@ -12,6 +12,9 @@ pipeline as MULTI/EXEC on the node that owns its keys' one slot, so the room's a
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -28,6 +31,9 @@ from redis.exceptions import (
 )
 
 CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+#: How long a call waits for a free connection before failing (as the blocking pool does).
+POOL_WAIT_S = 5
 
 #: Socket settings shared by single-server and cluster clients.
 _TIMEOUTS = {"socket_timeout": 5, "socket_connect_timeout": 1}
@@ -64,7 +70,9 @@ def connect(url: str, pool_size: int) -> Redis:
     """A client for ``url``; its pools wait for a free connection instead of failing under load."""
     if is_cluster_url(url):
         return cast(Redis, _cluster(url, pool_size))
-    pool = BlockingConnectionPool.from_url(url, max_connections=pool_size, timeout=5, **_TIMEOUTS)
+    pool = BlockingConnectionPool.from_url(
+        url, max_connections=pool_size, timeout=POOL_WAIT_S, **_TIMEOUTS
+    )
     return Redis(connection_pool=pool)
 
 
@@ -94,11 +102,36 @@ def _cluster(url: str, pool_size: int) -> ClusterClient:
 
 
 class ClusterClient(RedisCluster):
-    """``RedisCluster`` whose ``pipeline(transaction=True)`` runs MULTI/EXEC on one slot's node."""
+    """``RedisCluster`` whose ``pipeline(transaction=True)`` runs MULTI/EXEC on one slot's node.
+
+    It also waits for a free connection, as the single-server client's blocking pool does:
+    redis-py's cluster nodes fail with "Too many connections" instead, which in a rush turned
+    buys into 503s. At most ``max_connections`` calls are in flight, each holding at most one
+    connection per node.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
+        self._pool_size = int(kwargs["max_connections"])
+        self._in_flight = asyncio.Semaphore(self._pool_size)
         self._node_pools: dict[str, ConnectionPool] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        """Wait (at most ``POOL_WAIT_S``) until fewer than the pool size of calls are running."""
+        try:
+            await asyncio.wait_for(self._in_flight.acquire(), POOL_WAIT_S)
+        except TimeoutError:
+            raise RedisConnectionError("no cluster connection available") from None
+        try:
+            yield
+        finally:
+            self._in_flight.release()
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        """Run one command when a connection is free (see the class)."""
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
         """A transaction bound to its keys' slot, or redis-py's (non-atomic) cluster pipeline."""
@@ -132,8 +165,11 @@ class ClusterClient(RedisCluster):
         pool = self._node_pools.get(node.name)
         if pool is None:
             # The node's own connection settings (auth, TLS, timeouts, the cluster's parser).
-            pool = self._node_pools[node.name] = ConnectionPool(
-                connection_class=node.connection_class, max_connections=16, **node.connection_kwargs
+            pool = self._node_pools[node.name] = BlockingConnectionPool(
+                connection_class=node.connection_class,
+                max_connections=self._pool_size,
+                timeout=POOL_WAIT_S,
+                **node.connection_kwargs,
             )
         return pool
 
@@ -186,8 +222,10 @@ class ScriptFriendlyPipeline(ClusterPipeline):
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
         """Run the queued commands; a script unknown to a node is loaded and the batch rerun."""
         stack = list(self._command_stack)
+        client = cast(ClusterClient, self._client)
         try:
-            return await super().execute(raise_on_error, allow_redirections)
+            async with client.turn():
+                return await super().execute(raise_on_error, allow_redirections)
         except NoScriptError:
             pass
         # After a failover the new primary has never seen our scripts (the script cache is
@@ -198,7 +236,8 @@ class ScriptFriendlyPipeline(ClusterPipeline):
                 if source is not None:
                     await self._client.script_load(source)
         self._command_stack = stack
-        return await super().execute(raise_on_error, allow_redirections)
+        async with client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 #: Script sources by SHA, so a pipeline can load one a new primary lacks (see luascript.py).

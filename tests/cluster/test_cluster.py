@@ -261,3 +261,18 @@ async def test_a_quiet_shard_link_is_kept_alive_by_pings(
     finally:
         await subs.close()
         await close_redis(redis)
+
+
+async def test_a_rush_waits_for_the_cluster_pool_instead_of_failing(cluster: LocalCluster) -> None:
+    redis = connect_redis(cluster.url, 4)  # 4 connections per node for 300 concurrent calls
+    key = f"rush:{{{uuid.uuid4().hex[:6]}}}"
+    try:
+        await asyncio.gather(*[redis.incr(key) for _ in range(300)])
+        async with redis.pipeline(transaction=False) as p:
+            p.get(key)
+            p.time()
+            count, _ = await p.execute()
+        assert int(count) == 300
+        await redis.delete(key)
+    finally:
+        await close_redis(redis)
