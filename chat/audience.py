@@ -28,7 +28,7 @@ from chat.protocol import (
 )
 from chat.room import RoomState
 from chat.snapshot import Snapshots
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels
 from inventory.catalog import Catalog
 from inventory.tasks import cancel_all, supervise
 
@@ -66,7 +66,7 @@ class Audience:
         catalog: Catalog,
         state: RoomState,
         snapshots: Snapshots,
-        subscriptions: Subscriptions,
+        subscriptions: RoomChannels,
         keys_of: Callable[[str], RoomKeys],
         limits: RoomLimits,
         meter: FanoutMeter | None = None,

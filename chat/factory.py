@@ -22,11 +22,13 @@ from chat.reactions import Reactions
 from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
 from chat.salelots import RoomLots
+from chat.shardsubs import ShardSubscriptions
 from chat.snapshot import Snapshots
 from chat.social import NoSocial, RoomCoupons, RoomGroups, RoomSocial, SocialAnnouncer
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels, Subscriptions
 from chat.ticker import RoomTicker
 from inventory.catalog import Catalog
+from inventory.redisclient import is_cluster
 
 
 def build_room(
@@ -60,7 +62,10 @@ def build_room(
     reactions = Reactions(redis)
     presence = Presence(redis, process_id or uuid.uuid4().hex[:12], limits.viewers_interval_s)
     snapshots = Snapshots(state, room_log, moderation, sales, social)
-    subscriptions = Subscriptions(redis, f"{prefix}:hub")
+    # On a Cluster rooms are published with SPUBLISH, so they are read with SSUBSCRIBE.
+    subscriptions: RoomChannels = (
+        ShardSubscriptions(redis) if is_cluster(redis) else Subscriptions(redis, f"{prefix}:hub")
+    )
     audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits, meter)
     announcer = SaleAnnouncer(feed, sales, room_log, keys_of, social, limits.sale_sweep_s)
     return Hub(

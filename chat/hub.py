@@ -26,7 +26,7 @@ from chat.protocol import (
 )
 from chat.room import RoomState
 from chat.salefeed import SaleAnnouncer, SaleFeed
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels
 from chat.ticker import RoomTicker
 from inventory.catalog import Catalog
 from inventory.errors import DomainError
@@ -55,7 +55,7 @@ class Hub:
         moderation: Moderation,
         commands: Commands,
         audience: Audience,
-        subscriptions: Subscriptions,
+        subscriptions: RoomChannels,
         ticker: RoomTicker,
         feed: SaleFeed,
         announcer: SaleAnnouncer,

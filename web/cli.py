@@ -139,6 +139,7 @@ def _running_redis(settings: Settings) -> Any:
 
 
 async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
+    from inventory.redisclient import close as close_redis
     from web.pages import public_url, sign_in_links
     from web.signin import LoginCodes
 
@@ -149,7 +150,7 @@ async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
         codes = LoginCodes(redis, settings.redis_prefix, signer)
         links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)
     finally:
-        await redis.aclose()
+        await close_redis(redis)
     for page, url in links.items():
         print(f"{page}: {url}")
 
@@ -158,6 +159,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
     from flashsale.audit import audit_sale
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.redisclient import close as close_redis
 
     redis = _running_redis(settings)
     db = Database(settings.resolved_database_url())
@@ -166,7 +168,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         report = await audit_sale(redis, Ledger(db), settings.redis_prefix, sale_id, sync=sync)
         return report.to_json()
     finally:
-        await redis.aclose()
+        await close_redis(redis)
         await db.close()
 
 
@@ -200,6 +202,8 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
 
     if not settings.redis_url:
         raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
+    from inventory.redisclient import close as close_redis
+
     redis = make_redis(settings.redis_url, 4)
     db = Database(settings.resolved_database_url())
     await db.open()
@@ -215,7 +219,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
         await _until_stopped(parent_pid)
     finally:
         await persister.close()
-        await redis.aclose()
+        await close_redis(redis)
         await db.close()
 
 

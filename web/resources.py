@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
@@ -15,6 +15,8 @@ from flashsale.reconciler import Reconciler
 from inventory.catalog import Catalog
 from inventory.database import Database
 from inventory.errors import DomainError
+from inventory.redisclient import close as close_redis
+from inventory.redisclient import connect
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
@@ -28,15 +30,8 @@ def redis_url_file(data_dir: Path) -> Path:
 
 
 def make_redis(url: str, pool_size: int) -> Redis:
-    """A client whose pool waits for a free connection instead of failing under load."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=1,
-    )
-    return Redis(connection_pool=pool)
+    """A client for ``url``: one Redis or a Cluster (``inventory/redisclient.py``)."""
+    return connect(url, pool_size)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -55,7 +50,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        await close_redis(client)
         if proc is not None:
             await proc.stop()
             redis_url_file(settings.data_dir).unlink(missing_ok=True)

@@ -54,7 +54,10 @@ class Settings:
     """
 
     redis_url: str = setting(
-        "", "Redis to use, e.g. `redis://127.0.0.1:6379/0`", shown="empty: private redis-server"
+        "",
+        "Redis to use, e.g. `redis://127.0.0.1:6379/0`; a Redis Cluster (7+) as "
+        "`redis+cluster://host:port,host:port,...` (seed nodes; `rediss+cluster://` for TLS)",
+        shown="empty: private redis-server",
     )
     database_url: str = setting(
         "",
