@@ -113,6 +113,8 @@ class Member:
         self.stream_id = stream_id
         self.conn = conn
         self.identity = identity
+        #: The client's network address as the edge saw it ("" unknown): per-address limits.
+        self.client = ""
         self.state = Delivery.JOINING
         #: Frames that arrived while the snapshot or replay was being read.
         self.pending: list[Frame] = []
