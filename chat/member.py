@@ -34,6 +34,9 @@ class Identity:
     user_id: str
     name: str
     role: str  # admin | host | viewer
+    #: The token's id and issue time (0/"" when unknown), so a revoked token's sockets can go.
+    token_id: str = ""
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)

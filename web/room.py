@@ -76,7 +76,7 @@ class WsConnection:
 
 
 def _identity(who: Principal) -> Identity:
-    return Identity(who.user_id, who.name, who.role.value)
+    return Identity(who.user_id, who.name, who.role.value, who.jti, who.issued_at)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
@@ -109,7 +109,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
         try:
             identity = _identity(request.app[SIGNER].verify(token))
         except AuthError as exc:
-            await _refuse(ws, "unauthorized", str(exc), CLOSE_UNAUTHORIZED)
+            await _refuse(ws, exc.code, str(exc), CLOSE_UNAUTHORIZED)
             return ws
     raw_since = request.query.get("since")
     since = None
@@ -170,7 +170,7 @@ def authenticator(signer: TokenSigner) -> Authenticate:
         try:
             return _identity(signer.verify(token))
         except AuthError as exc:
-            raise Unauthorized(str(exc)) from exc
+            raise Unauthorized(str(exc), code=exc.code) from exc
 
     return authenticate
 
