@@ -11,6 +11,7 @@ from web import api, privacy, replay, reviews
 from web.analytics import setup_analytics
 from web.auctions import setup_auctions
 from web.auth import TokenSigner
+from web.cors import allowed_origins, cors_middleware
 from web.health import setup_health
 from web.http import error_middleware
 from web.keys import METRICS, SETTINGS, SIGNER
@@ -46,8 +47,10 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """Build the livesell application. Resources open in order on start-up, close in reverse."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    cors = cors_middleware(allowed_origins(settings.cors_origins))
     app = web.Application(
-        middlewares=[observe_middleware(metrics), error_middleware], client_max_size=1024 * 1024
+        middlewares=[observe_middleware(metrics), cors, error_middleware],
+        client_max_size=1024 * 1024,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics

@@ -166,6 +166,11 @@ class Settings:
         "client addresses or CIDR blocks no rate limit applies to, comma-separated (loopback: "
         "load tests and a same-host proxy that sends no X-Forwarded-For)",
     )
+    cors_origins: str = setting(
+        "",
+        "origins (`https://shop.example`, comma-separated; `*`: any) whose pages may call "
+        "`/api/` from a browser; empty: none but this server's own pages",
+    )
     trusted_proxies: str = setting(
         "127.0.0.1,::1",
         "proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client; from any "
