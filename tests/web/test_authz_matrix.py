@@ -247,7 +247,7 @@ ROWS = [
     Row("GET", "/api/streams/{stream_id}/timeline", PUBLIC),
     Row("GET", "/api/replays", PUBLIC),
     Row("GET", "/api/streams/{stream_id}/sales/open", PUBLIC),
-    Row("POST", "/api/orders/{order_id}/review", "401 201 403 403 403 403 403",
+    Row("POST", "/api/orders/{order_id}/review", "401 201 404 404 404 404 404",
         fresh_paid_order, {"rating": 4}),
     Row("GET", "/api/products/{product_id}/reviews", PUBLIC),
     Row("GET", "/api/streams/{stream_id}/reviews", HOST_OR_ADMIN),
