@@ -17,7 +17,7 @@ from chat.protocol import CLOSE_UNAUTHORIZED, decode
 from tests.conftest import TEST_SECRET
 from web.app import create_app
 from web.auth import Role, TokenSigner
-from web.keys import CATALOG
+from web.keys import CATALOG, REDIS
 from web.settings import Settings
 
 Auth = Callable[..., dict[str, str]]
@@ -155,3 +155,19 @@ def test_the_cli_revokes_a_token_the_running_app_then_refuses(
             return await status_of(client, token)
 
     assert asyncio.run(refused()) == (401, "token_revoked")
+
+
+async def test_a_worker_that_lost_its_channel_reloads_the_list(
+    aiohttp_client: Any, settings: Settings, signer: TokenSigner
+) -> None:
+    client = await aiohttp_client(create_app(settings))
+    token = signer.mint("hal", Role.VIEWER)
+    assert await status_of(client, token) == (200, "")
+    # A revocation whose message this worker never hears (written, not published)...
+    redis = client.app[REDIS]
+    await redis.hset(f"{settings.redis_prefix}:{{auth}}:revoked-users", "hal", int(time.time()))
+    await asyncio.sleep(0.2)
+    assert await status_of(client, token) == (200, "")
+    # ...counts once the subscription drops and comes back: the list is read again.
+    await redis.client_kill_filter(_type="pubsub")
+    assert await until_refused(client, token) == (401, "token_revoked")
