@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -171,3 +172,8 @@ async def test_a_worker_that_lost_its_channel_reloads_the_list(
     # ...counts once the subscription drops and comes back: the list is read again.
     await redis.client_kill_filter(_type="pubsub")
     assert await until_refused(client, token) == (401, "token_revoked")
+
+
+def test_the_protocol_doc_names_the_revocation_error() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+    assert "| `token_revoked` |" in doc and "| 4001 |" in doc and "| 4029 |" in doc
