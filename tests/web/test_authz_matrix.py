@@ -14,11 +14,26 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from chat.protocol import CLIENT_EVENTS, decode, encode
+from tests.conftest import _pg_reachable
 from web.auth import Role, TokenSigner
 from web.keys import CATALOG, RECORDINGS
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A PostgreSQL database of this test's own when one is reachable, else SQLite.
+
+    The matrix writes SQL beside the persister on every cell; on a loaded machine SQLite's one
+    writer lock timed out (a 500 that says nothing about who may do what).
+    """
+    if _pg_reachable() is None:
+        return str(request.getfixturevalue("empty_pg_database"))
+    return f"sqlite+aiosqlite:///{tmp_path / 'livesell.db'}"
+
 
 CALLERS = ("anon", "alice", "bob", "mo", "hank", "hana", "admin")
 TOKENS = {
