@@ -189,6 +189,21 @@ class Audience:
         self.leave(member)
         self._spawn(member.conn.close(code, reason), "chat.kick")
 
+    def disconnect(
+        self, match: Callable[[Identity], bool], code: int, event: dict[str, Any]
+    ) -> int:
+        """Send ``event`` to, then close with ``code``, every signed-in member ``match`` picks."""
+        gone = [
+            m
+            for r in self._rooms.values()
+            for m in r.members()
+            if m.identity is not None and match(m.identity)
+        ]
+        for m in gone:
+            m.send(event)
+            self._kick(m, code, str(event.get("code", "")))
+        return len(gone)
+
     async def close_clients(self, restarting: bool = False) -> None:
         """Close every local socket with 1001 (going away), first telling it (``restarting``)."""
         members = [m for r in self._rooms.values() for m in r.members()]

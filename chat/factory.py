@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from chat.analytics import NULL_TALLY, Tally
 from chat.audience import Audience
-from chat.commands import Commands
+from chat.commands import Commands, Throttle
 from chat.fanout import FanoutMeter
 from chat.figures import room_figures
 from chat.history import RoomLog
@@ -45,6 +45,7 @@ def build_room(
     lots: RoomLots | None = None,
     tally: Tally = NULL_TALLY,
     meter: FanoutMeter | None = None,
+    throttle: Throttle | None = None,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to.
 
@@ -74,7 +75,9 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots, social),
+        commands=Commands(
+            room_log, moderation, reactions, sales, limits, tally, lots, social, throttle
+        ),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

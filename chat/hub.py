@@ -97,6 +97,12 @@ class Hub:
         """Close every local socket with 1001 (going away); ``server_restarting`` first."""
         await self.audience.close_clients(restarting)
 
+    def disconnect(
+        self, match: Callable[[Identity], bool], code: int, event: dict[str, Any]
+    ) -> int:
+        """Close this process's sockets whose user ``match`` picks (e.g. a revoked token's)."""
+        return self.audience.disconnect(match, code, event)
+
     async def close(self) -> None:
         """Close every socket (1001), then stop the tasks and the subscription."""
         await self.audience.close_clients()

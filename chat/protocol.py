@@ -36,6 +36,7 @@ CLOSE_BANNED = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_ABUSE = 4008
 CLOSE_TOO_SLOW = 4009
+CLOSE_RATE_LIMITED = 4029
 
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")

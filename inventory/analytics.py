@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, String, delete, insert, select
+from sqlalchemy import BigInteger, String, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.database import Database
@@ -54,9 +55,18 @@ class ShowAnalytics:
             return
         rows = [{"stream_id": stream_id, "minute_ms": m, "metric": k, "value": v}
                 for (m, k), v in counters.items()]  # fmt: skip
+        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        stmt = insert(ShowStat)
+        # An upsert: two roll-ups of one show at once (two workers, or a report beside the
+        # periodic roll-up) both deleted, then both inserted the same keys (a 500 on PostgreSQL).
+        # The totals are absolute, so the last writer's values are right either way.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["stream_id", "minute_ms", "metric"],
+            set_={"value": stmt.excluded.value},
+        )
         async with self._db.transaction() as s:
             await s.execute(delete(ShowStat).where(ShowStat.stream_id == stream_id))
-            await s.execute(insert(ShowStat), rows)
+            await s.execute(stmt, rows)
 
     async def _counters(self, stream_id: str) -> list[ShowStat]:
         async with self._db.session() as s:

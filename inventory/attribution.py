@@ -23,6 +23,7 @@ from inventory.models import (
     OrderAttribution,
     ProductCommission,
     Sale,
+    Stream,
 )
 
 #: How long a touch keeps crediting the promoter (last touch, 7 days).
@@ -85,6 +86,22 @@ class Attribution:
         stmt = stmt.on_conflict_do_update(index_elements=["product_id"], set_={"rate_bp": rate_bp})
         async with self._db.transaction() as s:
             await s.execute(stmt)
+
+    async def sellers(self, product_id: int) -> set[str]:
+        """Who sells a product: the host of each show it is on sale in, else the sale's creator.
+
+        A commission is per product, so it reaches every show selling it; the edge lets a host
+        set one only when nobody else sells the product.
+        """
+        query = (
+            select(func.coalesce(Stream.host_id, Sale.created_by))
+            .select_from(Sale)
+            .outerjoin(Stream, Stream.id == Sale.stream_id)
+            .where(Sale.product_id == product_id)
+            .distinct()
+        )
+        async with self._db.session() as s:
+            return set((await s.execute(query)).scalars())
 
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""

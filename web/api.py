@@ -14,6 +14,7 @@ from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, require
 from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.ratelimit import BUY, throttle
 
 routes = web.RouteTableDef()
 
@@ -157,6 +158,7 @@ async def close_sale(request: web.Request) -> web.Response:
 async def buy(request: web.Request) -> web.Response:
     """Reserve units; the ``Idempotency-Key`` header makes retries safe."""
     who = require(request)
+    await throttle(request, BUY)
     sale_id = int_param(request, "sale_id")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:

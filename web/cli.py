@@ -1,4 +1,4 @@
-"""The ``livesell`` command: serve, token, audit, reconcile, persist, settings."""
+"""The ``livesell`` command: serve, token, revoke, audit, reconcile, migrate, persist, settings."""
 
 from __future__ import annotations
 
@@ -155,6 +155,30 @@ async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
         print(f"{page}: {url}")
 
 
+async def _revoke(settings: Settings, args: argparse.Namespace) -> dict[str, object]:
+    from web.errors import AuthError
+    from web.revocation import RevocationList, RevocationStore
+
+    redis = _running_redis(settings)
+    try:
+        store = RevocationStore(redis, settings.redis_prefix, RevocationList())
+        if args.user:
+            rev = await store.revoke_user(args.user)
+        elif args.jti:
+            rev = await store.revoke_jti(args.jti)
+        else:
+            try:
+                who, exp = TokenSigner(settings.resolved_secret()).verify_signature(args.token)
+            except AuthError as exc:
+                raise SystemExit(f"livesell revoke: {exc}") from None
+            if not who.jti:
+                raise SystemExit("livesell revoke: this token has no id; revoke its --user")
+            rev = await store.revoke_jti(who.jti, int(exp))
+    finally:
+        await redis.aclose()
+    return dataclasses.asdict(rev)
+
+
 async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
     from flashsale.audit import audit_sale
     from inventory.database import Database
@@ -249,6 +273,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="display name (default: the user id)")
     p.add_argument("--ttl", type=int, help="lifetime in seconds")
     p.add_argument("--count", type=int, help="print N tokens for users <user>-0..<user>-(N-1)")
+    p = sub.add_parser("revoke", help="revoke a token, or every token of a user, on every worker")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--user", help="every token of this user issued up to now")
+    which.add_argument("--jti", help="the token with this id")
+    which.add_argument("--token", help="this token (its id)")
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
@@ -287,6 +316,9 @@ def main(argv: list[str] | None = None) -> int:
         return _token(settings, args)
     if args.cmd == "persist":
         asyncio.run(_persist(settings, args.parent_pid))
+        return 0
+    if args.cmd == "revoke":
+        print(json.dumps(asyncio.run(_revoke(settings, args))))
         return 0
     if args.cmd == "login-link":
         asyncio.run(_login_link(settings, args))

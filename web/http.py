@@ -31,6 +31,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as exc:
+        retry_ms = getattr(exc, "retry_after_ms", None)
+        if exc.status == 429 and isinstance(retry_ms, int):
+            # Whole seconds, rounded up: a client retrying on the header is never early.
+            retry = str(max(1, -(-retry_ms // 1000)))
+            return json_error(429, exc.code, exc.message, **{"Retry-After": retry})
         return json_error(exc.status, exc.code, exc.message)
     except AuthError as exc:
         return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})

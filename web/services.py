@@ -40,6 +40,7 @@ from web.keys import (
     ATTRIBUTION,
     AUCTIONS,
     CATALOG,
+    CLIENTS,
     COUPONS,
     DATABASE,
     DRAWS,
@@ -49,6 +50,7 @@ from web.keys import (
     MEMBERS,
     METRICS,
     POINTS,
+    RATE_LIMITER,
     RECORDINGS,
     REDIS,
     RELAY,
@@ -63,6 +65,7 @@ from web.keys import (
     SIGNER,
     STREAM_REGISTRY,
 )
+from web.ratelimit import client_addresses, rate_limiter
 from web.room import authenticator, room_limits
 from web.whip import RoomStreamLifecycle, release_claim
 
@@ -84,6 +87,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
     draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
     tally = app[SHOW_TALLY] = ShowTally(redis, prefix, sales.stream_of)
+    limiter = app[RATE_LIMITER] = rate_limiter(redis, settings)
+    app[CLIENTS] = client_addresses(settings)
     room = build_room(
         redis,
         catalog,
@@ -97,6 +102,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
         meter=app[METRICS],
+        throttle=limiter,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.

@@ -165,9 +165,30 @@ class Settings:
         shown="`1`",
     )
     guest_logins_per_min: int = setting(
-        30,
-        "guest tokens one client IP may mint per minute (the peer address: behind a reverse "
-        "proxy, raise it or have the proxy limit)",
+        30, "guest tokens one client address may mint per minute (`0`: no limit)"
+    )
+    buys_per_min: int = setting(
+        600,
+        "buys one client address may make per minute, HTTP and socket together, any burst "
+        "within it (`0`: no limit); 429 / `rate_limited` beyond",
+    )
+    socket_connects_per_min: int = setting(
+        600, "room sockets one client address may open per minute (`0`: no limit; close 4029)"
+    )
+    rate_limit_exempt: str = setting(
+        "127.0.0.0/8,::1",
+        "client addresses or CIDR blocks no rate limit applies to, comma-separated (loopback: "
+        "load tests and a same-host proxy that sends no X-Forwarded-For)",
+    )
+    cors_origins: str = setting(
+        "",
+        "origins (`https://shop.example`, comma-separated; `*`: any) whose pages may call "
+        "`/api/` from a browser; empty: none but this server's own pages",
+    )
+    trusted_proxies: str = setting(
+        "127.0.0.1,::1",
+        "proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client; from any "
+        "other peer the header is ignored",
     )
 
     @staticmethod

@@ -276,3 +276,21 @@ async def test_a_rush_waits_for_the_cluster_pool_instead_of_failing(cluster: Loc
         await redis.delete(key)
     finally:
         await close_redis(redis)
+
+
+async def test_a_revocation_reaches_the_other_server_on_a_cluster(
+    two_apps: tuple[TestClient, TestClient], auth: Auth
+) -> None:
+    """Revocations are published on the cluster and heard by every server's follower."""
+    from tests.web.test_revocation import status_of, until_refused
+    from web.auth import Role
+
+    one, two = two_apps
+    signer = TokenSigner(TEST_SECRET)
+    doomed = signer.mint("alice", Role.VIEWER)
+    assert await status_of(two, doomed) == (200, "")
+    r = await one.post(
+        "/api/admin/revocations", json={"token": doomed}, headers=auth("admin", "ops")
+    )
+    assert r.status == 201, await r.text()
+    assert await until_refused(two, doomed) == (401, "token_revoked")
