@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,9 @@ class SaleRecord:
     hold_s: int
     state: str
     created_by: str
+    #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
+    #: fields without defaults).
+    rehearsal: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.hold_s,
         s.state,
         s.created_by,
+        rehearsal=bool(s.rehearsal),
     )
 
 
@@ -86,8 +90,11 @@ class Ledger:
         created_by: str,
         stream_id: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id."""
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
         async with self._db.session() as s, s.begin():
+            rehearsal = stream_id is not None and bool(
+                await s.scalar(select(Stream.rehearsal).where(Stream.id == stream_id))
+            )
             row = Sale(
                 product_id=product_id,
                 stream_id=stream_id,
@@ -100,6 +107,7 @@ class Ledger:
                 state="scheduled",
                 created_by=created_by,
                 created_at_ms=int(time.time() * 1000),
+                rehearsal=rehearsal,
             )
             s.add(row)
             await s.flush()
