@@ -160,6 +160,13 @@ async def test_a_sale_keeps_the_flag_its_orders_were_made_under(
         if await Ledger(db).get_order(body["order"]["id"]) is not None:
             break
         await asyncio.sleep(0.05)
+    # A member's real points never pay for a practice order.
+    await client.app[MEMBERS].join("hana", "amy")
+    await client.app[MEMBERS].credit("hana", "amy", 500, "gift", "g1")
+    r = await client.post(f"/api/orders/{body['order']['id']}/pay-with-points",
+                          json={"points": 100}, headers=auth("viewer", "amy"))  # fmt: skip
+    assert r.status == 409 and (await r.json())["error"] == "rehearsal"
+    assert (await client.app[MEMBERS].membership("hana", "amy")).balance == 500  # type: ignore[union-attr]
     r = await client.post(f"/api/sales/{sold['id']}/close", headers=auth(*HOST))
     assert r.status == 200
     r = await client.patch(f"/api/streams/{sid}", json={"rehearsal": False}, headers=auth(*HOST))
