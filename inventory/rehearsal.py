@@ -60,26 +60,37 @@ async def rehearsal_streams(db: Database, stream_ids: Iterable[str]) -> set[str]
 async def set_rehearsal(db: Database, stream_id: str, on: bool) -> StreamView:
     """Mark a stream a rehearsal (or a real show); refused while it is live or a sale runs."""
     now = int(time.time() * 1000)
+    running = (
+        select(Sale.id)
+        .where(Sale.stream_id == stream_id, Sale.state == "open", Sale.ends_at_ms > now)
+        .limit(1)
+    )
+    # Writes first, reads after: a transaction that reads before it writes is refused by
+    # SQLite when another writer is busy, instead of waiting its turn.
+    switch = (
+        update(Stream)
+        .where(Stream.id == stream_id, Stream.status != "live", ~exists(running))
+        .values(rehearsal=on)
+        .returning(Stream.id, Stream.host_id, Stream.title, Stream.status)
+    )
+    # Sales with orders keep their flag: those orders were made in practice (or for real).
+    follow = (
+        update(Sale)
+        .where(Sale.stream_id == stream_id, ~exists().where(Order.sale_id == Sale.id))
+        .values(rehearsal=on)
+        .execution_options(synchronize_session=False)
+    )
     async with db.session() as s, s.begin():
-        row = await s.get(Stream, stream_id, with_for_update=True)
-        if row is None:
-            raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
-        if row.status == "live":
-            raise Conflict("a live show cannot be switched: end it first", code="stream_live")
-        running = await s.scalar(
-            select(Sale.id).where(
-                Sale.stream_id == stream_id, Sale.state == "open", Sale.ends_at_ms > now
-            )
-        )
-        if running is not None:
-            raise Conflict(f"sale {running} is running: close it first", code="sale_running")
-        row.rehearsal = on
-        # Sales with orders keep their flag: those orders were made in practice (or for real).
-        has_orders = exists().where(Order.sale_id == Sale.id)
-        await s.execute(
-            update(Sale)
-            .where(Sale.stream_id == stream_id, ~has_orders)
-            .values(rehearsal=on)
-            .execution_options(synchronize_session=False)
-        )
-        return StreamView(row.id, row.host_id, row.title, row.status, on)
+        row = (await s.execute(switch)).one_or_none()
+        if row is not None:
+            await s.execute(follow)
+            return StreamView(row.id, row.host_id, row.title, row.status, on)
+    async with db.session() as s:
+        stream = await s.get(Stream, stream_id)
+        sale_id = await s.scalar(running)
+    if stream is None:
+        raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
+    if stream.status == "live":
+        raise Conflict("a live show cannot be switched: end it first", code="stream_live")
+    what = f"sale {sale_id}" if sale_id is not None else "a sale"
+    raise Conflict(f"{what} is running: close it first", code="sale_running")

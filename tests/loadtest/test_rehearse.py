@@ -89,6 +89,8 @@ async def test_a_rehearsal_run_flags_its_orders_and_posts_its_report(
                 break
             await asyncio.sleep(0.05)
         assert order is not None and await is_rehearsal_sale(db, order.sale_id)
+    # The generator brought only the audience: the host's sale is the stream's one sale.
+    assert [s.id for s in await ledger.recent_sales(stream_id=sid)] == [sale["id"]]
     host = auth(*HOST)
     analytics = await (await client.get(f"/api/streams/{sid}/analytics", headers=host)).json()
     assert analytics["totals"]["orders"] == 0 and analytics["totals"]["gmv_cents"] == 0

@@ -103,13 +103,15 @@ async def test_rehearsal_orders_stay_out_of_real_figures(client: TestClient, aut
     sales_before = sum((await Reports(db).sales_by_state()).values())  # PostgreSQL is shared
     p_sale, r_sale = await _sale(client, auth, practice), await _sale(client, auth, real)
     attribution, members = client.app[ATTRIBUTION], client.app[MEMBERS]
+    # PostgreSQL is shared by the session's tests: buyers of their own.
+    amy, bo = f"amy-{uuid.uuid4().hex[:6]}", f"bo-{uuid.uuid4().hex[:6]}"
     for sid in (practice, real):  # pat's share link brought both buyers to both shows
-        for user in ("amy", "bo"):
+        for user in (amy, bo):
             assert await attribution.touch(user, sid, "pat")
-    for user in ("amy", "bo"):
+    for user in (amy, bo):
         await members.join("hana", user)
     paid = []
-    for sale, user in ((p_sale, "amy"), (r_sale, "bo"), (p_sale, "bo")):
+    for sale, user in ((p_sale, amy), (r_sale, bo), (p_sale, bo)):
         status, body = await buy(client, auth, sale["id"], user, f"k-{user}-{sale['id']}")
         assert status == 201, body
         oid = body["order"]["id"]
@@ -139,8 +141,8 @@ async def test_rehearsal_orders_stay_out_of_real_figures(client: TestClient, aut
     assert await attribution.promoter_of(paid[1]) == "pat"
     assert await attribution.promoter_of(paid[0]) is None
     await members.credit_paid_orders()
-    assert (await members.membership("hana", "amy")).balance == 0  # type: ignore[union-attr]
-    assert (await members.membership("hana", "bo")).balance == 19  # type: ignore[union-attr]
+    assert (await members.membership("hana", amy)).balance == 0  # type: ignore[union-attr]
+    assert (await members.membership("hana", bo)).balance == 19  # type: ignore[union-attr]
     assert await is_rehearsal_sale(db, p_sale["id"]) and not await is_rehearsal_sale(
         db, r_sale["id"]
     )
