@@ -195,12 +195,17 @@ async def test_rehearsal_reports_upload_list_and_serve_sandboxed(
     assert r.status == 413
     r = await client.post(url, json={**body, "html": "<svg onload=x>"}, headers=auth(*HOST))
     assert r.status == 400
+    # A large run's report (over the app's 1 MiB default body) still fits.
+    roomy = {**body, "html": "<!doctype html>" + "y" * (3 * 1024 * 1024)}
+    r = await client.post(url, data=json.dumps(roomy), headers=auth(*HOST))
+    assert r.status == 201, await r.text()
     r = await client.post(url, json=body, headers=auth(*HOST))
     assert r.status == 201, await r.text()
     made = await r.json()
     assert made["orders"] == 3 and made["valid"] is True and made["reason"] == "ok"
     r = await client.get(f"/api/streams/{practice}/rehearsal-reports", headers=auth(*HOST))
-    assert [m["id"] for m in (await r.json())["reports"]] == [made["id"]]
+    listed = (await r.json())["reports"]
+    assert len(listed) == 2 and listed[0]["id"] == made["id"]  # newest first
     r = await client.get(f"/api/streams/{practice}/rehearsal-reports", headers=auth("viewer"))
     assert r.status == 403
     r = await client.get(made["html_url"])
