@@ -65,8 +65,8 @@ async def set_rehearsal(db: Database, stream_id: str, on: bool) -> StreamView:
         .where(Sale.stream_id == stream_id, Sale.state == "open", Sale.ends_at_ms > now)
         .limit(1)
     )
-    # Writes first, reads after: a transaction that reads before it writes is refused by
-    # SQLite when another writer is busy, instead of waiting its turn.
+    # Writes first, reads after (in a transaction of their own): a transaction that reads
+    # before it writes is refused by SQLite when another writer is busy, instead of waiting.
     switch = (
         update(Stream)
         .where(Stream.id == stream_id, Stream.status != "live", ~exists(running))
@@ -80,7 +80,7 @@ async def set_rehearsal(db: Database, stream_id: str, on: bool) -> StreamView:
         .values(rehearsal=on)
         .execution_options(synchronize_session=False)
     )
-    async with db.session() as s, s.begin():
+    async with db.transaction() as s:
         row = (await s.execute(switch)).one_or_none()
         if row is not None:
             await s.execute(follow)

@@ -10,6 +10,7 @@ import { showSignIn, signInFor } from "./signinform.js";
 import { showAnalytics } from "./studio-analytics.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
+import { DrawDesk } from "./studio-draw.js";
 import { LotDesk } from "./studio-lot.js";
 import { RehearsalDesk } from "./studio-rehearsal.js";
 import { Shop } from "./studio-shop.js";
@@ -130,6 +131,7 @@ async function consoleView(me) {
     serverNow: () => room.serverNow(),
   });
   const lots = new LotDesk({ streamId });
+  const draws = new DrawDesk({ streamId, serverNow: () => room.serverNow() });
   const rehearsal = new RehearsalDesk({ streamId, stream });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
@@ -166,6 +168,7 @@ async function consoleView(me) {
     rehearsal.relabel();
   });
   await shop.load();
+  await draws.load();
   camera.init();
   // After the show (or on request) the studio shows what worked: studio-analytics.js.
   if (stream.status === "ended" || location.hash === "#analytics") showAnalytics(streamId, shop.currency());
