@@ -28,7 +28,7 @@ from chat.room import RoomState
 from chat.salefeed import SaleAnnouncer, SaleFeed
 from chat.subscriptions import RoomChannels
 from chat.ticker import RoomTicker
-from inventory.catalog import Catalog
+from inventory.catalog import Catalog, StreamView
 from inventory.errors import DomainError
 from inventory.tasks import cancel_all, supervise
 
@@ -116,6 +116,15 @@ class Hub:
         await self.state.set_stream_status(keys, status)
         await self.log.publish(keys, {"type": "stream", "status": status})
         await self.state.retain(keys, ended=status == "ended")
+
+    def stream_changed(self, stream: StreamView) -> None:
+        """Take a stream's new row (e.g. its rehearsal flag) into this process's open room.
+
+        Other processes keep theirs until their room goes idle; only badges read it.
+        """
+        room = self.audience.get(stream.id)
+        if room is not None and room.stream is not None:
+            room.stream = stream
 
     async def act(self, stream_id: str, actor: Identity, command: Command) -> int:
         """Run a host/moderator action outside a socket (the HTTP host routes)."""

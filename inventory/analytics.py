@@ -16,6 +16,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.database import Database
 from inventory.models import Base, Order, OrderAttribution, Product, Sale
+from inventory.rehearsal import is_rehearsal, real_sale
 
 MINUTE_MS = 60_000
 #: Order states whose units are held by a buyer: they count towards GMV (as in reports.py).
@@ -50,8 +51,11 @@ class ShowAnalytics:
         self._db = db
 
     async def store(self, stream_id: str, counters: dict[tuple[int, str], int]) -> None:
-        """Replace the stream's counters with ``counters`` (absolute totals from Redis)."""
-        if not counters:
+        """Replace the stream's counters with ``counters`` (absolute totals from Redis).
+
+        A rehearsal's counters are never stored: its audience may be synthetic.
+        """
+        if not counters or await is_rehearsal(self._db, stream_id):
             return
         rows = [{"stream_id": stream_id, "minute_ms": m, "metric": k, "value": v}
                 for (m, k), v in counters.items()]  # fmt: skip
@@ -81,7 +85,7 @@ class ShowAnalytics:
             .join(Sale, Sale.id == Order.sale_id)
             .join(Product, Product.id == Sale.product_id)
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
-            .where(Sale.stream_id == stream_id)
+            .where(Sale.stream_id == stream_id, real_sale())
         )  # fmt: skip
         async with self._db.session() as s:
             return list((await s.execute(query)).all())

@@ -25,6 +25,7 @@ from inventory.models import (
     Sale,
     Stream,
 )
+from inventory.rehearsal import real_sale
 
 #: How long a touch keeps crediting the promoter (last touch, 7 days).
 DEFAULT_WINDOW_MS = 7 * 86_400_000
@@ -120,7 +121,8 @@ class Attribution:
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
             .outerjoin(AttributionTouch, touched)
             .outerjoin(ProductCommission, ProductCommission.product_id == Sale.product_id)
-            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None))
+            # A rehearsal's orders earn no commission: its buyers are practice or synthetic.
+            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None), real_sale())
             .limit(limit)
         )
         now = _now_ms()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,9 @@ class SaleRecord:
     hold_s: int
     state: str
     created_by: str
+    #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
+    #: fields without defaults).
+    rehearsal: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +61,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.hold_s,
         s.state,
         s.created_by,
+        rehearsal=bool(s.rehearsal),
     )
 
 
@@ -86,24 +90,25 @@ class Ledger:
         created_by: str,
         stream_id: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id."""
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
+        rec = SaleRecord(
+            0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
+            ends_at_ms, hold_s, "scheduled", created_by,
+        )  # fmt: skip
+        values = {k: v for k, v in asdict(rec).items() if k not in ("id", "rehearsal")}
+        # The flag is read inside the INSERT: a SELECT first would make this transaction a
+        # reader that must then upgrade to a writer, which SQLite refuses under load ("database
+        # is locked") instead of waiting.
+        flag = select(Stream.rehearsal).where(Stream.id == stream_id).scalar_subquery()
+        stmt = (
+            insert(Sale)
+            .values(**values, created_at_ms=int(time.time() * 1000))
+            .values(rehearsal=func.coalesce(flag, false()))
+            .returning(Sale.id, Sale.rehearsal)
+        )
         async with self._db.transaction() as s:
-            row = Sale(
-                product_id=product_id,
-                stream_id=stream_id,
-                price_cents=price_cents,
-                quantity=quantity,
-                per_user_limit=per_user_limit,
-                starts_at_ms=starts_at_ms,
-                ends_at_ms=ends_at_ms,
-                hold_s=hold_s,
-                state="scheduled",
-                created_by=created_by,
-                created_at_ms=int(time.time() * 1000),
-            )
-            s.add(row)
-            await s.flush()
-            return _sale(row)
+            sale_id, rehearsal = (await s.execute(stmt)).one()
+        return replace(rec, id=sale_id, rehearsal=bool(rehearsal))
 
     async def get_sale(self, sale_id: int) -> SaleRecord:
         """One sale, or NotFound."""

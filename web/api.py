@@ -12,7 +12,7 @@ from flashsale.errors import BadSaleInput
 from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
-from web.http import BadRequest, field, int_param, json_body, require
+from web.http import BadRequest, field, int_param, json_body, principal, require
 from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
 from web.ratelimit import BUY, throttle
 
@@ -61,15 +61,27 @@ async def create_stream(request: web.Request) -> web.Response:
         if not USER_ID_RE.match(host_id):
             raise BadRequest("host_id must be 1..64 of [A-Za-z0-9_.@:-]")
     stream = await request.app[CATALOG].create_stream(
-        field(body, "id", str), host_id, field(body, "title", str, "")
+        field(body, "id", str),
+        host_id,
+        field(body, "title", str, ""),
+        rehearsal=field(body, "rehearsal", bool, False),
     )
     return web.json_response(asdict(stream), status=201)
 
 
 @routes.get("/api/streams")
 async def list_streams(request: web.Request) -> web.Response:
-    """List streams, newest first, each with its room's viewer count."""
-    streams = await request.app[CATALOG].list_streams()
+    """List streams, newest first, each with its room's viewer count.
+
+    Rehearsals are unlisted: only their host and admins see them here (their room opens by link).
+    """
+    who = principal(request)
+    streams = [
+        s
+        for s in await request.app[CATALOG].list_streams()
+        if not s.rehearsal
+        or (who is not None and (who.role == Role.ADMIN or who.user_id == s.host_id))
+    ]
     figures = await request.app[ROOM_HUB].figures([s.id for s in streams if s.status == "live"])
     return web.json_response(
         {

@@ -20,6 +20,7 @@ from web.metrics import routes as metrics_routes
 from web.observe import observe_middleware, setup_observe
 from web.ops import setup_ops
 from web.pages import setup_pages
+from web.rehearsal import setup_rehearsal
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
 from web.revocation import REVOKED, RevocationList, setup_revocation
 from web.room import setup_room
@@ -76,5 +77,6 @@ def create_app(settings: Settings | None = None) -> web.Application:
     app.add_routes(metrics_routes)
     setup_ops(app)
     setup_analytics(app)  # show analytics report, CSV and the room's beacon
+    setup_rehearsal(app)  # practice shows: the flag, the load tool's reports
     setup_pages(app)
     return app
