@@ -171,6 +171,14 @@ async def fresh_review(w: World) -> dict[str, Any]:
     return {"review_id": review["id"]}
 
 
+async def fresh_rehearsal(w: World) -> dict[str, Any]:
+    sid = f"r{next(_keys)}"
+    await w.call(
+        "hana", "POST", "/api/streams", {"id": sid, "title": "Practice", "rehearsal": True}
+    )
+    return {"stream_id": sid}
+
+
 async def fresh_stream(w: World) -> dict[str, Any]:
     return {}
 
@@ -272,6 +280,11 @@ ROWS = [
     Row("DELETE", "/api/reviews/{review_id}", HOST_OR_ADMIN, fresh_review),
     Row("GET", "/api/me/data", SIGNED_IN),
     Row("GET", "/api/me/orders", SIGNED_IN, query={"stream_id": "{stream_id}"}),
+    Row("PATCH", "/api/streams/{stream_id}", HOST_OR_ADMIN, fresh_rehearsal, {"rehearsal": True}),
+    Row("POST", "/api/streams/{stream_id}/rehearsal-report", HOST_CREATES, fresh_rehearsal,
+        {"report": {}, "html": "<!doctype html><p>practice</p>"}),
+    Row("GET", "/api/streams/{stream_id}/rehearsal-reports", HOST_OR_ADMIN, fresh_rehearsal),
+    Row("GET", "/api/streams/{stream_id}/rehearsal-reports/{name}", "404 404 404 404 404 404 404"),
     Row("GET", "/metrics", PUBLIC),
     Row("GET", "/api/streams/{stream_id}/stats", HOST_OR_ADMIN),
     Row("GET", "/api/ops/overview", ADMIN),
