@@ -36,6 +36,7 @@ CLOSE_BANNED = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_ABUSE = 4008
 CLOSE_TOO_SLOW = 4009
+CLOSE_RATE_LIMITED = 4029
 
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
@@ -69,6 +70,19 @@ def encode(event: Any) -> bytes:
 def decode(data: bytes) -> Any:
     """Decode one frame (tests and the load generator use the same shapes)."""
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
+
+
+#: A pub/sub message may start with its publish time: msgpack's uint64 marker, then the Redis
+#: clock in microseconds (chat/lua/publish_fn.lua). An event itself always starts with a map.
+_STAMP = 0xCF
+_STAMP_LEN = 9
+
+
+def unwrap(message: bytes) -> tuple[bytes, int]:
+    """A room channel message as (the event, its publish time in µs, or 0 when unstamped)."""
+    if len(message) > _STAMP_LEN and message[0] == _STAMP:
+        return message[_STAMP_LEN:], int.from_bytes(message[1:_STAMP_LEN], "big")
+    return message, 0
 
 
 def open_payload(event: dict[str, Any], extra_fields: int) -> bytes:
@@ -129,6 +143,16 @@ class Frame:
     def of(cls, event: dict[str, Any]) -> Frame:
         """A frame holding one unsequenced event."""
         return cls(encode(event))
+
+
+#: A draining server tells each socket when to reconnect, spread over this range (ms) so that
+#: a room's viewers do not all land on the remaining servers in the same instant.
+RESTART_RETRY_MS = (250, 3000)
+
+
+def restarting_event(retry_after_ms: int) -> dict[str, Any]:
+    """The ``server_restarting`` event: this server is going; reconnect after the hint."""
+    return {"type": "server_restarting", "retry_after_ms": retry_after_ms}
 
 
 def error_event(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:

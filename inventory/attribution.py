@@ -23,7 +23,9 @@ from inventory.models import (
     OrderAttribution,
     ProductCommission,
     Sale,
+    Stream,
 )
+from inventory.rehearsal import real_sale
 
 #: How long a touch keeps crediting the promoter (last touch, 7 days).
 DEFAULT_WINDOW_MS = 7 * 86_400_000
@@ -73,7 +75,7 @@ class Attribution:
             index_elements=["user_id", "stream_id"],
             set_={"promoter_id": promoter_id, "at_ms": now},
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt)
         return True
 
@@ -83,8 +85,24 @@ class Attribution:
             raise InvalidInput(f"rate_bp must be 0..{MAX_COMMISSION_BP}")
         stmt = self._insert(ProductCommission).values(product_id=product_id, rate_bp=rate_bp)
         stmt = stmt.on_conflict_do_update(index_elements=["product_id"], set_={"rate_bp": rate_bp})
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt)
+
+    async def sellers(self, product_id: int) -> set[str]:
+        """Who sells a product: the host of each show it is on sale in, else the sale's creator.
+
+        A commission is per product, so it reaches every show selling it; the edge lets a host
+        set one only when nobody else sells the product.
+        """
+        query = (
+            select(func.coalesce(Stream.host_id, Sale.created_by))
+            .select_from(Sale)
+            .outerjoin(Stream, Stream.id == Sale.stream_id)
+            .where(Sale.product_id == product_id)
+            .distinct()
+        )
+        async with self._db.session() as s:
+            return set((await s.execute(query)).scalars())
 
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""
@@ -103,11 +121,12 @@ class Attribution:
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
             .outerjoin(AttributionTouch, touched)
             .outerjoin(ProductCommission, ProductCommission.product_id == Sale.product_id)
-            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None))
+            # A rehearsal's orders earn no commission: its buyers are practice or synthetic.
+            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None), real_sale())
             .limit(limit)
         )
         now = _now_ms()
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             rows = [
                 {"order_id": oid, "stream_id": stream,
                  "promoter_id": promoter if promoter is not None

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 
-from sqlalchemy import false, func, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
 from inventory.outbox import current_ranks, record_transitions
 
 
@@ -30,6 +30,9 @@ class SaleRecord:
     hold_s: int
     state: str
     created_by: str
+    #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
+    #: fields without defaults).
+    rehearsal: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.hold_s,
         s.state,
         s.created_by,
+        rehearsal=bool(s.rehearsal),
     )
 
 
@@ -91,24 +95,25 @@ class Ledger:
         created_by: str,
         stream_id: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id."""
-        async with self._db.session() as s, s.begin():
-            row = Sale(
-                product_id=product_id,
-                stream_id=stream_id,
-                price_cents=price_cents,
-                quantity=quantity,
-                per_user_limit=per_user_limit,
-                starts_at_ms=starts_at_ms,
-                ends_at_ms=ends_at_ms,
-                hold_s=hold_s,
-                state="scheduled",
-                created_by=created_by,
-                created_at_ms=int(time.time() * 1000),
-            )
-            s.add(row)
-            await s.flush()
-            return _sale(row)
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
+        rec = SaleRecord(
+            0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
+            ends_at_ms, hold_s, "scheduled", created_by,
+        )  # fmt: skip
+        values = {k: v for k, v in asdict(rec).items() if k not in ("id", "rehearsal")}
+        # The flag is read inside the INSERT: a SELECT first would make this transaction a
+        # reader that must then upgrade to a writer, which SQLite refuses under load ("database
+        # is locked") instead of waiting.
+        flag = select(Stream.rehearsal).where(Stream.id == stream_id).scalar_subquery()
+        stmt = (
+            insert(Sale)
+            .values(**values, created_at_ms=int(time.time() * 1000))
+            .values(rehearsal=func.coalesce(flag, false()))
+            .returning(Sale.id, Sale.rehearsal)
+        )
+        async with self._db.transaction() as s:
+            sale_id, rehearsal = (await s.execute(stmt)).one()
+        return replace(rec, id=sale_id, rehearsal=bool(rehearsal))
 
     async def get_sale(self, sale_id: int) -> SaleRecord:
         """One sale, or NotFound."""
@@ -139,7 +144,7 @@ class Ledger:
 
     async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
         """Record a sale's state and window after Redis changed them."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id)
@@ -148,7 +153,7 @@ class Ledger:
 
     async def mark_closed(self, sale_id: int) -> None:
         """Record that a sale is over for good (its window kept as it was)."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id, Sale.state != "closed")
@@ -196,15 +201,10 @@ class Ledger:
             where=Order.state_rank < ins.excluded.state_rank,
         )
         dialect = self._db.dialect
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             if not self._outbox:
                 await s.execute(stmt, rows)
                 return len(rows)
-            if dialect == "sqlite":
-                # Take the write lock before reading: in WAL mode a transaction that read and
-                # then writes after another process committed fails at once ("database is
-                # locked", no busy wait). A write that matches nothing takes it, waiting.
-                await s.execute(update(Order).where(false()).values(state_rank=Order.state_rank))
             before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
             await s.execute(stmt, rows)
             await record_transitions(s, dialect, orders, before)
@@ -226,11 +226,36 @@ class Ledger:
             )
             return int(total or 0)
 
+    async def sales_to_reconcile(self, now_ms: int) -> list[int]:
+        """Sales that need live state: not over by SQL's record, or holding reservations."""
+        holding = select(Order.sale_id).where(Order.state == "reserved").distinct()
+        async with self._db.session() as s:
+            ids = await s.scalars(
+                select(Sale.id)
+                .where(
+                    ((Sale.state != "closed") & (Sale.ends_at_ms > now_ms)) | Sale.id.in_(holding)
+                )
+                .order_by(Sale.id)
+            )
+            return list(ids)
+
     async def get_order(self, order_id: str) -> OrderRecord | None:
         """One order row, or None."""
         async with self._db.session() as s:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
+
+    async def buyer_order_ids(self, user_id: str, stream_id: str, limit: int = 30) -> list[str]:
+        """The buyer's newest order ids in one stream's sales (through the sale/user index)."""
+        query = (
+            select(Order.id)
+            .join(Sale, Sale.id == Order.sale_id)
+            .where(Sale.stream_id == stream_id, Order.user_id == user_id)
+            .order_by(Order.created_at_ms.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return list(await s.scalars(query))
 
     async def recent_sales(self, limit: int = 50, stream_id: str | None = None) -> list[SaleRecord]:
         """The newest sales, of one stream when ``stream_id`` is given."""
@@ -253,7 +278,7 @@ class Ledger:
         ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(
             CouponRedemption
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(ins.on_conflict_do_nothing(index_elements=["order_id"]), values)
 
     async def redemption(self, order_id: str) -> tuple[str, int] | None:

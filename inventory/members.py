@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inventory.database import Database
 from inventory.errors import Conflict, InvalidInput
 from inventory.models import Order, PointsEntry, Sale, StoreMember, Stream
+from inventory.rehearsal import real_sale
 
 #: Points earned per 100 cents paid (1% back); one point is worth one cent when spent.
 CENTS_PER_POINT_EARNED = 100
@@ -67,7 +68,7 @@ class Members:
         stmt = self._insert(StoreMember).values(
             host_id=host_id, user_id=user_id, joined_at_ms=_now_ms(), version=0
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id"]))
         got = await self.membership(host_id, user_id)
         assert got is not None
@@ -107,7 +108,7 @@ class Members:
             host_id=host_id, user_id=user_id, delta=points, reason=reason, ref=ref, at_ms=_now_ms()
         )
         stmt = stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id", "reason", "ref"])
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             if await s.get(StoreMember, (host_id, user_id)) is None:
                 raise NotAMember(f"{user_id} is not a member of {host_id}'s store")
             result = await s.execute(stmt)
@@ -117,7 +118,7 @@ class Members:
         """Spend points once per ``ref`` (e.g. an order id); returns the balance after it."""
         if not 1 <= points <= 10**9:
             raise InvalidInput("points must be 1..10^9")
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             # The member's lock before the balance read: concurrent spends wait here in turn.
             locked = await s.execute(
                 update(StoreMember)
@@ -155,6 +156,7 @@ class Members:
             .join(StoreMember, member)
             .outerjoin(PointsEntry, credited)
             .where(Order.state == "paid", Order.created_at_ms >= StoreMember.joined_at_ms)
+            .where(real_sale())  # a rehearsal's orders earn no points
             .where(Order.qty * Order.unit_price_cents >= CENTS_PER_POINT_EARNED)
             .where(PointsEntry.id.is_(None))
             .limit(limit)

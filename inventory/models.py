@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Order states and their rank: a later event may only move an order to a higher rank,
@@ -40,6 +40,8 @@ class Stream(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # A host's practice: unlisted, and its sales' orders are kept out of every real figure.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Sale(Base):
@@ -58,6 +60,9 @@ class Sale(Base):
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # Copied from the stream when the sale is made, and frozen once the sale has orders:
+    # a stream later switched to a real show must not turn practice orders into real ones.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Order(Base):

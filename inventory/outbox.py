@@ -42,15 +42,16 @@ class SaleInfo:
     product_id: int
     stream_id: str | None
     currency: str
+    rehearsal: bool = False
 
 
 def publishes(sale: SaleInfo) -> bool:
-    """Whether this sale's orders go out as webhooks.
+    """Whether this sale's orders go out as webhooks: not a rehearsal's (inventory/rehearsal.py).
 
-    The hook for rehearsals: once streams carry a rehearsal flag, orders of a rehearsal show
-    are skipped here (add the flag to ``SaleInfo`` in ``_sale_infos``). Today every sale is.
+    A shop must never see a practice order as a real one; the flag is the sale's own, frozen
+    once it has orders, so a stream switched later changes nothing already sent.
     """
-    return True
+    return not sale.rehearsal
 
 
 async def current_ranks(
@@ -72,11 +73,11 @@ async def current_ranks(
 
 async def _sale_infos(session: AsyncSession, sale_ids: set[int]) -> dict[int, SaleInfo]:
     rows = await session.execute(
-        select(Sale.id, Sale.product_id, Sale.stream_id, Product.currency)
+        select(Sale.id, Sale.product_id, Sale.stream_id, Product.currency, Sale.rehearsal)
         .join(Product, Product.id == Sale.product_id)
         .where(Sale.id.in_(sale_ids))
     )
-    return {r[0]: SaleInfo(r[0], r[1], r[2], r[3]) for r in rows.all()}
+    return {r[0]: SaleInfo(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows.all()}
 
 
 def event_body(event_id: str, order: OrderRecord, sale: SaleInfo, at_ms: int) -> str:
@@ -212,7 +213,7 @@ class WebhookOutbox:
             # A read first: an idle outbox costs no write lock (SQLite has one for everyone).
             if await s.scalar(due.with_only_columns(WebhookEvent.id).limit(1)) is None:
                 return []
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             # One statement picks and leases: on SQLite a transaction that read first and
             # wrote second would fail outright if the persister committed in between.
             await s.execute(
@@ -251,7 +252,7 @@ class WebhookOutbox:
         """Store a pass's outcomes in one transaction (one writer, however many events)."""
         if not attempts:
             return
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             for a in attempts:
                 done = a.next_ms is None
                 await s.execute(
@@ -270,7 +271,7 @@ class WebhookOutbox:
 
     async def prune(self, delivered_before_ms: int) -> int:
         """Delete events delivered before ``delivered_before_ms``; returns how many."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             result = await s.execute(
                 delete(WebhookEvent).where(
                     WebhookEvent.pending == 0, WebhookEvent.delivered_at_ms < delivered_before_ms

@@ -30,6 +30,6 @@ class PaymentEvents:
         stmt = ins.on_conflict_do_nothing(index_elements=["event_id"]).values(
             event_id=event_id, order_id=order_id, type=type_, received_at_ms=int(time.time() * 1000)
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             result = await s.execute(stmt)
             return bool(getattr(result, "rowcount", 0))

@@ -87,7 +87,7 @@ class UserData:
         # Webhook events (sent or not yet) carry the buyer's id in their body: the pseudonym
         # replaces it there too. Ids are JSON-safe characters, so the text match is exact.
         buyer, alias = f'"user_id":"{user_id}"', f'"user_id":"{pseudonym}"'
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             for stmt in (
                 update(Order).where(Order.user_id == user_id).values(user_id=pseudonym),
                 update(Review).where(Review.user_id == user_id)

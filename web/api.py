@@ -7,12 +7,14 @@ from dataclasses import asdict
 from aiohttp import web
 
 from flashsale.audit import audit_sale
+from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
-from web.http import BadRequest, field, int_param, json_body, require
+from web.http import BadRequest, field, int_param, json_body, principal, require
 from web.keys import CATALOG, LEDGER, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
 from web.payments import require_simulated_pay
+from web.ratelimit import BUY, throttle
 
 routes = web.RouteTableDef()
 
@@ -59,15 +61,27 @@ async def create_stream(request: web.Request) -> web.Response:
         if not USER_ID_RE.match(host_id):
             raise BadRequest("host_id must be 1..64 of [A-Za-z0-9_.@:-]")
     stream = await request.app[CATALOG].create_stream(
-        field(body, "id", str), host_id, field(body, "title", str, "")
+        field(body, "id", str),
+        host_id,
+        field(body, "title", str, ""),
+        rehearsal=field(body, "rehearsal", bool, False),
     )
     return web.json_response(asdict(stream), status=201)
 
 
 @routes.get("/api/streams")
 async def list_streams(request: web.Request) -> web.Response:
-    """List streams, newest first, each with its room's viewer count."""
-    streams = await request.app[CATALOG].list_streams()
+    """List streams, newest first, each with its room's viewer count.
+
+    Rehearsals are unlisted: only their host and admins see them here (their room opens by link).
+    """
+    who = principal(request)
+    streams = [
+        s
+        for s in await request.app[CATALOG].list_streams()
+        if not s.rehearsal
+        or (who is not None and (who.role == Role.ADMIN or who.user_id == s.host_id))
+    ]
     figures = await request.app[ROOM_HUB].figures([s.id for s in streams if s.status == "live"])
     return web.json_response(
         {
@@ -156,6 +170,7 @@ async def close_sale(request: web.Request) -> web.Response:
 async def buy(request: web.Request) -> web.Response:
     """Reserve units; the ``Idempotency-Key`` header makes retries safe."""
     who = require(request)
+    await throttle(request, BUY)
     sale_id = int_param(request, "sale_id")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:
@@ -191,6 +206,17 @@ async def get_order(request: web.Request) -> web.Response:
     if who.role != Role.ADMIN and order.user_id != who.user_id:
         raise web.HTTPNotFound(reason="order not found")
     return web.json_response(order.to_json())
+
+
+@routes.get("/api/me/orders")
+async def my_orders(request: web.Request) -> web.Response:
+    """The caller's newest orders in one show (``?stream_id=``), bought, won or drawn."""
+    who = require(request)
+    stream_id = request.query.get("stream_id", "")
+    if not stream_id or len(stream_id) > 64:
+        raise BadRequest("stream_id (at most 64 characters) is required")
+    orders = await buyer_orders(request.app[SALES], request.app[LEDGER], who.user_id, stream_id)
+    return web.json_response({"orders": [o.to_json() for o in orders]})
 
 
 @routes.post("/api/orders/{order_id}/pay")

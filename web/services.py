@@ -42,6 +42,7 @@ from web.keys import (
     ATTRIBUTION,
     AUCTIONS,
     CATALOG,
+    CLIENTS,
     COUPONS,
     DATABASE,
     DRAWS,
@@ -52,6 +53,7 @@ from web.keys import (
     METRICS,
     PAYMENTS,
     POINTS,
+    RATE_LIMITER,
     RECORDINGS,
     REDIS,
     RELAY,
@@ -66,6 +68,7 @@ from web.keys import (
     SIGNER,
     STREAM_REGISTRY,
 )
+from web.ratelimit import client_addresses, rate_limiter
 from web.room import authenticator, room_limits
 from web.whip import RoomStreamLifecycle, release_claim
 
@@ -87,6 +90,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
     draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
     tally = app[SHOW_TALLY] = ShowTally(redis, prefix, sales.stream_of)
+    limiter = app[RATE_LIMITER] = rate_limiter(redis, settings)
+    app[CLIENTS] = client_addresses(settings)
     room = build_room(
         redis,
         catalog,
@@ -99,6 +104,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         coupons=coupons,
         lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
+        meter=app[METRICS],
+        throttle=limiter,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.

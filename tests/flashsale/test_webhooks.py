@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from flashsale import signature
 from flashsale.persister import Persister
 from flashsale.webhooks import Deliverer
-from inventory.models import WebhookEvent
+from inventory.models import Sale, WebhookEvent
 from inventory.outbox import WebhookOutbox
 from inventory.userdata import UserData
 from tests.flashsale.conftest import Core
@@ -214,3 +214,16 @@ async def test_erasing_a_buyer_pseudonymises_their_webhook_events(core: Core) ->
     await UserData(core.db).erase("a_my", "", "erased-123")
     users = sorted(json.loads(r.body)["data"]["order"]["user_id"] for r in await outbox_rows(core))
     assert users == ["axmy", "erased-123"]
+
+
+async def test_a_rehearsals_orders_never_reach_the_outbox(core: Core) -> None:
+    """Practice orders stay out of the shop's systems; the real sale's go out."""
+    practice, real = await core.sale(quantity=5), await core.sale(quantity=5)
+    async with core.db.transaction() as s:
+        await s.execute(update(Sale).where(Sale.id == practice.id).values(rehearsal=True))
+    await core.sales.buy(practice.id, "amy", "k1")
+    await core.sales.buy(real.id, "amy", "k2")
+    persister = Persister(core.redis, core.ledger, core.prefix, consumer="t")
+    for sale in (practice, real):
+        await persister.drain(sale.id)
+    assert [r.order_id.split("-")[0] for r in await outbox_rows(core)] == [str(real.id)]

@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.chat.test_room_ws import connect, make_stream
+from tests.chat.test_room_ws import connect, make_stream, token
 from tests.flashsale.helpers import make_sale
 from tests.web.test_workers import free_run, serve_env
+from web.auth import TokenSigner
 
 Auth = Callable[..., dict[str, str]]
 BUY_ROUTE = "/api/sales/{sale_id}/buy"
@@ -54,6 +55,11 @@ async def scrape_text(url: str) -> str:
 
 async def buy_rush(url: str, auth: Auth, sale_id: int, buyers: int) -> Counter[int]:
     """``buyers`` users buy once each over HTTP, on fresh connections; their statuses."""
+    return Counter(await buy_rush_by_user(url, auth, sale_id, buyers))
+
+
+async def buy_rush_by_user(url: str, auth: Auth, sale_id: int, buyers: int) -> list[int]:
+    """Like ``buy_rush``, with user ``u{i}``'s status at index i."""
     async with aiohttp.ClientSession() as s:
 
         async def one(i: int) -> int:
@@ -61,7 +67,7 @@ async def buy_rush(url: str, auth: Auth, sale_id: int, buyers: int) -> Counter[i
             async with s.post(f"{url}/api/sales/{sale_id}/buy", headers=h) as r:
                 return r.status
 
-        return Counter(await asyncio.gather(*[one(i) for i in range(buyers)]))
+        return await asyncio.gather(*[one(i) for i in range(buyers)])
 
 
 async def test_metrics_add_up_during_a_sale(client: TestClient, auth: Auth) -> None:
@@ -71,13 +77,15 @@ async def test_metrics_add_up_during_a_sale(client: TestClient, auth: Auth) -> N
     url = str(client.make_url("")).rstrip("/")
 
     before = parse(await scrape_text(url))
-    rush = asyncio.create_task(buy_rush(url, auth, sale["id"], 80))
+    rush = asyncio.create_task(buy_rush_by_user(url, auth, sale["id"], 80))
     during = parse(await scrape_text(url))  # a scrape in the middle of the rush answers
-    statuses = await rush
+    by_user = await rush
+    statuses = Counter(by_user)
     assert statuses == {201: 30, 409: 50}, statuses
-    # A retry of a bought order is a duplicate, and is counted as one.
+    # A retry of a bought order (whoever won one in the rush) is a duplicate, counted as one.
+    winner = f"u{by_user.index(201)}"
     r = await client.post(
-        f"/api/sales/{sale['id']}/buy", headers={**auth("viewer", "u0"), "Idempotency-Key": "k"}
+        f"/api/sales/{sale['id']}/buy", headers={**auth("viewer", winner), "Idempotency-Key": "k"}
     )
     assert r.status == 201 and r.headers["Idempotent-Replayed"] == "true"
     await watchers[0].until(lambda e: e.get("type") == "stock" and e.get("remaining") == 0)
@@ -122,6 +130,28 @@ async def test_metrics_add_up_during_a_sale(client: TestClient, auth: Auth) -> N
     assert value(series, "process_cpu_seconds_total") > 0
     for w in watchers:
         await w.ws.close()
+
+
+async def test_room_delivery_lag_is_measured_once_per_event(
+    client: TestClient, auth: Auth, signer: TokenSigner
+) -> None:
+    sid = await make_stream(client, auth)
+    url = str(client.make_url("")).rstrip("/")
+    viewers = [await connect(client, f"/ws/rooms/{sid}") for _ in range(3)]
+    host = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
+    lag = "livesell_room_delivery_lag_seconds"
+    before = parse(await scrape_text(url))
+    await host.send("chat", text="hello")
+    for v in viewers:  # the stamp is stripped: every viewer decodes the same chat event
+        ev = await v.until(lambda e: e["type"] == "chat")
+        assert ev["text"] == "hello" and set(ev) >= {"seq", "role", "user_id"}
+    after = parse(await scrape_text(url))
+    # One observation for the event on this worker, however many sockets it was written to.
+    assert value(after, f"{lag}_count") - value(before, f"{lag}_count") == 1
+    assert value(after, f"{lag}_bucket", le="+Inf") == value(after, f"{lag}_count")
+    assert value(after, f"{lag}_sum") >= value(before, f"{lag}_sum")
+    for s in (*viewers, host):
+        await s.ws.close()
 
 
 async def test_holds_expire_and_unmatched_routes(client: TestClient, auth: Auth) -> None:
