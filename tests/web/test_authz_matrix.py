@@ -264,6 +264,9 @@ ROWS = [
     Row("POST", "/api/sales/{sale_id}/buy", CREATED, body={}, headers=idem),
     Row("GET", "/api/orders/{order_id}", OWNER),
     Row("POST", "/api/orders/{order_id}/pay", OWNER, fresh_order),
+    Row("GET", "/api/payments/config", PUBLIC),
+    # Only the provider's signature counts, never a token; without its secret: off for all.
+    Row("POST", "/api/payments/webhook", "404 404 404 404 404 404 404", body={}),
     Row("POST", "/api/orders/{order_id}/cancel", OWNER, fresh_order),
     Row("GET", "/api/sales/{sale_id}/audit", ADMIN),
     Row("GET", "/hls/{stream_id}/{name}", PUBLIC),
