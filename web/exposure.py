@@ -22,7 +22,8 @@ def insecure_reason(settings: Settings, host: str) -> str | None:
 
     A generated secret lives in a file under the data directory, which a development checkout
     may share or commit; on a public address it would sign everyone's tokens. Guest sign-in
-    hands anyone a viewer token that can buy, which a shop must choose knowingly.
+    hands anyone a viewer token that can buy, which a shop must choose knowingly. Simulated
+    pay lets every buyer mark their own order paid: real payments arrive by webhook.
     """
     if settings.allow_insecure or is_loopback(host):
         return None
@@ -36,5 +37,11 @@ def insecure_reason(settings: Settings, host: str) -> str | None:
         return (
             f"refusing to serve on {where} with guest sign-in on: set LIVESELL_GUEST_LOGIN=0 "
             "(or LIVESELL_ALLOW_INSECURE=1 to keep it on)"
+        )
+    if settings.simulated_pay:
+        return (
+            f"refusing to serve on {where} with simulated pay on (buyers mark their own orders "
+            "paid): set LIVESELL_SIMULATED_PAY=0 and confirm payments through "
+            "POST /api/payments/webhook (or LIVESELL_ALLOW_INSECURE=1 to keep it on)"
         )
     return None
