@@ -123,9 +123,7 @@ def test_insecure_reason(tmp_path: Path) -> None:
     self_paid = Settings(data_dir=tmp_path, secret=TEST_SECRET, guest_login=False)
     why = insecure_reason(self_paid, "0.0.0.0")
     assert why is not None and "LIVESELL_SIMULATED_PAY=0" in why
-    closed = Settings(
-        data_dir=tmp_path, secret=TEST_SECRET, guest_login=False, simulated_pay=False
-    )
+    closed = Settings(data_dir=tmp_path, secret=TEST_SECRET, guest_login=False, simulated_pay=False)
     assert insecure_reason(closed, "0.0.0.0") is None
     assert insecure_reason(Settings(data_dir=tmp_path, allow_insecure=True), "0.0.0.0") is None
     env = {"LIVESELL_ALLOW_INSECURE": "1", "LIVESELL_LOG_FORMAT": "json"}
