@@ -17,6 +17,7 @@ from web.keys import METRICS, SETTINGS, SIGNER
 from web.metrics import Metrics, metrics_ctx
 from web.metrics import routes as metrics_routes
 from web.observe import observe_middleware, setup_observe
+from web.openapi import setup_openapi
 from web.ops import setup_ops
 from web.pages import setup_pages
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
@@ -71,4 +72,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_ops(app)
     setup_analytics(app)  # show analytics report, CSV and the room's beacon
     setup_pages(app)
+    setup_openapi(app)  # GET /openapi.json, the table in web/openapi.py
     return app
