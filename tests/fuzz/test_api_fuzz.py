@@ -29,7 +29,8 @@ from web.openapi import build_document
 # SDP offers and trickle fragments are text: send schemathesis's strings as they are.
 schemathesis.serializer.alias("application/sdp", "text/plain")
 schemathesis.serializer.alias("application/trickle-ice-sdpfrag", "text/plain")
-SCHEMA = schemathesis.openapi.from_dict(build_document())
+DOCUMENT = build_document()
+SCHEMA = schemathesis.openapi.from_dict(DOCUMENT)
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]  # type: ignore[union-attr]
 TARGET = int(os.environ.get("FUZZ_REQUESTS", "800"))
 PER_OPERATION = max(4, -(-TARGET // len(OPERATIONS)))
@@ -51,7 +52,8 @@ AUTHS = st.one_of(
         ),
     ),
 )
-SENT = {"requests": 0}
+HOSTILE = {"pad", "pad2", "tail", "swap", "case"}
+SENT = {"requests": 0, "hostile_401": 0, "latin1_401": 0}
 
 
 def _authorization(live: LiveServer, how: str, detail: str) -> str | None:
@@ -117,6 +119,7 @@ def test_fuzz_operation(live_server: LiveServer, operation: Any) -> None:
     live = live_server
     session = requests.Session()
     path_names = {p.name for p in operation.path_parameters}
+    security = DOCUMENT["paths"][operation.path][operation.method.lower()]["security"]
 
     @settings(
         max_examples=PER_OPERATION,
@@ -142,6 +145,13 @@ def test_fuzz_operation(live_server: LiveServer, operation: Any) -> None:
         _check(live, response, offset)
         if not _refused_by_the_parser(response):
             case.validate_response(response, checks=[response_schema_conformance])
+        if auth[0] in HOSTILE or auth == ("raw", LATIN1):
+            # A padded, re-encoded or Latin-1 form of a valid token never authenticates.
+            if security == [{"bearer": []}]:
+                assert not 200 <= response.status_code < 300, (auth, response.status_code)
+            if response.status_code == 401:
+                SENT["hostile_401"] += 1
+                SENT["latin1_401"] += auth[1] == LATIN1
 
     fuzz()
 
@@ -149,8 +159,8 @@ def test_fuzz_operation(live_server: LiveServer, operation: Any) -> None:
 def test_sales_audits_pass_after_the_fuzzing(live_server: LiveServer) -> None:
     live = live_server
     assert SENT["requests"] >= 0.8 * TARGET, SENT
+    assert SENT["hostile_401"] > 0 and SENT["latin1_401"] > 0, SENT  # the header edge was reached
     audited = audit_every_sale(live)
     text = live.log_text()
     assert "Traceback" not in text, text[-5000:]
-    print(f"fuzz: {SENT['requests']} requests over {len(OPERATIONS)} operations; "
-          f"{audited} sales audited")  # fmt: skip
+    print(f"fuzz: {SENT} over {len(OPERATIONS)} operations; {audited} sales audited")
