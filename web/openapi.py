@@ -9,107 +9,29 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
 
 from aiohttp import web
 
-JSON = "application/json"
-Schema = dict[str, Any]
-
-
-class Access(Enum):
-    """Who may call an operation (what the ``security`` and 401/403 answers say)."""
-
-    PUBLIC = "public"  # no token read
-    OPTIONAL = "optional"  # anonymous works; a token, when sent, must be valid
-    SIGNED_IN = "signed-in"  # any valid token
-    STAFF = "host or admin"  # a host or an admin token (and, per resource, its owner)
-    ADMIN = "admin"
-
-
-def _ref(name: str) -> Schema:
-    return {"$ref": f"#/components/schemas/{name}"}
-
-
-def _obj(required: tuple[str, ...] = (), **props: Schema) -> Schema:
-    schema: Schema = {"type": "object", "properties": props}
-    if required:
-        schema["required"] = list(required)
-    return schema
-
-
-INT: Schema = {"type": "integer"}
-STR: Schema = {"type": "string"}
-BOOL: Schema = {"type": "boolean"}
-ANY_OBJECT: Schema = {"type": "object"}
-USER_ID: Schema = {"type": "string", "pattern": r"^[A-Za-z0-9_.@:-]{1,64}$"}
-TEXT: Schema = {"type": "string"}
-SDP: Schema = {"type": "string", "description": "an SDP document (RFC 8866)"}
-
-SCHEMAS: dict[str, Schema] = {
-    "Error": {
-        **_obj(("error", "message"), error=STR, message=STR),
-        "additionalProperties": False,
-        "description": "Every error: a stable code and a human-readable message, never a trace.",
-    },
-    "Product": _obj(
-        ("id", "name", "price_cents"),
-        id=INT,
-        name=STR,
-        description=STR,
-        price_cents=INT,
-        currency=STR,
-        image_url=STR,
-        member_price_cents={"type": ["integer", "null"]},
-    ),
-    "Stream": _obj(("id", "host_id", "status"), id=STR, host_id=STR, title=STR, status=STR),
-    "Sale": _obj(("id", "product_id", "state"), id=INT, product_id=INT, state=STR),
-    "Order": _obj(
-        ("id", "sale_id", "user_id", "qty", "state"),
-        id=STR,
-        sale_id=INT,
-        user_id=STR,
-        qty=INT,
-        state=STR,
-    ),
-    "BuyResult": _obj(("order", "remaining"), order=_ref("Order"), remaining=INT),
-    "Token": _obj(("token", "user_id", "role", "name"), token=STR, user_id=STR, role=STR, name=STR),
-    "Lot": _obj(("id", "state"), id=INT, stream_id={"type": ["string", "null"]}, state=STR),
-    "Draw": _obj(("sale_id", "state"), sale_id=INT, state=STR, commitment=STR),
-    "Group": _obj(("id", "sale_id", "state"), id=STR, sale_id=INT, state=STR),
-    "GroupResult": _obj(
-        ("group", "order", "remaining"), group=_ref("Group"), order=_ref("Order"), remaining=INT
-    ),
-    "Coupon": _obj(("id", "sale_id", "kind"), id=STR, sale_id=INT, kind=STR, left=INT),
-    "Review": _obj(("rating",), rating=INT, text=STR),
-}
-
-
-@dataclass(frozen=True)
-class Op:
-    """One operation: the route, who may call it, its body and its answer."""
-
-    method: str
-    path: str
-    summary: str
-    access: Access = Access.PUBLIC
-    body: Schema | None = None  # a JSON request body
-    body_required: bool = True
-    body_type: str = JSON
-    status: int = 200
-    result: Schema | None = None  # the JSON answer; None with ``result_type`` for other media
-    result_type: str = JSON
-    query: dict[str, Schema] = field(default_factory=dict)
-    headers: dict[str, Schema] = field(default_factory=dict)
-    tag: str = "api"
-
+from web.apischema import (
+    ANY_OBJECT,
+    BOOL,
+    INT,
+    JSON,
+    SCHEMAS,
+    SDP,
+    STR,
+    TEXT,
+    USER_ID,
+    Access,
+    Op,
+    Schema,
+    obj,
+    ref,
+)
 
 IDEMPOTENCY = {"Idempotency-Key": {"type": "string", "minLength": 1, "maxLength": 80}}
-_ID_ONLY = _obj(("ok",), ok=BOOL)
-_LIST = ANY_OBJECT
-_SALE_BODY = _obj(
+_ID_ONLY = obj(("ok",), ok=BOOL)
+_SALE_BODY = obj(
     ("product_id", "quantity"),
     product_id=INT,
     quantity=INT,
@@ -120,7 +42,7 @@ _SALE_BODY = _obj(
     starts_at_ms={"type": ["integer", "null"]},
     stream_id={"type": ["string", "null"]},
 )
-_LOT_BODY = _obj(
+_LOT_BODY = obj(
     ("product_id", "start_cents", "increment_cents"),
     product_id=INT,
     start_cents=INT,
@@ -132,8 +54,7 @@ _LOT_BODY = _obj(
     window_s=INT,
     extend_s=INT,
 )
-_SHOW_NAME = _obj(show_name=BOOL)
-_PAGE: Schema = {"type": "string", "description": "an HTML page"}
+_SHOW_NAME = obj(show_name=BOOL)
 _STAFF, _SIGNED, _OPT, _ADMIN = Access.STAFF, Access.SIGNED_IN, Access.OPTIONAL, Access.ADMIN
 
 OPS: tuple[Op, ...] = (
@@ -150,25 +71,25 @@ OPS: tuple[Op, ...] = (
        tag="ops"),
     # -- sign-in
     Op("POST", "/api/login", "Exchange a one-time login code for a token.",
-       body=_obj(("code",), code=STR), result=_ref("Token"), tag="sign-in"),
+       body=obj(("code",), code=STR), result=ref("Token"), tag="sign-in"),
     Op("POST", "/api/guest", "A viewer token for a guest with a display name.",
-       body=_obj(("name",), name=STR), status=201, result=_ref("Token"), tag="sign-in"),
+       body=obj(("name",), name=STR), status=201, result=ref("Token"), tag="sign-in"),
     # -- products and streams
-    Op("POST", "/api/products", "Create a product.", _STAFF, status=201, result=_ref("Product"),
-       body=_obj(("name", "price_cents"), name=STR, price_cents=INT, description=STR,
+    Op("POST", "/api/products", "Create a product.", _STAFF, status=201, result=ref("Product"),
+       body=obj(("name", "price_cents"), name=STR, price_cents=INT, description=STR,
                  currency=STR, image_url=STR, member_price_cents={"type": ["integer", "null"]})),
     Op("GET", "/api/products", "List products.",
-       result=_obj(("products",), products={"type": "array", "items": _ref("Product")})),
+       result=obj(("products",), products={"type": "array", "items": ref("Product")})),
     Op("PUT", "/api/products/{product_id}/commission", "Set the promoters' commission (bp).",
-       _STAFF, body=_obj(("rate_bp",), rate_bp=INT), result=ANY_OBJECT),
+       _STAFF, body=obj(("rate_bp",), rate_bp=INT), result=ANY_OBJECT),
     Op("GET", "/api/products/{product_id}/reviews", "A product card's visible reviews.",
        result=ANY_OBJECT, tag="reviews"),
     Op("POST", "/api/streams", "Create a stream (an admin may name its host_id).", _STAFF,
-       body=_obj(("id",), id=STR, title=STR, host_id=USER_ID), status=201,
-       result=_ref("Stream")),
+       body=obj(("id",), id=STR, title=STR, host_id=USER_ID), status=201,
+       result=ref("Stream")),
     Op("GET", "/api/streams", "List streams, newest first, with viewer counts.",
-       result=_obj(("streams",), streams={"type": "array", "items": _ref("Stream")})),
-    Op("GET", "/api/streams/{stream_id}", "One stream.", result=_ref("Stream")),
+       result=obj(("streams",), streams={"type": "array", "items": ref("Stream")})),
+    Op("GET", "/api/streams/{stream_id}", "One stream.", result=ref("Stream")),
     Op("GET", "/api/streams/{stream_id}/stats", "The show's live figures (its host).", _STAFF,
        result=ANY_OBJECT, tag="ops"),
     Op("GET", "/api/streams/{stream_id}/metrics", "The relay's figures for the stream.",
@@ -177,7 +98,7 @@ OPS: tuple[Op, ...] = (
        _STAFF, result=ANY_OBJECT, query={"format": {"type": "string", "enum": ["json", "csv"]}},
        tag="analytics"),
     Op("POST", "/api/streams/{stream_id}/beacon", "Product-card views and clicks.",
-       body=_obj(card_view={"type": "array", "items": INT},
+       body=obj(card_view={"type": "array", "items": INT},
                  card_click={"type": "array", "items": INT}),
        status=202, result=_ID_ONLY, tag="analytics"),
     Op("GET", "/api/streams/{stream_id}/recordings", "The stream's recordings.",
@@ -201,7 +122,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/api/streams/{stream_id}/share-link", "The caller's share link for a show.",
        _SIGNED, result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/streams/{stream_id}/touch", "Credit a visit through ``ref``'s link.",
-       _SIGNED, body=_obj(("ref",), ref=USER_ID), result=ANY_OBJECT, tag="social"),
+       _SIGNED, body=obj(("ref",), ref=USER_ID), result=ANY_OBJECT, tag="social"),
     Op("GET", "/api/streams/{stream_id}/promoters", "The show's promoters (its host).", _STAFF,
        result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/streams/{stream_id}/room/{action}", "A host/moderator room action.",
@@ -210,55 +131,55 @@ OPS: tuple[Op, ...] = (
        status=101, query={"token": STR, "since": STR}, tag="room"),
     # -- sales and orders
     Op("POST", "/api/sales", "Create a flash sale.", _STAFF, body=_SALE_BODY, status=201,
-       result=_ref("Sale")),
+       result=ref("Sale")),
     Op("GET", "/api/sales/{sale_id}", "A sale with its live state and stock.",
-       result=_ref("Sale")),
+       result=ref("Sale")),
     Op("POST", "/api/sales/{sale_id}/open", "Open a sale now or after countdown_s.", _STAFF,
-       body=_obj(countdown_s=INT), body_required=False, result=_ref("Sale")),
-    Op("POST", "/api/sales/{sale_id}/close", "Close a sale now.", _STAFF, result=_ref("Sale")),
+       body=obj(countdown_s=INT), body_required=False, result=ref("Sale")),
+    Op("POST", "/api/sales/{sale_id}/close", "Close a sale now.", _STAFF, result=ref("Sale")),
     Op("POST", "/api/sales/{sale_id}/buy", "Reserve units (Idempotency-Key makes retries safe).",
-       _SIGNED, body=_obj(qty=INT, show_name=BOOL), body_required=False, status=201,
-       result=_ref("BuyResult"), headers=IDEMPOTENCY),
+       _SIGNED, body=obj(qty=INT, show_name=BOOL), body_required=False, status=201,
+       result=ref("BuyResult"), headers=IDEMPOTENCY),
     Op("GET", "/api/sales/{sale_id}/audit", "Check the sale's invariants (409 when any fails).",
        _ADMIN, result=ANY_OBJECT),
     Op("GET", "/api/orders/{order_id}", "One order (its owner or an admin).", _SIGNED,
-       result=_ref("Order")),
+       result=ref("Order")),
     Op("POST", "/api/orders/{order_id}/pay", "Confirm payment of a reserved order.", _SIGNED,
-       result=_ref("Order")),
+       result=ref("Order")),
     Op("POST", "/api/orders/{order_id}/cancel", "Cancel a reserved order.", _SIGNED,
-       result=_ref("Order")),
+       result=ref("Order")),
     Op("POST", "/api/orders/{order_id}/pay-with-coupon", "Pay with a claimed coupon.", _SIGNED,
-       body=_obj(("coupon_id",), coupon_id=STR), result=_ref("Order"), tag="social"),
+       body=obj(("coupon_id",), coupon_id=STR), result=ref("Order"), tag="social"),
     Op("POST", "/api/orders/{order_id}/pay-with-points", "Pay partly with store points.",
-       _SIGNED, body=_obj(("points",), points=INT), result=_ref("Order"), tag="social"),
+       _SIGNED, body=obj(("points",), points=INT), result=ref("Order"), tag="social"),
     Op("POST", "/api/orders/{order_id}/review", "Review the product of one's paid order.",
-       _SIGNED, body=_obj(("rating",), rating=INT, text=STR, show_name=BOOL), status=201,
-       result=_ref("Review"), tag="reviews"),
+       _SIGNED, body=obj(("rating",), rating=INT, text=STR, show_name=BOOL), status=201,
+       result=ref("Review"), tag="reviews"),
     Op("POST", "/api/reviews/{review_id}/hide", "Hide a review (or show it again).", _STAFF,
-       body=_obj(hidden=BOOL), body_required=False, result=ANY_OBJECT, tag="reviews"),
+       body=obj(hidden=BOOL), body_required=False, result=ANY_OBJECT, tag="reviews"),
     Op("DELETE", "/api/reviews/{review_id}", "Delete a review for good.", _STAFF,
        result=ANY_OBJECT, tag="reviews"),
     # -- group buys, coupons, members, promoters
     Op("POST", "/api/sales/{sale_id}/group-offer", "Offer a group buy on a sale.", _STAFF,
-       body=_obj(("price_cents", "size"), price_cents=INT, size=INT, ttl_s=INT), status=201,
+       body=obj(("price_cents", "size"), price_cents=INT, size=INT, ttl_s=INT), status=201,
        result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/sales/{sale_id}/group-offer/close", "Stop new groups and joins.", _STAFF,
        result=ANY_OBJECT, tag="social"),
     Op("GET", "/api/sales/{sale_id}/groups", "The sale's group offer and open groups.",
        result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/sales/{sale_id}/groups", "Open a group, reserving one unit.", _SIGNED,
-       body=_SHOW_NAME, body_required=False, status=201, result=_ref("GroupResult"),
+       body=_SHOW_NAME, body_required=False, status=201, result=ref("GroupResult"),
        headers=IDEMPOTENCY, tag="social"),
-    Op("GET", "/api/groups/{group_id}", "One group's progress.", result=_ref("Group"),
+    Op("GET", "/api/groups/{group_id}", "One group's progress.", result=ref("Group"),
        tag="social"),
     Op("POST", "/api/groups/{group_id}/join", "Join a group, reserving one unit.", _SIGNED,
-       body=_SHOW_NAME, body_required=False, status=201, result=_ref("GroupResult"),
+       body=_SHOW_NAME, body_required=False, status=201, result=ref("GroupResult"),
        tag="social"),
     Op("POST", "/api/sales/{sale_id}/coupons", "Drop coupons on a sale.", _STAFF, status=201,
-       body=_obj(("kind", "value", "count"), kind=STR, value=INT, count=INT, expires_s=INT,
-                 min_spend_cents=INT), result=_ref("Coupon"), tag="social"),
+       body=obj(("kind", "value", "count"), kind=STR, value=INT, count=INT, expires_s=INT,
+                 min_spend_cents=INT), result=ref("Coupon"), tag="social"),
     Op("GET", "/api/coupons/{coupon_id}", "A drop's terms and coupons left.",
-       result=_ref("Coupon"), tag="social"),
+       result=ref("Coupon"), tag="social"),
     Op("POST", "/api/coupons/{coupon_id}/claim", "Claim one coupon of a drop.", _SIGNED,
        status=201, result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/stores/{host_id}/join", "Join a host's store as a member.", _SIGNED,
@@ -271,25 +192,25 @@ OPS: tuple[Op, ...] = (
        result=ANY_OBJECT, tag="social"),
     # -- auctions and draws
     Op("POST", "/api/lots", "Create a lot.", _STAFF, body=_LOT_BODY, status=201,
-       result=_ref("Lot"), tag="auctions"),
-    Op("POST", "/api/lots/{sale_id}/open", "Start the lot's clock.", _STAFF, result=_ref("Lot"),
+       result=ref("Lot"), tag="auctions"),
+    Op("POST", "/api/lots/{sale_id}/open", "Start the lot's clock.", _STAFF, result=ref("Lot"),
        tag="auctions"),
     Op("GET", "/api/lots/{sale_id}", "The lot: current bid, leader, end.", _OPT,
-       result=_ref("Lot"), tag="auctions"),
+       result=ref("Lot"), tag="auctions"),
     Op("POST", "/api/lots/{sale_id}/bids", "Bid amount_cents.", _SIGNED,
-       body=_obj(("amount_cents",), amount_cents=INT, show_name=BOOL), status=201,
+       body=obj(("amount_cents",), amount_cents=INT, show_name=BOOL), status=201,
        result=ANY_OBJECT, headers=IDEMPOTENCY, tag="auctions"),
     Op("GET", "/api/lots/{sale_id}/bids", "The lot's accepted bids (its host).", _STAFF,
        result=ANY_OBJECT, tag="auctions"),
     Op("POST", "/api/lots/{sale_id}/runner-up", "Offer the lot to the runner-up.", _STAFF,
-       result=_ref("Lot"), tag="auctions"),
+       result=ref("Lot"), tag="auctions"),
     Op("POST", "/api/sales/{sale_id}/draw", "Run a sale not yet opened as a draw.", _STAFF,
-       body=_obj(window_s=INT), body_required=False, status=201, result=_ref("Draw"),
+       body=obj(window_s=INT), body_required=False, status=201, result=ref("Draw"),
        tag="auctions"),
     Op("GET", "/api/sales/{sale_id}/draw", "The draw and, once closed, its proof.",
-       result=_ref("Draw"), tag="auctions"),
+       result=ref("Draw"), tag="auctions"),
     Op("POST", "/api/sales/{sale_id}/draw/close", "Close entries and reveal the seed.", _STAFF,
-       body=_obj(now=BOOL), body_required=False, result=_ref("Draw"), tag="auctions"),
+       body=obj(now=BOOL), body_required=False, result=ref("Draw"), tag="auctions"),
     Op("GET", "/api/sales/{sale_id}/draw/entries", "The published entry list, one a line.",
        result_type="text/plain", tag="auctions"),
     # -- one's own data
@@ -335,7 +256,7 @@ _PARAM_RE = re.compile(r"{([^}:]+)(?::[^}]*)?}")
 
 
 def _error(description: str) -> Schema:
-    return {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+    return {"description": description, "content": {JSON: {"schema": ref("Error")}}}
 
 
 def _parameters(op: Op) -> list[Schema]:
