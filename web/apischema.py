@@ -92,6 +92,7 @@ class Op:
     body_required: bool = True
     body_type: str = JSON
     status: int = 200
+    replays: bool = False  # a retry (same key, same caller) answers 200 with the first result
     result: Schema | None = None  # the JSON answer; None with ``result_type`` for other media
     result_type: str = JSON
     query: dict[str, Schema] = field(default_factory=dict)

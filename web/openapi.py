@@ -168,12 +168,12 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/api/sales/{sale_id}/groups", "The sale's group offer and open groups.",
        result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/sales/{sale_id}/groups", "Open a group, reserving one unit.", _SIGNED,
-       body=_SHOW_NAME, body_required=False, status=201, result=ref("GroupResult"),
+       body=_SHOW_NAME, body_required=False, status=201, replays=True, result=ref("GroupResult"),
        headers=IDEMPOTENCY, tag="social"),
     Op("GET", "/api/groups/{group_id}", "One group's progress.", result=ref("Group"),
        tag="social"),
     Op("POST", "/api/groups/{group_id}/join", "Join a group, reserving one unit.", _SIGNED,
-       body=_SHOW_NAME, body_required=False, status=201, result=ref("GroupResult"),
+       body=_SHOW_NAME, body_required=False, status=201, replays=True, result=ref("GroupResult"),
        tag="social"),
     Op("POST", "/api/sales/{sale_id}/coupons", "Drop coupons on a sale.", _STAFF, status=201,
        body=obj(("kind", "value", "count"), kind=STR, value=INT, count=INT, expires_s=INT,
@@ -181,7 +181,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/api/coupons/{coupon_id}", "A drop's terms and coupons left.",
        result=ref("Coupon"), tag="social"),
     Op("POST", "/api/coupons/{coupon_id}/claim", "Claim one coupon of a drop.", _SIGNED,
-       status=201, result=ANY_OBJECT, tag="social"),
+       status=201, replays=True, result=ANY_OBJECT, tag="social"),
     Op("POST", "/api/stores/{host_id}/join", "Join a host's store as a member.", _SIGNED,
        status=201, result=ANY_OBJECT, tag="social"),
     Op("GET", "/api/stores/{host_id}/me", "The caller's membership and points.", _SIGNED,
@@ -198,7 +198,7 @@ OPS: tuple[Op, ...] = (
     Op("GET", "/api/lots/{sale_id}", "The lot: current bid, leader, end.", _OPT,
        result=ref("Lot"), tag="auctions"),
     Op("POST", "/api/lots/{sale_id}/bids", "Bid amount_cents.", _SIGNED,
-       body=obj(("amount_cents",), amount_cents=INT, show_name=BOOL), status=201,
+       body=obj(("amount_cents",), amount_cents=INT, show_name=BOOL), status=201, replays=True,
        result=ANY_OBJECT, headers=IDEMPOTENCY, tag="auctions"),
     Op("GET", "/api/lots/{sale_id}/bids", "The lot's accepted bids (its host).", _STAFF,
        result=ANY_OBJECT, tag="auctions"),
@@ -279,6 +279,8 @@ def _operation(op: Op) -> Schema:
     elif op.status not in (101, 204) and op.method not in ("DELETE", "OPTIONS"):
         ok["content"] = {op.result_type: {"schema": TEXT}}
     responses: dict[str, Schema] = {str(op.status): ok}
+    if op.replays:
+        responses["200"] = {**ok, "description": "a retry: the first answer again"}
     if op.access is not Access.PUBLIC:
         responses["401"] = _error("the bearer token is missing, malformed or expired")
     if op.access in (Access.STAFF, Access.ADMIN):

@@ -69,3 +69,34 @@ def test_malformed_requests_are_logged_as_one_warning_line() -> None:
     real = record(RuntimeError("boom"))
     assert MalformedRequestFilter().filter(real)
     assert real.levelno == logging.ERROR and real.exc_info is not None
+
+
+async def test_a_lot_cannot_be_run_as_a_flash_sale(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    # The host could open a lot's sale as a flash sale: anyone then bought the lot at its start
+    # price, past the auction, and the audit failed (one lot, an open auction, an order).
+    hana, alice = auth("host", "hana"), auth("viewer", "alice")
+    product = {"name": "Vase", "price_cents": 100}
+    pid = (await (await client.post("/api/products", json=product, headers=hana)).json())["id"]
+    lot = {"product_id": pid, "start_cents": 100, "increment_cents": 10, "duration_s": 600}
+    r = await client.post("/api/lots", json=lot, headers=hana)
+    lot_id = (await r.json())["id"]
+    assert (await client.post(f"/api/lots/{lot_id}/open", headers=hana)).status == 200
+    for path, body in [
+        ("open", {}),
+        ("close", {}),
+        ("group-offer", {"price_cents": 50, "size": 2}),
+        ("coupons", {"kind": "amount", "value": 1, "count": 5}),
+        ("draw", {}),
+    ]:
+        r = await client.post(f"/api/sales/{lot_id}/{path}", json=body, headers=hana)
+        assert r.status == 409, (path, await r.text())
+        assert (await r.json())["error"] == "sale_is_a_lot"
+    r = await client.post(f"/api/sales/{lot_id}/buy", headers={**alice, "Idempotency-Key": "k"})
+    assert r.status == 409 and (await r.json())["error"] == "not_open", await r.text()
+    r = await client.post(f"/api/lots/{lot_id}/bids", json={"amount_cents": 100},
+                          headers={**alice, "Idempotency-Key": "b1"})  # fmt: skip
+    assert r.status == 201, await r.text()
+    r = await client.get(f"/api/sales/{lot_id}/audit", headers=auth("admin", "ops"))
+    assert r.status == 200, await r.text()
