@@ -40,6 +40,12 @@ class LotNotFound(NotFound):
     code = "lot_not_found"
 
 
+class SaleIsALot(Conflict):
+    """A flash-sale action on a lot's sale: a lot sells only by bidding."""
+
+    code = "sale_is_a_lot"
+
+
 class LotNotOpen(Conflict):
     """The lot has not been opened for bidding yet."""
 
@@ -265,6 +271,10 @@ class Auctions:
                 self._redis.zadd(stream_lots_key(self._prefix, stream_id), {str(sale.id): sale.id})
             )
         return await self.get_lot(sale.id)
+
+    async def is_lot(self, sale_id: int) -> bool:
+        """Whether the sale is a lot's (opened, sold and closed only as an auction)."""
+        return bool(await guarded(self._redis.exists(LotKeys.of(self._prefix, sale_id).lot)))
 
     async def lots_for_stream(self, stream_id: str, limit: int = 20) -> list[Lot]:
         """The stream's latest lots, newest first."""

@@ -18,7 +18,7 @@ from chat.errors import RateLimited
 from chat.member import TokenBucket
 from inventory.analytics import to_csv_rows
 from inventory.errors import NotFound
-from web.http import BadRequest, json_body
+from web.http import BadRequest, is_json_int, json_body
 from web.keys import SALES, SHOW_ANALYTICS, SHOW_ROLLUP, SHOW_TALLY
 from web.ops import hosted_stream
 
@@ -80,7 +80,7 @@ async def beacon(request: web.Request) -> web.Response:
         if not isinstance(ids, list) or len(ids) > BEACON_MAX_SALES:
             raise BadRequest(f"{metric} must be a list of at most {BEACON_MAX_SALES} sale ids")
         for sale_id in ids:
-            if isinstance(sale_id, bool) or not isinstance(sale_id, int):
+            if not is_json_int(sale_id):
                 raise BadRequest(f"{metric} must hold sale ids (integers)")
             # Only this room's own sales count: a page cannot inflate another show's figures.
             with suppress(NotFound):

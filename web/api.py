@@ -6,13 +6,23 @@ from dataclasses import asdict
 
 from aiohttp import web
 
+from flashsale.auction import SaleIsALot
 from flashsale.audit import audit_sale
 from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, principal, require
-from web.keys import CATALOG, LEDGER, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.keys import (
+    AUCTIONS,
+    CATALOG,
+    LEDGER,
+    REDIS,
+    ROOM_HUB,
+    SALES,
+    SETTINGS,
+    SHOW_TALLY,
+)
 from web.payments import require_simulated_pay
 from web.ratelimit import BUY, throttle
 
@@ -136,17 +146,27 @@ async def get_sale(request: web.Request) -> web.Response:
     return web.json_response(sale.to_json())
 
 
-async def _manage_sale(request: web.Request) -> int:
-    """The sale id, once the caller is shown to be an admin, its creator or its stream's host."""
+async def _manage_sale(request: web.Request, lot: bool = False) -> int:
+    """The sale id, once the caller is shown to be an admin, its creator or its stream's host.
+
+    A lot's sale is managed only through the lot routes (``lot=True``): opened as a flash sale,
+    anyone could buy the lot at its start price past the auction (the fuzzing found it).
+    """
     who = require(request, Role.ADMIN, Role.HOST)
     sale = await request.app[SALES].get_sale(int_param(request, "sale_id"))
     if who.role == Role.ADMIN or who.user_id == sale.created_by:
-        return sale.id
+        return await _not_a_lot(request, sale.id, lot)
     if sale.stream_id is not None:
         stream = await request.app[CATALOG].get_stream(sale.stream_id)
         if stream is not None and stream.host_id == who.user_id:
-            return sale.id
+            return await _not_a_lot(request, sale.id, lot)
     raise ForbiddenError("only an admin, the sale's creator or the stream's host may do this")
+
+
+async def _not_a_lot(request: web.Request, sale_id: int, lot: bool) -> int:
+    if not lot and await request.app[AUCTIONS].is_lot(sale_id):
+        raise SaleIsALot(f"sale {sale_id} is an auction lot: manage it with /api/lots/{sale_id}")
+    return sale_id
 
 
 @routes.post("/api/sales/{sale_id}/open")

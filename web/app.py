@@ -18,6 +18,7 @@ from web.keys import METRICS, SETTINGS, SIGNER
 from web.metrics import Metrics, metrics_ctx
 from web.metrics import routes as metrics_routes
 from web.observe import observe_middleware, setup_observe
+from web.openapi import setup_openapi
 from web.ops import setup_ops
 from web.pages import setup_pages
 from web.rehearsal import setup_rehearsal
@@ -80,4 +81,5 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_analytics(app)  # show analytics report, CSV and the room's beacon
     setup_rehearsal(app)  # practice shows: the flag, the load tool's reports
     setup_pages(app)
+    setup_openapi(app)  # GET /openapi.json, the table in web/openapi.py
     return app

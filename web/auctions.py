@@ -26,7 +26,7 @@ routes = web.RouteTableDef()
 async def _manage_lot(request: web.Request) -> int:
     """The lot id, once the caller is an admin, the lot's creator or its stream's host."""
     try:
-        return await _manage_sale(request)
+        return await _manage_sale(request, lot=True)
     except ForbiddenError:
         who = require(request, Role.HOST)
         lot = await request.app[AUCTIONS].get_lot(int_param(request, "sale_id"))

@@ -17,6 +17,9 @@ from web.keys import SIGNER
 log = logging.getLogger("livesell.web")
 
 MAX_JSON_BODY = 64 * 1024
+#: Integers a JSON body may carry: those a double holds exactly (I-JSON, RFC 7493). Larger ones
+#: reached SQLite as an OverflowError (a 500) and Lua's numbers rounded them.
+MAX_JSON_INT = 2**53 - 1
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -131,11 +134,16 @@ def field(
             raise BadRequest(f"field {name!r} is required")
         return default
     value = body[name]
-    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise BadRequest(f"field {name!r} must be an integer")
+    if kind is int and not is_json_int(value):
+        raise BadRequest(f"field {name!r} must be an integer of at most 2^53 - 1 in magnitude")
     if kind is not int and not isinstance(value, kind):
         raise BadRequest(f"field {name!r} must be {kind.__name__}")
     return value
+
+
+def is_json_int(value: Any) -> bool:
+    """Whether ``value`` is an integer (not a bool) within ``MAX_JSON_INT`` in magnitude."""
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_JSON_INT
 
 
 def int_param(request: web.Request, name: str) -> int:

@@ -12,6 +12,8 @@ local n = tonumber(ARGV[1])
 local out = {}
 if not lot[1] then
   for i = 1, n do out[i] = {'lot_not_found'} end
+  -- The caller always pops a summary last: without one, the last refusal was read as it.
+  out[n + 1] = {'#', 0, 0, 0, '', 0}
   return out
 end
 local state, start, inc = lot[1], tonumber(lot[2]), tonumber(lot[3])
