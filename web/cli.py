@@ -153,7 +153,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
     from inventory.ledger import Ledger
 
     redis = _running_redis(settings)
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     try:
         await db.open()
         report = await audit_sale(redis, Ledger(db), settings.redis_prefix, sale_id, sync=sync)
@@ -172,7 +172,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     if not settings.redis_url:
         raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
     redis = make_redis(settings.redis_url, 4)
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     await db.open()
     persister = Persister(
         redis,
