@@ -20,7 +20,7 @@ log = logging.getLogger("livesell.web")
 MAX_JSON_BODY = 64 * 1024
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: What SQL (SQLAlchemy, or the driver before SQLAlchemy wraps it) raises while unreachable.
-_DATABASE_DOWN = (
+DATABASE_DOWN = (
     sql_errors.OperationalError,
     sql_errors.InterfaceError,
     sql_errors.TimeoutError,
@@ -45,7 +45,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})
     except ForbiddenError as exc:
         return json_error(403, exc.code, str(exc))
-    except _DATABASE_DOWN as exc:
+    except DATABASE_DOWN as exc:
         # The database is down, locked or silent: the request's transaction was rolled back,
         # and a retry can succeed (buys do not need it; orders wait in Redis meanwhile).
         log.warning("database unavailable on %s %s: %s", request.method, request.path,

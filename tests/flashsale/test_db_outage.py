@@ -14,9 +14,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import msgpack
 import pytest
+from aiohttp import WSMsgType
 from aiohttp.test_utils import TestClient
 
+from chat.protocol import CLOSE_TRY_AGAIN
 from flashsale.backlog import backlog
 from inventory.database import Database
 from inventory.ledger import Ledger
@@ -73,6 +76,9 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
     try:
         sale = await make_sale(client, auth, quantity=1000, limit=1)
         sid = sale["id"]
+        r = await client.post("/api/streams", json={"id": "later", "host_id": "hana"},
+                              headers=auth("admin", "ops"))  # fmt: skip
+        assert r.status == 201
         before = await _rush(client, auth, sid, range(0, 50), pay_every=5)
         assert Counter(s for s, _ in before) == {201: 50}
         assert await _persisted(ledger, sid, 50, 20) == 50
@@ -98,6 +104,12 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
         assert r.status == 503 and (await r.json())["error"] == "unavailable", await r.text()
         r = await client.get("/readyz")
         assert r.status == 503 and (await r.json())["checks"]["database"].startswith("down")
+        # A room this process has not loaded yet needs SQL to join: refused in-protocol.
+        async with client.ws_connect("/ws/rooms/later") as ws:
+            msg = await ws.receive(timeout=10)
+            assert msgpack.unpackb(msg.data)["code"] == "unavailable"
+            assert (await ws.receive(timeout=10)).type == WSMsgType.CLOSE
+            assert ws.close_code == CLOSE_TRY_AGAIN
         assert proxy.refused > 0  # the persister kept trying
 
         proxy.restore()
