@@ -182,7 +182,7 @@ class Persister:
                 failures += 1
                 wait = retry_delay(failures)
                 log.warning(
-                    "persister step failed (%s: %s); retrying in %.1f s (attempt %d)",
+                    "persister step failed (%s: %s); retrying in %.2f s (attempt %d)",
                     type(exc).__name__, str(exc)[:200], wait, failures,
                 )  # fmt: skip
                 await asyncio.sleep(wait)

@@ -96,7 +96,7 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
             during += await _rush(client, auth, sid, users, pay_every=4)
             wave += 1
             await asyncio.sleep(min(1.0, max(0.0, outage_end - time.monotonic())))
-        assert wave >= 10 and Counter(s for s, _ in during) == {201: len(during)}
+        assert wave >= 6 and Counter(s for s, _ in during) == {201: len(during)}
         # They wait in the sale's Redis Stream, and a read that needs SQL says so.
         waiting = await backlog(client.app[REDIS], settings.redis_prefix)
         assert waiting.unpersisted_events >= len(during), waiting
@@ -125,13 +125,13 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
         report = await r.json()
         assert r.status == 200 and report["ok"], report
         assert report["figures"]["sql_orders"] == total
-        # Retries backed off (the waits grew and were capped) and recovery was reported.
+        # Retries backed off (the waits doubled up to a cap) and recovery was reported.
         waits = [
             float(rec.getMessage().split("retrying in ")[1].split(" s")[0])
             for rec in caplog.records
             if rec.name == "livesell.persister" and "retrying in" in rec.getMessage()
         ]
-        assert len(waits) >= 3 and waits == sorted(waits), waits
+        assert waits[:5] == [0.25, 0.5, 1.0, 2.0, 4.0] and max(waits) == 4.0, waits
         assert any("recovered" in r.getMessage() for r in caplog.records)
     finally:
         await client.close()
