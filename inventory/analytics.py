@@ -54,7 +54,7 @@ class ShowAnalytics:
             return
         rows = [{"stream_id": stream_id, "minute_ms": m, "metric": k, "value": v}
                 for (m, k), v in counters.items()]  # fmt: skip
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(delete(ShowStat).where(ShowStat.stream_id == stream_id))
             await s.execute(insert(ShowStat), rows)
 

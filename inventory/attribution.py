@@ -73,7 +73,7 @@ class Attribution:
             index_elements=["user_id", "stream_id"],
             set_={"promoter_id": promoter_id, "at_ms": now},
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt)
         return True
 
@@ -83,7 +83,7 @@ class Attribution:
             raise InvalidInput(f"rate_bp must be 0..{MAX_COMMISSION_BP}")
         stmt = self._insert(ProductCommission).values(product_id=product_id, rate_bp=rate_bp)
         stmt = stmt.on_conflict_do_update(index_elements=["product_id"], set_={"rate_bp": rate_bp})
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt)
 
     async def attribute_orders(self, limit: int = 500) -> int:
@@ -107,7 +107,7 @@ class Attribution:
             .limit(limit)
         )
         now = _now_ms()
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             rows = [
                 {"order_id": oid, "stream_id": stream,
                  "promoter_id": promoter if promoter is not None

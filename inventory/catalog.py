@@ -89,7 +89,7 @@ class Catalog:
             raise InvalidInput("description or image_url too long")
         if image_url and not image_url.startswith(("https://", "http://", "/")):
             raise InvalidInput("image_url must be an http(s) URL or a path")
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             row = Product(
                 name=name,
                 description=description,
@@ -126,7 +126,7 @@ class Catalog:
         if len(title) > 200:
             raise InvalidInput("title must be at most 200 characters")
         try:
-            async with self._db.session() as s, s.begin():
+            async with self._db.transaction() as s:
                 if await s.get(Stream, stream_id) is not None:
                     raise Conflict(f"stream {stream_id} already exists", code="exists")
                 row = Stream(
@@ -159,5 +159,5 @@ class Catalog:
         """Move a stream to ``status`` (scheduled, live or ended)."""
         if status not in STREAM_STATUSES:
             raise InvalidInput(f"bad stream status {status!r}")
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(update(Stream).where(Stream.id == stream_id).values(status=status))

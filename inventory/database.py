@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +29,21 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=5000")
+    cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+    # The driver's own implicit BEGIN is deferred; _sqlite_begin emits ours instead.
+    dbapi_conn.isolation_level = None
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # A deferred transaction that reads, then writes, fails at once with "database is locked"
+    # when another process (the persister) committed in between: SQLite cannot upgrade a stale
+    # read snapshot, and busy_timeout does not apply. Write transactions therefore take the
+    # write lock up front (BEGIN IMMEDIATE, which does wait busy_timeout); reads stay deferred
+    # so they never block a writer under WAL.
+    immediate = conn.get_execution_options().get("sqlite_immediate", False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 class Database:
@@ -49,7 +64,14 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "begin", _sqlite_begin)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._writers = async_sessionmaker(
+            self.engine.execution_options(sqlite_immediate=True), expire_on_commit=False
+        )
+        # SQLite has one writer: in-process writers queue here rather than each holding a pooled
+        # connection while SQLite's busy handler polls (which exhausted the pool under a rush).
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
 
     @property
     def dialect(self) -> str:
@@ -75,8 +97,18 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     def session(self) -> AsyncSession:
-        """A new session (use as ``async with``)."""
+        """A new session for reads (use as ``async with``)."""
         return self.sessions()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A session inside one write transaction, committed on exit, rolled back on error."""
+        if self._write_lock is None:
+            async with self.sessions() as s, s.begin():
+                yield s
+            return
+        async with self._write_lock, self._writers() as s, s.begin():
+            yield s
 
     async def close(self) -> None:
         """Dispose the connection pool."""

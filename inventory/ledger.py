@@ -87,7 +87,7 @@ class Ledger:
         stream_id: str | None = None,
     ) -> SaleRecord:
         """Insert a scheduled sale and return it with its id."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             row = Sale(
                 product_id=product_id,
                 stream_id=stream_id,
@@ -134,7 +134,7 @@ class Ledger:
 
     async def set_sale_window(self, sale_id: int, state: str, start_ms: int, end_ms: int) -> None:
         """Record a sale's state and window after Redis changed them."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id)
@@ -143,7 +143,7 @@ class Ledger:
 
     async def mark_closed(self, sale_id: int) -> None:
         """Record that a sale is over for good (its window kept as it was)."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(
                 update(Sale)
                 .where(Sale.id == sale_id, Sale.state != "closed")
@@ -185,7 +185,7 @@ class Ledger:
             },
             where=Order.state_rank < ins.excluded.state_rank,
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt, rows)
         return len(rows)
 
@@ -211,6 +211,18 @@ class Ledger:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
 
+    async def buyer_order_ids(self, user_id: str, stream_id: str, limit: int = 30) -> list[str]:
+        """The buyer's newest order ids in one stream's sales (through the sale/user index)."""
+        query = (
+            select(Order.id)
+            .join(Sale, Sale.id == Order.sale_id)
+            .where(Sale.stream_id == stream_id, Order.user_id == user_id)
+            .order_by(Order.created_at_ms.desc())
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return list(await s.scalars(query))
+
     async def recent_sales(self, limit: int = 50, stream_id: str | None = None) -> list[SaleRecord]:
         """The newest sales, of one stream when ``stream_id`` is given."""
         query = select(Sale).order_by(Sale.id.desc()).limit(limit)
@@ -232,7 +244,7 @@ class Ledger:
         ins = (postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert)(
             CouponRedemption
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(ins.on_conflict_do_nothing(index_elements=["order_id"]), values)
 
     async def redemption(self, order_id: str) -> tuple[str, int] | None:

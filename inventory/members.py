@@ -67,7 +67,7 @@ class Members:
         stmt = self._insert(StoreMember).values(
             host_id=host_id, user_id=user_id, joined_at_ms=_now_ms(), version=0
         )
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id"]))
         got = await self.membership(host_id, user_id)
         assert got is not None
@@ -107,7 +107,7 @@ class Members:
             host_id=host_id, user_id=user_id, delta=points, reason=reason, ref=ref, at_ms=_now_ms()
         )
         stmt = stmt.on_conflict_do_nothing(index_elements=["host_id", "user_id", "reason", "ref"])
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             if await s.get(StoreMember, (host_id, user_id)) is None:
                 raise NotAMember(f"{user_id} is not a member of {host_id}'s store")
             result = await s.execute(stmt)
@@ -117,7 +117,7 @@ class Members:
         """Spend points once per ``ref`` (e.g. an order id); returns the balance after it."""
         if not 1 <= points <= 10**9:
             raise InvalidInput("points must be 1..10^9")
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             # The member's lock before the balance read: concurrent spends wait here in turn.
             locked = await s.execute(
                 update(StoreMember)

@@ -95,7 +95,7 @@ class Reviews:
             name=name, rating=rating, text=text, hidden=False, at_ms=int(time.time() * 1000),
         )  # fmt: skip
         try:
-            async with self._db.session() as s, s.begin():
+            async with self._db.transaction() as s:
                 s.add(row)
         except IntegrityError as exc:
             raise Conflict("this order already has a review", code="already_reviewed") from exc
@@ -136,11 +136,11 @@ class Reviews:
 
     async def set_hidden(self, review_id: int, hidden: bool) -> ReviewView:
         """Hide a review from the room (or show it again)."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(update(Review).where(Review.id == review_id).values(hidden=hidden))
         return await self.get(review_id)
 
     async def delete(self, review_id: int) -> None:
         """Remove a review for good."""
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(delete(Review).where(Review.id == review_id))

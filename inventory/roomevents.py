@@ -49,7 +49,7 @@ class RoomEventLog:
         ins = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
         # Several server processes may archive the same room: the first write wins.
         stmt = ins(RoomEvent).values(rows).on_conflict_do_nothing()
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             await s.execute(stmt)
 
     async def last_seq(self, stream_id: str) -> int:

@@ -83,7 +83,7 @@ class UserData:
         """Erase or pseudonymise every row about the user; returns the rows changed."""
         archived = await self._archived_events(user_id, name)
         changed = 0
-        async with self._db.session() as s, s.begin():
+        async with self._db.transaction() as s:
             for stmt in (
                 update(Order).where(Order.user_id == user_id).values(user_id=pseudonym),
                 update(Review).where(Review.user_id == user_id)

@@ -7,6 +7,7 @@ from dataclasses import asdict
 from aiohttp import web
 
 from flashsale.audit import audit_sale
+from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
 from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
@@ -191,6 +192,18 @@ async def get_order(request: web.Request) -> web.Response:
     if who.role != Role.ADMIN and order.user_id != who.user_id:
         raise web.HTTPNotFound(reason="order not found")
     return web.json_response(order.to_json())
+
+
+@routes.get("/api/me/orders")
+async def my_orders(request: web.Request) -> web.Response:
+    """The caller's newest orders in one show (``?stream_id=``), bought, won or drawn."""
+    who = require(request)
+    stream_id = request.query.get("stream_id", "")
+    if not stream_id or len(stream_id) > 64:
+        raise BadRequest("stream_id (at most 64 characters) is required")
+    ledger = Ledger(request.app[DATABASE])
+    orders = await buyer_orders(request.app[SALES], ledger, who.user_id, stream_id)
+    return web.json_response({"orders": [o.to_json() for o in orders]})
 
 
 @routes.post("/api/orders/{order_id}/pay")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import Api, LiveServer, eventually, new_show, open_page
+from tests.browser.conftest import DESKTOP, Api, LiveServer, eventually, new_show, open_page
 
 
 async def text_of(page: Any, selector: str) -> str:
@@ -63,6 +63,13 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
     won = await ben_api.call("GET", f"/api/lots/{lot['id']}")
     order = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
     assert (order["state"], order["unit_price_cents"]) == ("reserved", 1100)
+    # The won lot is in Ben's orders, payable there.
+    await ben.click("#orders-btn")
+    await ben.wait_for_selector("#order-list .order-pay", timeout=10000)
+    await ben.click("#order-list .order-pay")
+    await ben.wait_for_selector("#order-list li[data-state=paid]", timeout=10000)
+    paid = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
+    assert paid["state"] == "paid"
     assert ann.errors == [] and ben.errors == []
 
 
@@ -95,3 +102,72 @@ async def test_a_viewer_enters_a_fair_draw_from_the_room_and_wins(
 
     await eventually(won, 15, "the viewer learns they won")
     assert cy.errors == []
+
+
+async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "Watch drop")
+    product = await host_api.call(
+        "POST", "/api/products", {"name": "Watch", "price_cents": 25000}, status=201
+    )
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.click("#draw-desk summary")
+    await studio.fill("#df-product", str(product["id"]))
+    await studio.fill("#df-price", "19900")
+    await studio.fill("#df-units", "1")
+    await studio.fill("#df-window", "600")
+    await studio.click("#df-create")
+    await studio.wait_for_selector("#draw-now:not([hidden])")
+    status = await text_of(studio, "#draw-status")
+    assert "0 entered" in status and "closes in" in status, status
+    sale_id = int(status.split("#")[1].split(" ")[0])
+    draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
+    assert draw["commitment"] in await text_of(studio, "#draw-proof")
+
+    dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
+                          + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
+    await dee.wait_for_selector("#draw-enter:not([hidden])")
+    await dee.click("#draw-enter")
+
+    async def studio_counts_the_entry() -> bool:
+        return "1 entered" in await text_of(studio, "#draw-status")
+
+    await eventually(studio_counts_the_entry, 10, "the studio counts Dee's entry")
+    await studio.click("#draw-close")
+
+    async def awarded() -> bool:
+        return "1 winners with reserved orders" in await text_of(studio, "#draw-status")
+
+    await eventually(awarded, 10, "the studio shows the drawn winner")
+    draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
+    proof = await text_of(studio, "#draw-proof")
+    assert draw["seed"] in proof and draw["entries_hash"] in proof
+    assert await studio.get_attribute("#draw-entries-link", "href") == (
+        f"/api/sales/{sale_id}/draw/entries"
+    )
+
+    async def dee_won() -> bool:
+        return await text_of(dee, "#draw-outcome") == "You won! Pay from My orders."
+
+    await eventually(dee_won, 15, "Dee learns she won")
+    # Her won order shows under "Your orders" (the bag shows a dot) with its own Pay button.
+    await dee.wait_for_selector("#orders-dot:not([hidden])", timeout=10000)
+    await dee.click("#orders-btn")
+    await dee.wait_for_selector("#order-list .order-pay", timeout=10000)
+    assert await text_of(dee, "#order-list .order-pay") == "Pay $199.00"
+    await dee.click("#order-list .order-pay")
+    await dee.wait_for_selector("#order-list li[data-state=paid]", timeout=10000)
+    dee_api = Api(live_server, host_api.session, live_server.token("viewer", "dee"))
+    mine = await dee_api.call("GET", f"/api/me/orders?stream_id={stream_id}")
+    assert [(o["sale_id"], o["unit_price_cents"], o["state"]) for o in mine["orders"]] == [
+        (sale_id, 19900, "paid")
+    ]
+    others = await Api(live_server, host_api.session, live_server.token("viewer", "eve")).call(
+        "GET", f"/api/me/orders?stream_id={stream_id}"
+    )
+    assert others == {"orders": []}
+    assert studio.errors == [] and dee.errors == []

@@ -100,6 +100,10 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
     assert page.errors == []
     landing = await open_page(browser, f"{live_server.url}/")
     await landing.wait_for_selector(f"a[href='/replay/{stream_id}']")
+    # Someone arriving at the ended show's room is offered its replay.
+    room_page = await open_page(browser, f"{live_server.url}/live/{stream_id}")
+    await room_page.wait_for_selector("#end-replay:not([hidden])")
+    assert await room_page.get_attribute("#end-replay", "href") == f"/replay/{stream_id}"
 
 
 async def _over(value: Any, floor: float) -> bool:

@@ -236,3 +236,39 @@ async def test_a_body_arriving_in_pieces_is_read_whole(client: TestClient, auth:
     reply = await reader.read()
     writer.close()
     assert reply.startswith(b"HTTP/1.1 201"), reply[:300]
+
+
+async def test_my_orders_lists_only_the_callers_orders_in_one_show(
+    client: TestClient, auth: Auth
+) -> None:
+    r = await client.post("/api/streams", json={"id": "show1", "title": "Mugs"},
+                          headers=auth("host", "hana"))  # fmt: skip
+    assert r.status == 201, await r.text()
+    sale = await make_sale(client, auth, quantity=5, limit=2, stream_id="show1")
+    other = await make_sale(client, auth, quantity=5, limit=2)  # no stream: another show
+    first = (await buy(client, auth, sale["id"], "amy", "k1"))[1]["order"]
+    second = (await buy(client, auth, sale["id"], "amy", "k2"))[1]["order"]
+    await buy(client, auth, sale["id"], "bob", "k1")
+    await buy(client, auth, other["id"], "amy", "k1")
+    r = await client.post(f"/api/orders/{first['id']}/pay", headers=auth("viewer", "amy"))
+    assert r.status == 200
+
+    async def listed() -> list[tuple[str, str]]:
+        r = await client.get("/api/me/orders?stream_id=show1", headers=auth("viewer", "amy"))
+        assert r.status == 200
+        return [(o["id"], o["state"]) for o in (await r.json())["orders"]]
+
+    # The persister writes orders to SQL asynchronously; the states come live from Redis.
+    want = {(first["id"], "paid"), (second["id"], "reserved")}
+    for _ in range(100):
+        if set(await listed()) == want:
+            break
+        await asyncio.sleep(0.05)
+    assert set(await listed()) == want
+
+    r = await client.get("/api/me/orders?stream_id=show1")
+    assert r.status == 401
+    r = await client.get("/api/me/orders", headers=auth("viewer", "amy"))
+    assert (r.status, (await r.json())["error"]) == (400, "bad_request")
+    r = await client.get("/api/me/orders?stream_id=nope", headers=auth("viewer", "amy"))
+    assert (await r.json()) == {"orders": []}

@@ -168,9 +168,6 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
     assert all(e.lot["winner"] is None for e in heard.events)
 
 
-# On PostgreSQL: on SQLite the persister child and this test's own writes raced for the one
-# writer lock ("database is locked") in a clean-clone CI run; tracked in the session note.
-@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 async def test_reserve_not_met_and_runner_up_offer(core: Core, auctions: Auctions) -> None:
     """Under the reserve nobody wins; an expired winner's lot goes to the runner-up at their bid."""
     product = await core.catalog.create_product("Ring", 1000)

@@ -1,7 +1,7 @@
 // room.js: the viewer room /live/{stream_id}: video, chat, reactions, the sale card, sign-in.
 // Everything users typed reaches the page through textContent only.
 
-import { ApiError, guestSignIn, signInFromUrl, token, who } from "./api.js";
+import { ApiError, api, guestSignIn, signInFromUrl, token, who } from "./api.js";
 import { applyI18n, errorText, langSwitch, number, onLangChange, t, time } from "./i18n.js";
 import { RoomSocket } from "./roomsocket.js";
 import { RoomExtras } from "./roomextras.js";
@@ -61,6 +61,24 @@ function show() {
     ui.endTitle.textContent = t(final[state]);
     ui.endText.hidden = state !== "ended";
   }
+  if (state === "ended") offerReplay();
+}
+
+// An ended show lives on as a shoppable replay once its recording exists: offer it first.
+let replayAsked = false;
+async function offerReplay() {
+  if (replayAsked) return;
+  replayAsked = true;
+  try {
+    const { recordings } = await api(`/api/streams/${encodeURIComponent(streamId)}/recordings`);
+    if (!recordings.length) return;
+  } catch {
+    return;
+  }
+  const link = $("end-replay");
+  link.href = `/replay/${encodeURIComponent(streamId)}`;
+  link.hidden = false;
+  $("end-home").classList.replace("btn-primary", "btn-ghost");
 }
 
 // -- chat ---------------------------------------------------------------------------------------
@@ -202,8 +220,11 @@ const social = new SocialPanel(room, sale, {
   groupId: new URLSearchParams(location.search).get("group"),
   refBy: new URLSearchParams(location.search).get("ref"),
 });
-const lots = new LotCard(room, streamId, { signIn, showName: () => ui.showName.checked });
-const draw = new DrawCard(room, streamId, { signIn });
+const lots = new LotCard(room, streamId, {
+  signIn, showName: () => ui.showName.checked,
+  onOrder: (orderId) => sale.refreshOrder(orderId).then(() => sale.render()),
+});
+const draw = new DrawCard(room, streamId, { signIn, onWon: (saleId) => sale.loadMine(saleId) });
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";

@@ -12,9 +12,28 @@ import { clock, errorText, t } from "./i18n.js";
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 3000;
 
+/**
+ * Calls ``refresh`` every ``ms`` while the holder's draw takes entries (entries arrive over
+ * other viewers' sockets, so only polling sees them), else ``idle`` (a clock tick).
+ */
+export function pollDraw(holder, ms, refresh, idle) {
+  return setInterval(() => (holder.draw && holder.draw.state !== "awarded" ? refresh() : idle()), ms);
+}
+
+/** The stream's latest draw, or null; undefined when the server could not be asked. */
+export async function latestDraw(streamId) {
+  try {
+    const { draws } = await api(`/api/streams/${encodeURIComponent(streamId)}/draws`);
+    return draws[0] || null;
+  } catch {
+    return undefined;
+  }
+}
+
 export class DrawCard {
-  constructor(room, streamId, { signIn }) {
+  constructor(room, streamId, { signIn, onWon = () => {} }) {
     this.room = room;
+    this.onWon = onWon; // (sale id) the viewer's entry won: their order is reserved
     this.streamId = streamId;
     this.signIn = signIn;
     this.draw = null;
@@ -24,19 +43,13 @@ export class DrawCard {
       button: $("draw-enter"), outcome: $("draw-outcome"),
     };
     this.el.button.addEventListener("click", () => this.enter());
-    setInterval(() => {
-      if (this.draw && this.draw.state !== "awarded") this.load();
-      else this.tick();
-    }, POLL_MS);
+    pollDraw(this, POLL_MS, () => this.load(), () => this.tick());
   }
 
   async load() {
-    try {
-      const { draws } = await api(`/api/streams/${encodeURIComponent(this.streamId)}/draws`);
-      this.draw = draws[0] || null;
-    } catch {
-      return;
-    }
+    const draw = await latestDraw(this.streamId);
+    if (draw === undefined) return;
+    this.draw = draw;
     this.redraw();
   }
 
@@ -73,7 +86,12 @@ export class DrawCard {
       this.el.info.textContent = t("draw.closed", { count: d.entries, winners: d.winner_entries.length });
       this.el.commit.textContent = t("draw.seed", { seed: (d.seed || "").slice(0, 16) });
       if (this.entry) {
-        this.el.outcome.textContent = t(d.winner_entries.includes(this.entry) ? "draw.won" : "draw.lost");
+        const won = d.winner_entries.includes(this.entry);
+        this.el.outcome.textContent = t(won ? "draw.won" : "draw.lost");
+        if (won && this.told !== d.sale_id) {
+          this.told = d.sale_id;
+          this.onWon(d.sale_id);
+        }
       }
     }
     this.tick();

@@ -15,7 +15,8 @@ import { clock, errorText, money, t } from "./i18n.js";
 const $ = (id) => document.getElementById(id);
 
 export class LotCard {
-  constructor(room, streamId, { signIn, showName }) {
+  constructor(room, streamId, { signIn, showName, onOrder = () => {} }) {
+    this.onOrder = onOrder; // (order id) this viewer won a lot: their order is reserved
     this.room = room;
     this.streamId = streamId;
     this.signIn = signIn;
@@ -58,6 +59,7 @@ export class LotCard {
       const lot = await api(`/api/lots/${lotId}`);
       if (lot.order_id) {
         this.won = lot;
+        this.onOrder(lot.order_id);
         this.redraw();
       }
     } catch {

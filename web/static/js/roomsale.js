@@ -105,8 +105,29 @@ export class SaleCard {
     if (user) {
       for (const o of this.stored()) this.orders.set(o.id, o);
       this.refreshOrders();
+      this.loadMine();
     }
     this.render();
+  }
+
+  /**
+   * The buyer's orders in this show as the server knows them: orders won rather than tapped
+   * (an auction lot, a fair draw) or bought in another tab. With ``saleId``, retries for a
+   * few seconds until an order of that sale shows up (SQL learns it from the persister).
+   */
+  async loadMine(saleId = null) {
+    for (let attempt = 0; attempt < 6 && this.user; attempt++) {
+      try {
+        const path = `/api/me/orders?stream_id=${encodeURIComponent(this.room.streamId)}`;
+        const { orders } = await api(path);
+        for (const o of orders) this.keep(o);
+      } catch {
+        return;
+      }
+      this.render();
+      if (saleId === null || [...this.orders.values()].some((o) => o.sale_id === saleId)) return;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
   }
 
   // -- which sale ---------------------------------------------------------------------------
@@ -214,9 +235,9 @@ export class SaleCard {
     }
   }
 
-  async settle(action) {
+  async settle(action, chosen = null) {
     const s = this.sale();
-    const order = s && this.reservedOrder(s.id);
+    const order = chosen || (s && this.reservedOrder(s.id));
     if (!order) return;
     this.el.pay.disabled = this.el.cancel.disabled = true;
     if (action === "pay") this.el.pay.textContent = t("room.buy.paying");
@@ -514,6 +535,15 @@ export class SaleCard {
         : t(`room.order.${st}`);
       li.dataset.state = st;
       li.append(line, state);
+      if (st === "reserved") {
+        // Won orders (a lot, a draw) have no buy button of their own: pay them from here.
+        const pay = document.createElement("button");
+        pay.type = "button";
+        pay.className = "btn btn-small btn-primary order-pay";
+        pay.textContent = t("room.buy.pay", { amount: money(o.total_cents, currency) });
+        pay.addEventListener("click", () => this.settle("pay", o));
+        li.append(pay);
+      }
       return li;
     });
     e.list.replaceChildren(...items);

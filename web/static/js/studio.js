@@ -10,6 +10,7 @@ import { showSignIn, signInFor } from "./signinform.js";
 import { showAnalytics } from "./studio-analytics.js";
 import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
+import { DrawDesk } from "./studio-draw.js";
 import { LotDesk } from "./studio-lot.js";
 import { Shop } from "./studio-shop.js";
 import { SocialDesk } from "./studio-social.js";
@@ -127,6 +128,7 @@ async function consoleView(me) {
     serverNow: () => room.serverNow(),
   });
   const lots = new LotDesk({ streamId });
+  const draws = new DrawDesk({ streamId, serverNow: () => room.serverNow() });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
   const camera = new Camera({ streamId, token, banner, onPhase });
@@ -157,6 +159,7 @@ async function consoleView(me) {
     camera.relabel();
   });
   await shop.load();
+  await draws.load();
   camera.init();
   // After the show (or on request) the studio shows what worked: studio-analytics.js.
   if (stream.status === "ended" || location.hash === "#analytics") showAnalytics(streamId, shop.currency());
