@@ -150,7 +150,7 @@ async def test_sqlite_locked_buys_go_on_and_the_persister_catches_up(
         sid = sale["id"]
         assert Counter(s for s, _ in await _rush(client, auth, sid, range(20))) == {201: 20}
         assert await _persisted(ledger, sid, 20, 20) == 20
-        # Another process holds the write lock longer than the 5 s busy timeout.
+        # Another process holds the write lock: the persister cannot write, buys go on.
         lock = sqlite3.connect(tmp_path / "livesell.db", isolation_level=None)
         lock.execute("BEGIN EXCLUSIVE")
         try:
