@@ -23,7 +23,7 @@ class TcpCut:
         self._links: set[asyncio.StreamWriter] = set()
         #: Writers of stalled connections: whatever reaches them is dropped, forever.
         self._dead: set[asyncio.StreamWriter] = set()
-        self._mode = ""
+        self.mode = ""
         self.port = 0
         self.down = False
         #: Connections refused while the link was cut (proof the client kept trying).
@@ -40,7 +40,7 @@ class TcpCut:
         Connections stalled earlier stay stalled whatever comes next (their peer is gone).
         """
         assert mode in ("reset", "stall")
-        self.down, self._mode = True, mode
+        self.down, self.mode = True, mode
         live = self._links - self._dead
         if mode == "stall":
             self._dead |= live
@@ -64,7 +64,7 @@ class TcpCut:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         if self.down:
             self.refused += 1
-            if self._mode == "reset":
+            if self.mode == "reset":
                 _reset(writer)
                 return
             # A silent host: the client's connect or first query hangs until its own timeout.

@@ -163,6 +163,28 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
         await db.close()
 
 
+async def _open_when_reachable(db: Any) -> None:
+    """Open (migrate) the database, waiting with the persister's back-off while it is down."""
+    from flashsale.persister import retry_delay
+    from web.http import DATABASE_DOWN
+
+    failures = 0
+    while True:
+        try:
+            await db.open()
+            return
+        except DATABASE_DOWN as exc:
+            # A persister (re)started during a database outage used to exit here, and its
+            # supervisor's back-off (up to 30 s) then delayed the catch-up after the outage.
+            failures += 1
+            wait = retry_delay(failures)
+            logging.getLogger("livesell.persister").warning(
+                "database unreachable at start-up (%s); retrying in %.2f s (attempt %d)",
+                type(exc).__name__, wait, failures,
+            )  # fmt: skip
+            await asyncio.sleep(wait)
+
+
 async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
     from inventory.database import Database
@@ -173,7 +195,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
         raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
     redis = make_redis(settings.redis_url, 4)
     db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
-    await db.open()
+    await _open_when_reachable(db)
     persister = Persister(
         redis,
         Ledger(db),

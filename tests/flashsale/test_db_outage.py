@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import logging
 import sqlite3
+import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -21,9 +22,12 @@ from aiohttp.test_utils import TestClient
 
 from chat.protocol import CLOSE_TRY_AGAIN
 from flashsale.backlog import backlog
+from flashsale.keys import SaleKeys
+from flashsale.persister import GROUP
 from inventory.database import Database
 from inventory.ledger import Ledger
 from tests.flashsale.helpers import Auth, buy, make_sale
+from tests.flashsale.test_faults import _env
 from tests.netfaults import TcpCut
 from web.app import create_app
 from web.keys import REDIS
@@ -41,6 +45,17 @@ async def _persisted(ledger: Ledger, sale_id: int, want: int, within_s: float) -
             return n
         await asyncio.sleep(0.1)
     return n
+
+
+async def _consumers(client: TestClient, events: str, want: int) -> list[dict]:  # type: ignore[type-arg]
+    """The persister group's consumers of a stream, once there are ``want`` (or after 20 s)."""
+    consumers: list[dict] = []  # type: ignore[type-arg]
+    for _ in range(200):
+        consumers = await client.app[REDIS].xinfo_consumers(events, GROUP)
+        if len(consumers) >= want:
+            break
+        await asyncio.sleep(0.1)
+    return consumers
 
 
 async def _rush(
@@ -73,6 +88,11 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
     db = Database(real)  # the test's own view of SQL, around the proxy
     ledger = Ledger(db)
     caplog.set_level(logging.INFO, logger="livesell.persister")
+    # Beside the in-process persister, a `livesell persist` child (the default deployment).
+    cmd = [sys.executable, "-m", "web.cli", "persist"]
+    env = _env(settings) | {"LIVESELL_DATABASE_TIMEOUT_S": "2"}
+    first = await asyncio.create_subprocess_exec(*cmd, env=env)
+    second: asyncio.subprocess.Process | None = None
     try:
         sale = await make_sale(client, auth, quantity=1000, limit=1)
         sid = sale["id"]
@@ -82,6 +102,8 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
         before = await _rush(client, auth, sid, range(0, 50), pay_every=5)
         assert Counter(s for s, _ in before) == {201: 50}
         assert await _persisted(ledger, sid, 50, 20) == 50
+        events = SaleKeys.of(settings.redis_prefix, sid).events
+        assert len(await _consumers(client, events, 2)) == 2  # the child reads the stream too
 
         # The database's host goes silent (no RST: every call hangs until its timeout), then,
         # half-way, it is refused outright as while it restarts.
@@ -90,7 +112,15 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
         during: list[tuple[int, dict]] = []  # type: ignore[type-arg]
         wave = 0
         while time.monotonic() < outage_end:
-            if wave == 5:
+            if wave == 2:
+                # The persister child crashes, holding what it had read; its replacement
+                # starts while the database is still away.
+                first.kill()
+                await first.wait()
+                second = await asyncio.create_subprocess_exec(
+                    *cmd, env=env, stderr=asyncio.subprocess.PIPE
+                )
+            if proxy.mode == "stall" and time.monotonic() > outage_end - OUTAGE_S / 2:
                 proxy.cut("reset")
             users = range(100 + wave * 20, 120 + wave * 20)
             during += await _rush(client, auth, sid, users, pay_every=4)
@@ -110,7 +140,8 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
             assert msgpack.unpackb(msg.data)["code"] == "unavailable"
             assert (await ws.receive(timeout=10)).type == WSMsgType.CLOSE
             assert ws.close_code == CLOSE_TRY_AGAIN
-        assert proxy.refused > 0  # the persister kept trying
+        assert proxy.refused > 0  # the persisters kept trying
+        assert second is not None and second.returncode is None  # it waits instead of exiting
 
         proxy.restore()
         after = await _rush(client, auth, sid, range(5000, 5050))
@@ -133,7 +164,19 @@ async def test_database_down_30s_buys_go_on_and_the_persister_catches_up(
         ]
         assert waits[:5] == [0.25, 0.5, 1.0, 2.0, 4.0] and max(waits) == 4.0, waits
         assert any("recovered" in r.getMessage() for r in caplog.records)
+        # Nothing is left pending, the crashed child's events included: three consumers
+        # (in-process, crashed, replacement), every one's events acked.
+        consumers = await _consumers(client, events, 3)
+        assert len(consumers) == 3 and {c["pending"] for c in consumers} == {0}, consumers
+        second.terminate()
+        log = (await second.stderr.read()).decode() if second.stderr else ""
+        starts = [float(x.split(" s ")[0]) for x in log.split("retrying in ")[1:]]
+        assert starts[:3] == [0.25, 0.5, 1.0], log
     finally:
+        for child in (first, second):
+            if child is not None and child.returncode is None:
+                child.kill()
+                await child.wait()
         await client.close()
         await db.close()
         await proxy.close()
