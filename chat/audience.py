@@ -10,11 +10,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from chat.errors import Banned, RoomNotFound
-from chat.fanout import LocalRoom
+from chat.fanout import FanoutMeter, LocalRoom, NullFanoutMeter
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Identity, Member, RoomLimits
 from chat.moderation import WordFilter
-from chat.protocol import CLOSE_BANNED, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, decode
+from chat.protocol import CLOSE_BANNED, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, decode, unwrap
 from chat.room import RoomState
 from chat.snapshot import Snapshots
 from chat.subscriptions import Subscriptions
@@ -58,8 +58,10 @@ class Audience:
         subscriptions: Subscriptions,
         keys_of: Callable[[str], RoomKeys],
         limits: RoomLimits,
+        meter: FanoutMeter | None = None,
     ) -> None:
         self._catalog = catalog
+        self._meter = meter or NullFanoutMeter()
         self._state = state
         self._snapshots = snapshots
         self._subs = subscriptions
@@ -84,7 +86,9 @@ class Audience:
     async def _room(self, stream_id: str) -> LocalRoom:
         room = self._rooms.get(stream_id)
         if room is None:
-            room = self._rooms[stream_id] = LocalRoom(stream_id, self._keys_of(stream_id))
+            room = self._rooms[stream_id] = LocalRoom(
+                stream_id, self._keys_of(stream_id), self._meter
+            )
             try:
                 room.stream = await self._catalog.get_stream(stream_id)
                 if room.stream is None:
@@ -222,8 +226,9 @@ class Audience:
 
     # -- events ------------------------------------------------------------------------------
 
-    def on_event(self, room: LocalRoom, data: bytes) -> None:
+    def on_event(self, room: LocalRoom, message: bytes) -> None:
         """One event from the room's channel: keep the caches in step, queue it for delivery."""
+        data, published_us = unwrap(message)
         try:
             ev = decode(data)
             kind = ev["type"]
@@ -242,7 +247,7 @@ class Audience:
             for m in room.members():
                 if m.user_id == ev["user_id"]:
                     self._kick(m, CLOSE_BANNED, "banned")
-        room.push(data, ev.get("seq", 0), self.limits.batch_window_s)
+        room.push(data, ev.get("seq", 0), self.limits.batch_window_s, published_us)
 
     def stats(self) -> dict[str, int]:
         """Counters for health checks and benchmarks."""

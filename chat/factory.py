@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 from chat.analytics import NULL_TALLY, Tally
 from chat.audience import Audience
 from chat.commands import Commands
+from chat.fanout import FanoutMeter
 from chat.figures import room_figures
 from chat.history import RoomLog
 from chat.hub import Authenticate, Hub
@@ -41,10 +42,12 @@ def build_room(
     coupons: RoomCoupons | None = None,
     lots: RoomLots | None = None,
     tally: Tally = NULL_TALLY,
+    meter: FanoutMeter | None = None,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to.
 
-    ``groups`` and ``coupons`` (both or neither) bring group buys and coupon drops to the room.
+    ``groups`` and ``coupons`` (both or neither) bring group buys and coupon drops to the room;
+    ``meter`` hears the fan-out's delivery lag.
     """
     limits = limits or RoomLimits()
     keys_of = partial(RoomKeys.of, prefix)
@@ -58,7 +61,7 @@ def build_room(
     presence = Presence(redis, process_id or uuid.uuid4().hex[:12], limits.viewers_interval_s)
     snapshots = Snapshots(state, room_log, moderation, sales, social)
     subscriptions = Subscriptions(redis, f"{prefix}:hub")
-    audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits)
+    audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits, meter)
     announcer = SaleAnnouncer(feed, sales, room_log, keys_of, social, limits.sale_sweep_s)
     return Hub(
         keys_of=keys_of,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Member, trim_frame
@@ -12,12 +13,28 @@ from chat.protocol import Frame, batch_payload
 from inventory.catalog import StreamView
 
 
+class FanoutMeter(Protocol):
+    """Hears how late the fan-out delivers events (web/metrics.py). Cheap; never raises."""
+
+    def delivery_lag(self, seconds: float) -> None:
+        """One event reached this process's sockets ``seconds`` after Redis published it."""
+        ...
+
+
+class NullFanoutMeter:
+    """A meter that measures nothing (the default)."""
+
+    def delivery_lag(self, seconds: float) -> None:
+        """Ignore the lag."""
+
+
 class LocalRoom:
     """This process's view of one room: its clients and the events waiting for the next frame."""
 
-    def __init__(self, stream_id: str, keys: RoomKeys) -> None:
+    def __init__(self, stream_id: str, keys: RoomKeys, meter: FanoutMeter | None = None) -> None:
         self.stream_id = stream_id
         self.keys = keys
+        self._meter = meter or NullFanoutMeter()
         self.stream: StreamView | None = None
         self.ready = asyncio.Event()
         self.failed: BaseException | None = None
@@ -25,6 +42,8 @@ class LocalRoom:
         self.joining: set[Member] = set()
         self.lagging: set[Member] = set()
         self.pending: list[bytes] = []
+        #: Publish times (µs, Redis's clock) of the pending events that carry one.
+        self.stamps: list[int] = []
         self.first_seq = 0
         self.last_seq = 0
         self.flush_handle: asyncio.TimerHandle | None = None
@@ -47,8 +66,10 @@ class LocalRoom:
         """Local client count (for presence)."""
         return len(self.live) + len(self.joining) + len(self.lagging)
 
-    def push(self, data: bytes, seq: int, window_s: float) -> None:
-        """Queue one encoded event for the next frame."""
+    def push(self, data: bytes, seq: int, window_s: float, published_us: int = 0) -> None:
+        """Queue one encoded event for the next frame (``published_us``: when, if known)."""
+        if published_us:
+            self.stamps.append(published_us)
         if seq:
             self.first_seq = self.first_seq or seq
             self.last_seq = seq
@@ -69,6 +90,7 @@ class LocalRoom:
         started = time.perf_counter()
         self.last_flush = asyncio.get_running_loop().time()
         events, self.pending = self.pending, []
+        stamps, self.stamps = self.stamps, []
         if not events:
             return
         payload = events[0] if len(events) == 1 else batch_payload(events)
@@ -85,10 +107,20 @@ class LocalRoom:
         for member in self.joining:
             member.pending.append(frame)
         self.frames_sent += 1
-        self.deliveries += (len(self.live) - len(overflow)) * len(events)
+        written = len(self.live) - len(overflow)
+        self.deliveries += written * len(events)
         for member in overflow:
             self.lag(member)
+        if stamps and written:
+            self._measure(stamps)
         self.flush_cost = time.perf_counter() - started
+
+    def _measure(self, stamps: list[int]) -> None:
+        # Wall clock against Redis's: one host's clock, or NTP-synced hosts (skew adds in).
+        # Measured after the write loop: the lag of the last local socket written.
+        now_us = time.time_ns() // 1000
+        for published_us in stamps:
+            self._meter.delivery_lag(max(0, now_us - published_us) / 1e6)
 
     def _send_filtered(self, frame: Frame) -> list[Member]:
         # A member that just joined may already hold some of these events (they were in its

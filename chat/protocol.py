@@ -72,6 +72,19 @@ def decode(data: bytes) -> Any:
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 
+#: A pub/sub message may start with its publish time: msgpack's uint64 marker, then the Redis
+#: clock in microseconds (chat/lua/publish_fn.lua). An event itself always starts with a map.
+_STAMP = 0xCF
+_STAMP_LEN = 9
+
+
+def unwrap(message: bytes) -> tuple[bytes, int]:
+    """A room channel message as (the event, its publish time in µs, or 0 when unstamped)."""
+    if len(message) > _STAMP_LEN and message[0] == _STAMP:
+        return message[_STAMP_LEN:], int.from_bytes(message[1:_STAMP_LEN], "big")
+    return message, 0
+
+
 def open_payload(event: dict[str, Any], extra_fields: int) -> bytes:
     """Encode ``event`` as a map whose header announces ``extra_fields`` more entries.
 

@@ -212,6 +212,16 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
         await db.close()
 
 
+async def _migrate(settings: Settings) -> None:
+    from inventory.database import Database
+
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.open()  # applies the migrations up to head
+    finally:
+        await db.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``livesell`` console script."""
     parser = argparse.ArgumentParser(prog="livesell", description="livesell server")
@@ -234,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
+    # A deploy's one-off step (a Kubernetes Job, a compose service) before new servers start:
+    # servers also migrate at start-up, but several starting at once would race on the DDL.
+    sub.add_parser("migrate", help="apply the database migrations up to head, then exit")
     p = sub.add_parser("login-link", help="print fresh one-time sign-in links (10 minutes)")
     p.add_argument("--role", choices=[Role.ADMIN.value, Role.HOST.value], default="admin")
     p.add_argument("--user", help="user id (default: the role's name)")
@@ -259,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "login-link":
         asyncio.run(_login_link(settings, args))
+        return 0
+    if args.cmd == "migrate":
+        asyncio.run(_migrate(settings))
         return 0
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))

@@ -56,6 +56,9 @@ _PER_PROCESS: Final = "livesum"
 _SHARED: Final = "livemostrecent"
 #: The 4-byte "bytes used" count and padding every series file starts with once sized.
 _FILE_HEADER = 8
+#: Publish to socket write: about a millisecond on a quiet host, the batch window (50 ms) and
+#: the flush's cost (tens of ms with thousands of local sockets) on a busy one.
+_DELIVERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 _LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
 
@@ -101,7 +104,7 @@ class SeriesFiles:
 
 
 class Metrics:
-    """Every livesell series; also the flash sale's ``BuyMeter`` (flashsale/meter.py)."""
+    """Every livesell series; the sale's ``BuyMeter`` and the room's ``FanoutMeter``."""
 
     def __init__(self) -> None:
         self.multiprocess = bool(os.environ.get(MULTIPROC_ENV))
@@ -143,6 +146,11 @@ class Metrics:
         self.frames = Counter(
             "livesell_room_frames", "Websocket frames written by the room fan-out.", registry=own
         )
+        self.delivery = Histogram(
+            "livesell_room_delivery_lag_seconds",
+            "Room events: from Redis PUBLISH to the frame written to this worker's sockets.",
+            buckets=_DELIVERY_BUCKETS, registry=own,
+        )  # fmt: skip
         self.publishers = Gauge("livesell_relay_publishers", "Live WHIP publishers.",
                                 registry=own, multiprocess_mode=_PER_PROCESS)  # fmt: skip
         self.viewers = Gauge("livesell_relay_viewers", "WHEP viewers.", registry=own,
@@ -198,6 +206,10 @@ class Metrics:
     def holds_expired(self, count: int) -> None:
         """Count expired holds (BuyMeter)."""
         self.expired.inc(count)
+
+    def delivery_lag(self, seconds: float) -> None:
+        """Time one room event's fan-out (chat.fanout.FanoutMeter)."""
+        self.delivery.observe(seconds)
 
     def exposition(self) -> bytes:
         """Every series in the Prometheus text format."""

@@ -96,6 +96,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         coupons=coupons,
         lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
+        meter=app[METRICS],
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.

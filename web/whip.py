@@ -15,7 +15,7 @@ from stream.registry import StreamRegistry
 from web.auth import Principal, Role
 from web.errors import AuthError, ForbiddenError
 from web.http import json_error, read_capped
-from web.keys import CATALOG, RELAY, SIGNER, STREAM_REGISTRY
+from web.keys import CATALOG, RELAY, SETTINGS, SIGNER, STREAM_REGISTRY
 
 log = logging.getLogger("livesell.web")
 
@@ -305,5 +305,10 @@ class _BadBody(StreamError):
 def _created(request: web.Request, sdp: str, session_id: str, etag: str) -> web.Response:
     kind = request.path.strip("/").split("/", 1)[0]
     location = f"/{kind}/{request.match_info['stream_id']}/{session_id}"
+    # The session lives in this process: behind a shared port or a load balancer its PATCH and
+    # DELETE must come back here, at this process's own address (docs/deploy.md).
+    own = request.app[SETTINGS].advertise_url.rstrip("/")
+    if own:
+        location = own + location
     headers = {**CORS, "Location": location, "ETag": etag, "Accept-Patch": TRICKLE}
     return web.Response(status=201, body=sdp.encode(), content_type=SDP, headers=headers)

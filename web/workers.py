@@ -14,6 +14,8 @@ import logging
 import signal
 from functools import partial
 
+from yarl import URL
+
 from inventory.database import Database
 from web.metrics import prepare_metrics_dir, worker_exited
 from web.process import ChildProcess
@@ -27,6 +29,17 @@ log = logging.getLogger("livesell.workers")
 def private_port(port: int, index: int) -> int:
     """The port worker ``index`` alone listens on (and advertises)."""
     return port + 1 + index
+
+
+def worker_url(advertise_url: str, host: str, port: int) -> str:
+    """The URL worker ``port`` advertises: the server's advertised host, else its bind host.
+
+    Bound to every interface (``0.0.0.0`` in a container), the bind host is no address a
+    viewer can be redirected to: ``LIVESELL_ADVERTISE_URL`` names the public one.
+    """
+    if advertise_url:
+        return str(URL(advertise_url).with_port(port).origin())
+    return f"http://{host}:{port}"
 
 
 class Supervisor:
@@ -83,7 +96,7 @@ class Supervisor:
         series = prepare_metrics_dir(s.data_dir)  # emptied before any worker writes to it
         workers = []
         for i in range(self._n):
-            own = f"http://{self._host}:{private_port(self._port, i)}"
+            own = worker_url(s.advertise_url, self._host, private_port(self._port, i))
             argv = ["serve", "--host", self._host, "--port", str(self._port)]
             workers.append(
                 ChildProcess(

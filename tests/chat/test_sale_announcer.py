@@ -13,6 +13,7 @@ from redis.asyncio.client import PubSub
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.moderation import Moderation
+from chat.protocol import unwrap
 from chat.room import RoomState
 from chat.salefeed import QUIET_SWEEPS, SaleAnnouncer, SaleFeed
 from chat.snapshot import Snapshots
@@ -72,7 +73,7 @@ async def heard(ps: PubSub, n: int) -> list[dict[str, Any]]:
     while time.monotonic() < deadline and len(seen) < n:
         m = await ps.get_message(ignore_subscribe_messages=True, timeout=0.2)
         if m:
-            seen.append(msgpack.unpackb(m["data"]))
+            seen.append(msgpack.unpackb(unwrap(m["data"])[0]))
     return seen
 
 

@@ -14,6 +14,7 @@ from flashsale.keys import SaleKeys, sale_id_of_order
 from web.auth import Role, TokenSigner
 from web.errors import AuthError, ConfigError
 from web.settings import Settings
+from web.workers import worker_url
 
 SECRET = "unit-test-secret-0123456789-abcdefgh"
 
@@ -138,3 +139,14 @@ def test_tokens_with_odd_numbers_or_ids_are_refused() -> None:
             signer.verify(forged)
     with pytest.raises(ValueError):
         signer.mint("x" * 64 + "\n", Role.VIEWER)
+
+
+def test_workers_advertise_the_public_host_at_their_own_port() -> None:
+    assert worker_url("", "127.0.0.1", 8081) == "http://127.0.0.1:8081"
+    # Bound to every interface behind a proxy: the advertised host, the worker's port.
+    assert worker_url("https://live.example.com", "0.0.0.0", 8082) == (
+        "https://live.example.com:8082"
+    )
+    assert worker_url("https://live.example.com:8443/x/", "0.0.0.0", 8083) == (
+        "https://live.example.com:8083"
+    )

@@ -15,9 +15,10 @@ import aiohttp
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.chat.test_room_ws import connect, make_stream
+from tests.chat.test_room_ws import connect, make_stream, token
 from tests.flashsale.helpers import make_sale
 from tests.web.test_workers import free_run, serve_env
+from web.auth import TokenSigner
 
 Auth = Callable[..., dict[str, str]]
 BUY_ROUTE = "/api/sales/{sale_id}/buy"
@@ -122,6 +123,28 @@ async def test_metrics_add_up_during_a_sale(client: TestClient, auth: Auth) -> N
     assert value(series, "process_cpu_seconds_total") > 0
     for w in watchers:
         await w.ws.close()
+
+
+async def test_room_delivery_lag_is_measured_once_per_event(
+    client: TestClient, auth: Auth, signer: TokenSigner
+) -> None:
+    sid = await make_stream(client, auth)
+    url = str(client.make_url("")).rstrip("/")
+    viewers = [await connect(client, f"/ws/rooms/{sid}") for _ in range(3)]
+    host = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
+    lag = "livesell_room_delivery_lag_seconds"
+    before = parse(await scrape_text(url))
+    await host.send("chat", text="hello")
+    for v in viewers:  # the stamp is stripped: every viewer decodes the same chat event
+        ev = await v.until(lambda e: e["type"] == "chat")
+        assert ev["text"] == "hello" and set(ev) >= {"seq", "role", "user_id"}
+    after = parse(await scrape_text(url))
+    # One observation for the event on this worker, however many sockets it was written to.
+    assert value(after, f"{lag}_count") - value(before, f"{lag}_count") == 1
+    assert value(after, f"{lag}_bucket", le="+Inf") == value(after, f"{lag}_count")
+    assert value(after, f"{lag}_sum") >= value(before, f"{lag}_sum")
+    for s in (*viewers, host):
+        await s.ws.close()
 
 
 async def test_holds_expire_and_unmatched_routes(client: TestClient, auth: Auth) -> None:

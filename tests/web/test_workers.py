@@ -116,6 +116,8 @@ async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_
                 first = f"http://127.0.0.1:{port + 1}"
                 r = await s.post(f"{first}/whip/show", data=await host.offer(), headers=whip)
                 assert r.status == 201, await r.text()
+                # The session's address is its worker's own, not the shared port.
+                assert r.headers["Location"].startswith(f"{first}/whip/show/")
                 await host.accept(await r.text())
                 r = await s.post(
                     f"http://127.0.0.1:{port + 2}/whep/show",
@@ -126,8 +128,12 @@ async def test_workers_share_a_port_and_sell_exactly_once(tmp_path: Path, redis_
                 assert r.status == 307 and r.headers["Location"] == f"{first}/whep/show"
                 r = await s.post(r.headers["Location"], data=await viewer.offer(), headers=SDP)
                 assert r.status == 201, await r.text()
+                session = r.headers["Location"]
+                assert session.startswith(f"{first}/whep/show/")
                 await viewer.accept(await r.text())
                 await viewer.wait_frames(5, within_s=10)
+                async with s.delete(session) as r:  # reaches the worker holding the session
+                    assert r.status == 200
             finally:
                 await viewer.close()
                 await host.close()
