@@ -215,7 +215,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
 async def _migrate(settings: Settings) -> None:
     from inventory.database import Database
 
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     try:
         await db.open()  # applies the migrations up to head
     finally:
