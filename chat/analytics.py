@@ -217,3 +217,8 @@ class AnalyticsRollup:
         """Copy one room's counters (after flushing this process's tally) into SQL."""
         await self._tally.flush()
         await self._store.store(stream_id, await self._tally.counters(stream_id))
+
+
+async def forget_counters(redis: Redis, prefix: str, stream_id: str) -> None:
+    """Drop a room's counters in Redis (a rehearsal's, before the stream becomes a real show)."""
+    await redis.delete(counters_key(prefix, stream_id))

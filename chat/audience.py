@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import random
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -14,10 +15,20 @@ from chat.fanout import FanoutMeter, LocalRoom, NullFanoutMeter
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Identity, Member, RoomLimits
 from chat.moderation import WordFilter
-from chat.protocol import CLOSE_BANNED, CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, decode, unwrap
+from chat.protocol import (
+    CLOSE_BANNED,
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_SLOW,
+    RESTART_RETRY_MS,
+    Frame,
+    decode,
+    encode,
+    restarting_event,
+    unwrap,
+)
 from chat.room import RoomState
 from chat.snapshot import Snapshots
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels
 from inventory.catalog import Catalog
 from inventory.tasks import cancel_all, supervise
 
@@ -55,7 +66,7 @@ class Audience:
         catalog: Catalog,
         state: RoomState,
         snapshots: Snapshots,
-        subscriptions: Subscriptions,
+        subscriptions: RoomChannels,
         keys_of: Callable[[str], RoomKeys],
         limits: RoomLimits,
         meter: FanoutMeter | None = None,
@@ -178,11 +189,31 @@ class Audience:
         self.leave(member)
         self._spawn(member.conn.close(code, reason), "chat.kick")
 
-    async def close_clients(self) -> None:
-        """Close every local socket with 1001 (going away)."""
+    def disconnect(
+        self, match: Callable[[Identity], bool], code: int, event: dict[str, Any]
+    ) -> int:
+        """Send ``event`` to, then close with ``code``, every signed-in member ``match`` picks."""
+        gone = [
+            m
+            for r in self._rooms.values()
+            for m in r.members()
+            if m.identity is not None and match(m.identity)
+        ]
+        for m in gone:
+            m.send(event)
+            self._kick(m, code, str(event.get("code", "")))
+        return len(gone)
+
+    async def close_clients(self, restarting: bool = False) -> None:
+        """Close every local socket with 1001 (going away), first telling it (``restarting``)."""
         members = [m for r in self._rooms.values() for m in r.members()]
         for m in members:
             self.leave(m)
+            if restarting:
+                # Written now, ahead of the close frame; a member too far behind misses it and
+                # still reconnects on 1001. A spread hint, so a room does not return at once.
+                retry = random.randint(*RESTART_RETRY_MS)
+                m.conn.send_frame(Frame(encode(restarting_event(retry))))
         await asyncio.gather(
             *(m.conn.close(CLOSE_GOING_AWAY, "server shutting down") for m in members),
             return_exceptions=True,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from chat.analytics import NULL_TALLY, Tally
 from chat.errors import (
@@ -29,13 +29,26 @@ from flashsale.errors import SaleNotFound
 from inventory.catalog import StreamView
 from inventory.errors import DomainError
 
+
+class Throttle(Protocol):
+    """Per-client-address limits shared with the HTTP edge (buys count the same on both)."""
+
+    async def wait_ms(self, client: str, limit: str) -> int:
+        """0 when ``client`` may do ``limit``'s action now (counted), else milliseconds to wait."""
+        ...
+
+
+class AddressLimited(RateLimited):
+    """Over a per-address limit: not a strike, as the address may be a crowd behind one NAT."""
+
+
 #: Errors that count as abuse strikes (a client bug or a spammer, not bad luck).
 STRIKES = (BadFrame, TooLong, RateLimited, BannedWord, Muted, Unauthorized, Forbidden)
 
 
 def is_strike(exc: DomainError) -> bool:
     """Whether a failed command counts towards closing the socket (4008)."""
-    return isinstance(exc, STRIKES) and not isinstance(exc, SelfModeration)
+    return isinstance(exc, STRIKES) and not isinstance(exc, SelfModeration | AddressLimited)
 
 
 def error_reply(exc: DomainError, ref: Any) -> dict[str, Any]:
@@ -61,7 +74,9 @@ class Commands:
         tally: Tally = NULL_TALLY,
         lots: RoomLots | None = None,
         social: RoomSocial | None = None,
+        throttle: Throttle | None = None,
     ) -> None:
+        self._throttle = throttle
         self._tally = tally  # show analytics: a dict increment per command, flushed elsewhere
         self._lots = lots
         self._log = room_log
@@ -135,6 +150,10 @@ class Commands:
         # else than what its viewers see (muted viewers may buy: muting is about chat).
         if await self._sales.stream_of(cmd["sale_id"]) != member.stream_id:
             raise SaleNotFound(f"sale {cmd['sale_id']} is not on sale in this room")
+        if self._throttle is not None and member.client:
+            wait = await self._throttle.wait_ms(member.client, "buy")
+            if wait:
+                raise AddressLimited(wait, f"too many buys from your address; retry in {wait} ms")
         self._tally.hit(member.stream_id, f"buy_attempt:{cmd['sale_id']}")
         # Exactly the HTTP buy: same service, same idempotency key rules, same error codes.
         result = await self._sales.buy(

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from chat.analytics import NULL_TALLY, Tally
 from chat.audience import Audience
-from chat.commands import Commands
+from chat.commands import Commands, Throttle
 from chat.fanout import FanoutMeter
 from chat.figures import room_figures
 from chat.history import RoomLog
@@ -22,11 +22,13 @@ from chat.reactions import Reactions
 from chat.room import RoomState
 from chat.salefeed import RoomSales, SaleAnnouncer, SaleFeed
 from chat.salelots import RoomLots
+from chat.shardsubs import ShardSubscriptions
 from chat.snapshot import Snapshots
 from chat.social import NoSocial, RoomCoupons, RoomGroups, RoomSocial, SocialAnnouncer
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels, Subscriptions
 from chat.ticker import RoomTicker
 from inventory.catalog import Catalog
+from inventory.redisclient import is_cluster
 
 
 def build_room(
@@ -43,6 +45,7 @@ def build_room(
     lots: RoomLots | None = None,
     tally: Tally = NULL_TALLY,
     meter: FanoutMeter | None = None,
+    throttle: Throttle | None = None,
 ) -> Hub:
     """The room of this process; ``feed`` is the observer ``sales`` already reports to.
 
@@ -60,7 +63,10 @@ def build_room(
     reactions = Reactions(redis)
     presence = Presence(redis, process_id or uuid.uuid4().hex[:12], limits.viewers_interval_s)
     snapshots = Snapshots(state, room_log, moderation, sales, social)
-    subscriptions = Subscriptions(redis, f"{prefix}:hub")
+    # On a Cluster rooms are published with SPUBLISH, so they are read with SSUBSCRIBE.
+    subscriptions: RoomChannels = (
+        ShardSubscriptions(redis) if is_cluster(redis) else Subscriptions(redis, f"{prefix}:hub")
+    )
     audience = Audience(catalog, state, snapshots, subscriptions, keys_of, limits, meter)
     announcer = SaleAnnouncer(feed, sales, room_log, keys_of, social, limits.sale_sweep_s)
     return Hub(
@@ -69,7 +75,9 @@ def build_room(
         state=state,
         room_log=room_log,
         moderation=moderation,
-        commands=Commands(room_log, moderation, reactions, sales, limits, tally, lots, social),
+        commands=Commands(
+            room_log, moderation, reactions, sales, limits, tally, lots, social, throttle
+        ),
         audience=audience,
         subscriptions=subscriptions,
         ticker=RoomTicker(audience, announcer, reactions, presence, limits),

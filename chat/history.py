@@ -16,6 +16,7 @@ from chat.errors import Banned, MessageNotFound, Muted, RateLimited, SlowMode
 from chat.keys import RoomKeys
 from chat.protocol import decode, encode, open_payload
 from inventory.luascript import load_script
+from inventory.redisclient import publish_command
 
 
 class RoomLog:
@@ -25,6 +26,7 @@ class RoomLog:
         self._redis = redis
         self.max_events = max_events
         self.history_len = history_len
+        self._pub = publish_command(redis)
         # Each script starts with the shared sequenced publish (chat/lua/publish_fn.lua).
         self._publish = load_script(redis, "chat", "publish_fn", "publish")
         self._chat = load_script(redis, "chat", "publish_fn", "chat")
@@ -62,7 +64,7 @@ class RoomLog:
 
     async def broadcast(self, keys: RoomKeys, event: dict[str, Any]) -> None:
         """Broadcast an unsequenced (ephemeral) event: counts that the next one supersedes."""
-        await self._redis.publish(keys.channel, encode(event))
+        await self._redis.execute_command(self._pub, keys.channel, encode(event))
 
     async def broadcast_many(self, events: list[tuple[RoomKeys, dict[str, Any]]]) -> None:
         """Broadcast several unsequenced events in one round trip."""
@@ -70,7 +72,7 @@ class RoomLog:
             return
         async with self._redis.pipeline(transaction=False) as p:
             for keys, event in events:
-                p.publish(keys.channel, encode(event))
+                p.execute_command(self._pub, keys.channel, encode(event))
             await p.execute()
 
     async def post_chat(

@@ -26,9 +26,9 @@ from chat.protocol import (
 )
 from chat.room import RoomState
 from chat.salefeed import SaleAnnouncer, SaleFeed
-from chat.subscriptions import Subscriptions
+from chat.subscriptions import RoomChannels
 from chat.ticker import RoomTicker
-from inventory.catalog import Catalog
+from inventory.catalog import Catalog, StreamView
 from inventory.errors import DomainError
 from inventory.tasks import cancel_all, supervise
 
@@ -55,7 +55,7 @@ class Hub:
         moderation: Moderation,
         commands: Commands,
         audience: Audience,
-        subscriptions: Subscriptions,
+        subscriptions: RoomChannels,
         ticker: RoomTicker,
         feed: SaleFeed,
         announcer: SaleAnnouncer,
@@ -93,9 +93,15 @@ class Hub:
             supervise(self._announcer.run(), "chat.hub.salefeed"),
         ]
 
-    async def close_clients(self) -> None:
-        """Close every local socket with 1001 (going away)."""
-        await self.audience.close_clients()
+    async def close_clients(self, restarting: bool = False) -> None:
+        """Close every local socket with 1001 (going away); ``server_restarting`` first."""
+        await self.audience.close_clients(restarting)
+
+    def disconnect(
+        self, match: Callable[[Identity], bool], code: int, event: dict[str, Any]
+    ) -> int:
+        """Close this process's sockets whose user ``match`` picks (e.g. a revoked token's)."""
+        return self.audience.disconnect(match, code, event)
 
     async def close(self) -> None:
         """Close every socket (1001), then stop the tasks and the subscription."""
@@ -110,6 +116,15 @@ class Hub:
         await self.state.set_stream_status(keys, status)
         await self.log.publish(keys, {"type": "stream", "status": status})
         await self.state.retain(keys, ended=status == "ended")
+
+    def stream_changed(self, stream: StreamView) -> None:
+        """Take a stream's new row (e.g. its rehearsal flag) into this process's open room.
+
+        Other processes keep theirs until their room goes idle; only badges read it.
+        """
+        room = self.audience.get(stream.id)
+        if room is not None and room.stream is not None:
+            room.stream = stream
 
     async def act(self, stream_id: str, actor: Identity, command: Command) -> int:
         """Run a host/moderator action outside a socket (the HTTP host routes)."""

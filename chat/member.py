@@ -34,6 +34,9 @@ class Identity:
     user_id: str
     name: str
     role: str  # admin | host | viewer
+    #: The token's id and issue time (0/"" when unknown), so a revoked token's sockets can go.
+    token_id: str = ""
+    issued_at: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +116,8 @@ class Member:
         self.stream_id = stream_id
         self.conn = conn
         self.identity = identity
+        #: The client's network address as the edge saw it ("" unknown): per-address limits.
+        self.client = ""
         self.state = Delivery.JOINING
         #: Frames that arrived while the snapshot or replay was being read.
         self.pending: list[Frame] = []

@@ -37,6 +37,7 @@ CLOSE_BANNED = 4003
 CLOSE_NOT_FOUND = 4004
 CLOSE_ABUSE = 4008
 CLOSE_TOO_SLOW = 4009
+CLOSE_RATE_LIMITED = 4029
 
 _USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 _KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
@@ -143,6 +144,16 @@ class Frame:
     def of(cls, event: dict[str, Any]) -> Frame:
         """A frame holding one unsequenced event."""
         return cls(encode(event))
+
+
+#: A draining server tells each socket when to reconnect, spread over this range (ms) so that
+#: a room's viewers do not all land on the remaining servers in the same instant.
+RESTART_RETRY_MS = (250, 3000)
+
+
+def restarting_event(retry_after_ms: int) -> dict[str, Any]:
+    """The ``server_restarting`` event: this server is going; reconnect after the hint."""
+    return {"type": "server_restarting", "retry_after_ms": retry_after_ms}
 
 
 def error_event(code: str, message: str, ref: Any = None, **extra: Any) -> dict[str, Any]:

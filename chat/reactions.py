@@ -8,6 +8,7 @@ from redis.asyncio import Redis
 
 from chat.keys import RoomKeys
 from chat.protocol import encode
+from inventory.redisclient import publish_command
 
 
 class Reactions:
@@ -18,6 +19,7 @@ class Reactions:
 
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._pub = publish_command(redis)
         self._pending: dict[str, Counter[str]] = {}
 
     def add(self, stream_id: str, kind: str, count: int) -> None:
@@ -41,6 +43,6 @@ class Reactions:
                     next(replies)
                 totals = {k.decode(): int(v) for k, v in next(replies).items()}
                 event = {"type": "reactions", "delta": dict(counts), "totals": totals}
-                p.publish(keys_of[sid].channel, encode(event))
+                p.execute_command(self._pub, keys_of[sid].channel, encode(event))
             await p.execute()
         return len(rooms)

@@ -94,6 +94,7 @@ class Snapshots:
                 "title": stream.title,
                 "host_id": stream.host_id,
                 "status": snap.stream_status or stream.status,
+                "rehearsal": stream.rehearsal,
             },
             "you": you,
             "pinned": snap.pinned,

@@ -29,6 +29,31 @@ class Listener(Protocol):
         ...
 
 
+class RoomChannels(Protocol):
+    """The process's room subscriptions: ``Subscriptions`` on one Redis, ``ShardSubscriptions``
+    (chat/shardsubs.py) on a Cluster."""
+
+    async def start(self) -> None:
+        """Get ready to subscribe (before the first room)."""
+        ...
+
+    async def subscribe(self, channel: str, listener: Listener) -> None:
+        """Deliver ``channel``'s messages to ``listener``; returns once Redis confirmed it."""
+        ...
+
+    def forget(self, channel: str) -> None:
+        """Stop dispatching ``channel``."""
+        ...
+
+    async def unsubscribe(self, channel: str, agree: Callable[[], bool]) -> bool:
+        """Unsubscribe ``channel`` if ``agree()``, asked while no other (un)subscribe runs."""
+        ...
+
+    async def close(self) -> None:
+        """Stop reading and close the connection(s)."""
+        ...
+
+
 class Subscriptions:
     """Subscribes channels on one pub/sub connection and dispatches what one reader task reads.
 

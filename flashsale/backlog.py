@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Container
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -27,9 +28,18 @@ class Backlog:
     holds_due: int = 0
 
 
-async def backlog(redis: Redis, prefix: str) -> Backlog:
-    """Measure the persister's backlog across every active sale (two round trips per sale)."""
-    ids = sorted(int(m) for m in await redis.smembers(active_sales_key(prefix)))
+async def active_sale_ids(redis: Redis, prefix: str) -> list[int]:
+    """The sales whose events the persister still follows."""
+    return sorted(int(m) for m in await redis.smembers(active_sales_key(prefix)))
+
+
+async def backlog(redis: Redis, prefix: str, uncounted: Container[int] = ()) -> Backlog:
+    """Measure the persister's backlog across every active sale (two round trips per sale).
+
+    Orders of the ``uncounted`` sales (rehearsals') are left out of ``orders_created``; their
+    events still count as backlog, which is the persister's work either way.
+    """
+    ids = await active_sale_ids(redis, prefix)
     unpersisted = orders = holds = due = 0
     for sale_id in ids:
         keys = SaleKeys.of(prefix, sale_id)
@@ -38,7 +48,7 @@ async def backlog(redis: Redis, prefix: str) -> Backlog:
         pipe.zcard(keys.holds)
         pipe.zcount(keys.holds, "-inf", int(time.time() * 1000))  # scores: expiry in ms
         seq, n_holds, n_due = await pipe.execute()
-        orders += int(seq or 0)
+        orders += 0 if sale_id in uncounted else int(seq or 0)
         holds += int(n_holds)
         due += int(n_due)
         try:

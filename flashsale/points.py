@@ -17,7 +17,7 @@ from flashsale.service import SaleService
 from flashsale.streamcache import StreamCache
 from flashsale.sweeper import Repeat
 from inventory.catalog import Catalog
-from inventory.errors import DomainError, InvalidInput
+from inventory.errors import Conflict, DomainError, InvalidInput
 from inventory.members import Members, NotAMember
 
 
@@ -62,6 +62,9 @@ class PointsCheckout:
             raise InvalidInput("points must be 1..the order's total in cents")
         if order.state != "reserved":
             raise errors.OrderStateConflict(f"order {order_id} is {order.state}")
+        if (await self._sales.get_sale(order.sale_id)).rehearsal:
+            # Practice orders are never paid with a member's real points.
+            raise Conflict("a rehearsal's order cannot be paid with points", code="rehearsal")
         host = await self.host_of_sale(order.sale_id)
         balance = await self._members.spend(host, user_id, points, ref=order_id)
         try:

@@ -50,4 +50,5 @@ class SaleView(SaleRecord):
             "remaining": self.remaining,
             "sold_out": self.remaining <= 0,
             "server_time_ms": now,
+            "rehearsal": self.rehearsal,
         }

@@ -10,11 +10,13 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, String, delete, insert, select
+from sqlalchemy import BigInteger, String, delete, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.database import Database
 from inventory.models import Base, Order, OrderAttribution, Product, Sale
+from inventory.rehearsal import is_rehearsal, real_sale
 
 MINUTE_MS = 60_000
 #: Order states whose units are held by a buyer: they count towards GMV (as in reports.py).
@@ -49,14 +51,26 @@ class ShowAnalytics:
         self._db = db
 
     async def store(self, stream_id: str, counters: dict[tuple[int, str], int]) -> None:
-        """Replace the stream's counters with ``counters`` (absolute totals from Redis)."""
-        if not counters:
+        """Replace the stream's counters with ``counters`` (absolute totals from Redis).
+
+        A rehearsal's counters are never stored: its audience may be synthetic.
+        """
+        if not counters or await is_rehearsal(self._db, stream_id):
             return
         rows = [{"stream_id": stream_id, "minute_ms": m, "metric": k, "value": v}
                 for (m, k), v in counters.items()]  # fmt: skip
+        insert = postgresql.insert if self._db.dialect == "postgresql" else sqlite.insert
+        stmt = insert(ShowStat)
+        # An upsert: two roll-ups of one show at once (two workers, or a report beside the
+        # periodic roll-up) both deleted, then both inserted the same keys (a 500 on PostgreSQL).
+        # The totals are absolute, so the last writer's values are right either way.
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["stream_id", "minute_ms", "metric"],
+            set_={"value": stmt.excluded.value},
+        )
         async with self._db.transaction() as s:
             await s.execute(delete(ShowStat).where(ShowStat.stream_id == stream_id))
-            await s.execute(insert(ShowStat), rows)
+            await s.execute(stmt, rows)
 
     async def _counters(self, stream_id: str) -> list[ShowStat]:
         async with self._db.session() as s:
@@ -71,7 +85,7 @@ class ShowAnalytics:
             .join(Sale, Sale.id == Order.sale_id)
             .join(Product, Product.id == Sale.product_id)
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
-            .where(Sale.stream_id == stream_id)
+            .where(Sale.stream_id == stream_id, real_sale())
         )  # fmt: skip
         async with self._db.session() as s:
             return list((await s.execute(query)).all())

@@ -23,7 +23,9 @@ from inventory.models import (
     OrderAttribution,
     ProductCommission,
     Sale,
+    Stream,
 )
+from inventory.rehearsal import real_sale
 
 #: How long a touch keeps crediting the promoter (last touch, 7 days).
 DEFAULT_WINDOW_MS = 7 * 86_400_000
@@ -86,6 +88,22 @@ class Attribution:
         async with self._db.transaction() as s:
             await s.execute(stmt)
 
+    async def sellers(self, product_id: int) -> set[str]:
+        """Who sells a product: the host of each show it is on sale in, else the sale's creator.
+
+        A commission is per product, so it reaches every show selling it; the edge lets a host
+        set one only when nobody else sells the product.
+        """
+        query = (
+            select(func.coalesce(Stream.host_id, Sale.created_by))
+            .select_from(Sale)
+            .outerjoin(Stream, Stream.id == Sale.stream_id)
+            .where(Sale.product_id == product_id)
+            .distinct()
+        )
+        async with self._db.session() as s:
+            return set((await s.execute(query)).scalars())
+
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""
         touched = and_(AttributionTouch.user_id == Order.user_id,
@@ -103,7 +121,8 @@ class Attribution:
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
             .outerjoin(AttributionTouch, touched)
             .outerjoin(ProductCommission, ProductCommission.product_id == Sale.product_id)
-            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None))
+            # A rehearsal's orders earn no commission: its buyers are practice or synthetic.
+            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None), real_sale())
             .limit(limit)
         )
         now = _now_ms()

@@ -38,6 +38,8 @@ class StreamView:
     host_id: str
     title: str
     status: str
+    #: A host's practice: unlisted, its orders out of every real figure (inventory/rehearsal.py).
+    rehearsal: bool = False
 
 
 def _product(p: Product) -> ProductView:
@@ -53,7 +55,7 @@ def _product(p: Product) -> ProductView:
 
 
 def _stream(s: Stream) -> StreamView:
-    return StreamView(s.id, s.host_id, s.title, s.status)
+    return StreamView(s.id, s.host_id, s.title, s.status, bool(s.rehearsal))
 
 
 def _now_ms() -> int:
@@ -119,8 +121,10 @@ class Catalog:
                 raise NotFound(f"product {product_id} not found")
             return _product(row)
 
-    async def create_stream(self, stream_id: str, host_id: str, title: str = "") -> StreamView:
-        """Create a scheduled stream owned by ``host_id``."""
+    async def create_stream(
+        self, stream_id: str, host_id: str, title: str = "", rehearsal: bool = False
+    ) -> StreamView:
+        """Create a scheduled stream owned by ``host_id`` (a practice one when ``rehearsal``)."""
         if not STREAM_ID_RE.match(stream_id):
             raise InvalidInput("stream id must be 1..64 of [A-Za-z0-9_-]")
         if len(title) > 200:
@@ -135,6 +139,7 @@ class Catalog:
                     title=title,
                     status="scheduled",
                     created_at_ms=_now_ms(),
+                    rehearsal=rehearsal,
                 )
                 s.add(row)
                 return _stream(row)

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, replace
 
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
+from inventory.outbox import current_ranks, record_transitions
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,9 @@ class SaleRecord:
     hold_s: int
     state: str
     created_by: str
+    #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
+    #: fields without defaults).
+    rehearsal: bool = field(default=False, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.hold_s,
         s.state,
         s.created_by,
+        rehearsal=bool(s.rehearsal),
     )
 
 
@@ -71,8 +76,12 @@ def _order(o: Order) -> OrderRecord:
 class Ledger:
     """Repository of sales and orders."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: bool = True) -> None:
+        # ``outbox``: write order events for the shop's webhooks. They about double the
+        # persister's SQL time (measured: 2.8x on SQLite, 2.2x on PostgreSQL for 1,000
+        # reserved then paid orders), so a server with no webhook URL passes False.
         self._db = db
+        self._outbox = outbox
 
     async def create_sale(
         self,
@@ -86,24 +95,25 @@ class Ledger:
         created_by: str,
         stream_id: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id."""
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
+        rec = SaleRecord(
+            0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
+            ends_at_ms, hold_s, "scheduled", created_by,
+        )  # fmt: skip
+        values = {k: v for k, v in asdict(rec).items() if k not in ("id", "rehearsal")}
+        # The flag is read inside the INSERT: a SELECT first would make this transaction a
+        # reader that must then upgrade to a writer, which SQLite refuses under load ("database
+        # is locked") instead of waiting.
+        flag = select(Stream.rehearsal).where(Stream.id == stream_id).scalar_subquery()
+        stmt = (
+            insert(Sale)
+            .values(**values, created_at_ms=int(time.time() * 1000))
+            .values(rehearsal=func.coalesce(flag, false()))
+            .returning(Sale.id, Sale.rehearsal)
+        )
         async with self._db.transaction() as s:
-            row = Sale(
-                product_id=product_id,
-                stream_id=stream_id,
-                price_cents=price_cents,
-                quantity=quantity,
-                per_user_limit=per_user_limit,
-                starts_at_ms=starts_at_ms,
-                ends_at_ms=ends_at_ms,
-                hold_s=hold_s,
-                state="scheduled",
-                created_by=created_by,
-                created_at_ms=int(time.time() * 1000),
-            )
-            s.add(row)
-            await s.flush()
-            return _sale(row)
+            sale_id, rehearsal = (await s.execute(stmt)).one()
+        return replace(rec, id=sale_id, rehearsal=bool(rehearsal))
 
     async def get_sale(self, sale_id: int) -> SaleRecord:
         """One sale, or NotFound."""
@@ -151,8 +161,13 @@ class Ledger:
             )
 
     async def upsert_orders(self, orders: Iterable[OrderRecord]) -> int:
-        """Write orders idempotently: insert, or move to a higher-ranked state; never back."""
+        """Write orders idempotently: insert, or move to a higher-ranked state; never back.
+
+        With the outbox on, each state change goes into the webhook outbox in the same
+        transaction (inventory/outbox.py), so no change is stored without its event.
+        """
         now = int(time.time() * 1000)
+        orders = list(orders)
         latest: dict[str, OrderRecord] = {}
         for o in orders:
             have = latest.get(o.id)
@@ -185,8 +200,14 @@ class Ledger:
             },
             where=Order.state_rank < ins.excluded.state_rank,
         )
+        dialect = self._db.dialect
         async with self._db.transaction() as s:
+            if not self._outbox:
+                await s.execute(stmt, rows)
+                return len(rows)
+            before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
             await s.execute(stmt, rows)
+            await record_transitions(s, dialect, orders, before)
         return len(rows)
 
     async def orders_for_sale(self, sale_id: int) -> list[OrderRecord]:
@@ -204,6 +225,19 @@ class Ledger:
                 )
             )
             return int(total or 0)
+
+    async def sales_to_reconcile(self, now_ms: int) -> list[int]:
+        """Sales that need live state: not over by SQL's record, or holding reservations."""
+        holding = select(Order.sale_id).where(Order.state == "reserved").distinct()
+        async with self._db.session() as s:
+            ids = await s.scalars(
+                select(Sale.id)
+                .where(
+                    ((Sale.state != "closed") & (Sale.ends_at_ms > now_ms)) | Sale.id.in_(holding)
+                )
+                .order_by(Sale.id)
+            )
+            return list(ids)
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
         """One order row, or None."""

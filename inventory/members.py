@@ -17,6 +17,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from inventory.database import Database
 from inventory.errors import Conflict, InvalidInput
 from inventory.models import Order, PointsEntry, Sale, StoreMember, Stream
+from inventory.rehearsal import real_sale
 
 #: Points earned per 100 cents paid (1% back); one point is worth one cent when spent.
 CENTS_PER_POINT_EARNED = 100
@@ -155,6 +156,7 @@ class Members:
             .join(StoreMember, member)
             .outerjoin(PointsEntry, credited)
             .where(Order.state == "paid", Order.created_at_ms >= StoreMember.joined_at_ms)
+            .where(real_sale())  # a rehearsal's orders earn no points
             .where(Order.qty * Order.unit_price_cents >= CENTS_PER_POINT_EARNED)
             .where(PointsEntry.id.is_(None))
             .limit(limit)

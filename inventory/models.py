@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Order states and their rank: a later event may only move an order to a higher rank,
@@ -40,6 +40,8 @@ class Stream(Base):
     title: Mapped[str] = mapped_column(String(200), default="")
     status: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # A host's practice: unlisted, and its sales' orders are kept out of every real figure.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Sale(Base):
@@ -58,6 +60,9 @@ class Sale(Base):
     state: Mapped[str] = mapped_column(String(16), default="scheduled")
     created_by: Mapped[str] = mapped_column(String(64))
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    # Copied from the stream when the sale is made, and frozen once the sale has orders:
+    # a stream later switched to a real show must not turn practice orders into real ones.
+    rehearsal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Order(Base):
@@ -156,3 +161,43 @@ class RoomEvent(Base):
     at_ms: Mapped[int] = mapped_column(BigInteger)
     #: The event as the room sent it, JSON.
     payload: Mapped[str] = mapped_column(Text)
+
+
+class WebhookEvent(Base):
+    """One order event in the webhook outbox, written in the transaction that stores the order.
+
+    ``event_id`` is ``<order id>.<state>``: an order reaches each state once, so a replayed
+    persister batch can never add the same event twice. ``pending`` stays 1 until every
+    configured URL has answered 2xx; ``done_urls`` remembers which already have.
+    """
+
+    __tablename__ = "webhook_outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(64), unique=True)
+    order_id: Mapped[str] = mapped_column(String(40))
+    type: Mapped[str] = mapped_column(String(32))
+    #: The exact JSON bytes sent (and signed) on every attempt.
+    body: Mapped[str] = mapped_column(Text)
+    created_at_ms: Mapped[int] = mapped_column(BigInteger)
+    pending: Mapped[int] = mapped_column(Integer)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_attempt_ms: Mapped[int] = mapped_column(BigInteger)
+    claimed_by: Mapped[str] = mapped_column(String(80))
+    done_urls: Mapped[str] = mapped_column(Text)
+    delivered_at_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_webhook_outbox_due", "pending", "next_attempt_ms"),
+        Index("ix_webhook_outbox_order", "order_id", "id"),
+    )
+
+
+class PaymentEvent(Base):
+    """A payment provider's event already applied: a replay of its id changes nothing."""
+
+    __tablename__ = "payment_events"
+    event_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(40), index=True)
+    type: Mapped[str] = mapped_column(String(40))
+    received_at_ms: Mapped[int] = mapped_column(BigInteger)

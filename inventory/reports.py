@@ -10,6 +10,7 @@ from sqlalchemy import case, func, select
 
 from inventory.database import Database
 from inventory.models import Order, Sale
+from inventory.rehearsal import real_sale
 
 #: Order states whose units are held by a buyer (and count towards a show's GMV).
 HELD = ("reserved", "paid")
@@ -85,12 +86,12 @@ class Reports:
         return totals
 
     async def sales_by_state(self, now_ms: int | None = None) -> dict[str, int]:
-        """How many sales are scheduled, open and closed at ``now_ms`` (default: now)."""
+        """How many real sales (not rehearsals') are scheduled, open and closed at ``now_ms``."""
         # SQL keeps 'open' until the persister records the close, which lags the sale's window
         # (or never comes for a sale nobody closed): past its end a sale counts as closed.
         now = int(time.time() * 1000) if now_ms is None else now_ms
         past = func.sum(case((Sale.ends_at_ms <= now, 1), else_=0))
-        query = select(Sale.state, func.count(), past).group_by(Sale.state)
+        query = select(Sale.state, func.count(), past).where(real_sale()).group_by(Sale.state)
         counts: Counter[str] = Counter()
         async with self._db.session() as s:
             for state, n, n_past in await s.execute(query):

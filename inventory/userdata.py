@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 
 from inventory.database import Database
 from inventory.models import (
@@ -19,6 +19,7 @@ from inventory.models import (
     PointsEntry,
     RoomEvent,
     StoreMember,
+    WebhookEvent,
 )
 from inventory.reviews import Review
 
@@ -83,6 +84,9 @@ class UserData:
         """Erase or pseudonymise every row about the user; returns the rows changed."""
         archived = await self._archived_events(user_id, name)
         changed = 0
+        # Webhook events (sent or not yet) carry the buyer's id in their body: the pseudonym
+        # replaces it there too. Ids are JSON-safe characters, so the text match is exact.
+        buyer, alias = f'"user_id":"{user_id}"', f'"user_id":"{pseudonym}"'
         async with self._db.transaction() as s:
             for stmt in (
                 update(Order).where(Order.user_id == user_id).values(user_id=pseudonym),
@@ -94,6 +98,8 @@ class UserData:
                 delete(StoreMember).where(StoreMember.user_id == user_id),
                 delete(AttributionTouch).where(or_(AttributionTouch.user_id == user_id,
                                                    AttributionTouch.promoter_id == user_id)),
+                update(WebhookEvent).where(WebhookEvent.body.contains(buyer, autoescape=True))
+                .values(body=func.replace(WebhookEvent.body, buyer, alias)),
             ):  # fmt: skip
                 changed += int((await s.execute(stmt)).rowcount or 0)  # type: ignore[attr-defined]
             for r in archived:

@@ -39,6 +39,8 @@ from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys
 from inventory.luascript import script_source
+from inventory.redisclient import close as close_redis
+from inventory.redisclient import connect
 from loadtest import bench_rush as rush
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
@@ -174,7 +176,7 @@ def _p(runs: list[dict[str, Any]], q: str) -> float:
 async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Run (a)-(d) interleaved, ``args.runs`` rounds; return the report."""
     redis_proc, redis_url = start_redis(tmp)
-    redis = Redis.from_url(redis_url)
+    redis = connect(redis_url, 64)
     sql: PgBaseline | SqliteBaseline
     if args.sql != "sqlite" and await pg_reachable(args.pg_url):
         sql = PgBaseline(args.pg_url)
@@ -224,7 +226,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     finally:
         server.stop()
         await sql.close()
-        await redis.aclose()
+        await close_redis(redis)
         stop_process(redis_proc)
     return _report(args, sql.engine, runs)
 

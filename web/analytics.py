@@ -56,7 +56,7 @@ async def stream_analytics(request: web.Request) -> web.StreamResponse:
     await request.app[SHOW_ROLLUP].roll(stream_id)
     report = await request.app[SHOW_ANALYTICS].report(stream_id)
     if request.query.get("format") != "csv":
-        return web.json_response({**report, "status": stream.status})
+        return web.json_response({**report, "status": stream.status, "rehearsal": stream.rehearsal})
     out = io.StringIO()
     csv.writer(out).writerows(to_csv_rows(report))
     return web.Response(

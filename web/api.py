@@ -9,11 +9,12 @@ from aiohttp import web
 from flashsale.audit import audit_sale
 from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
-from inventory.ledger import Ledger
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
-from web.http import BadRequest, field, int_param, json_body, require
-from web.keys import CATALOG, DATABASE, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.http import BadRequest, field, int_param, json_body, principal, require
+from web.keys import CATALOG, LEDGER, REDIS, ROOM_HUB, SALES, SETTINGS, SHOW_TALLY
+from web.payments import require_simulated_pay
+from web.ratelimit import BUY, throttle
 
 routes = web.RouteTableDef()
 
@@ -60,15 +61,27 @@ async def create_stream(request: web.Request) -> web.Response:
         if not USER_ID_RE.match(host_id):
             raise BadRequest("host_id must be 1..64 of [A-Za-z0-9_.@:-]")
     stream = await request.app[CATALOG].create_stream(
-        field(body, "id", str), host_id, field(body, "title", str, "")
+        field(body, "id", str),
+        host_id,
+        field(body, "title", str, ""),
+        rehearsal=field(body, "rehearsal", bool, False),
     )
     return web.json_response(asdict(stream), status=201)
 
 
 @routes.get("/api/streams")
 async def list_streams(request: web.Request) -> web.Response:
-    """List streams, newest first, each with its room's viewer count."""
-    streams = await request.app[CATALOG].list_streams()
+    """List streams, newest first, each with its room's viewer count.
+
+    Rehearsals are unlisted: only their host and admins see them here (their room opens by link).
+    """
+    who = principal(request)
+    streams = [
+        s
+        for s in await request.app[CATALOG].list_streams()
+        if not s.rehearsal
+        or (who is not None and (who.role == Role.ADMIN or who.user_id == s.host_id))
+    ]
     figures = await request.app[ROOM_HUB].figures([s.id for s in streams if s.status == "live"])
     return web.json_response(
         {
@@ -157,6 +170,7 @@ async def close_sale(request: web.Request) -> web.Response:
 async def buy(request: web.Request) -> web.Response:
     """Reserve units; the ``Idempotency-Key`` header makes retries safe."""
     who = require(request)
+    await throttle(request, BUY)
     sale_id = int_param(request, "sale_id")
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if not key:
@@ -201,15 +215,15 @@ async def my_orders(request: web.Request) -> web.Response:
     stream_id = request.query.get("stream_id", "")
     if not stream_id or len(stream_id) > 64:
         raise BadRequest("stream_id (at most 64 characters) is required")
-    ledger = Ledger(request.app[DATABASE])
-    orders = await buyer_orders(request.app[SALES], ledger, who.user_id, stream_id)
+    orders = await buyer_orders(request.app[SALES], request.app[LEDGER], who.user_id, stream_id)
     return web.json_response({"orders": [o.to_json() for o in orders]})
 
 
 @routes.post("/api/orders/{order_id}/pay")
 async def pay_order(request: web.Request) -> web.Response:
-    """Confirm payment of a reserved order."""
+    """Confirm payment of a reserved order (simulated pay; production pays by the webhook)."""
     who = require(request)
+    require_simulated_pay(request, who)
     order = await request.app[SALES].pay(request.match_info["order_id"], _caller(who))
     return web.json_response(order.to_json())
 
@@ -228,7 +242,7 @@ async def audit(request: web.Request) -> web.Response:
     require(request, Role.ADMIN)
     report = await audit_sale(
         request.app[REDIS],
-        Ledger(request.app[DATABASE]),
+        request.app[LEDGER],
         request.app[SETTINGS].redis_prefix,
         int_param(request, "sale_id"),
     )

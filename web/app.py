@@ -7,10 +7,11 @@ import logging
 
 from aiohttp import web
 
-from web import api, privacy, replay, reviews
+from web import api, payments, privacy, replay, reviews
 from web.analytics import setup_analytics
 from web.auctions import setup_auctions
 from web.auth import TokenSigner
+from web.cors import allowed_origins, cors_middleware
 from web.health import setup_health
 from web.http import error_middleware
 from web.keys import METRICS, SETTINGS, SIGNER
@@ -19,7 +20,9 @@ from web.metrics import routes as metrics_routes
 from web.observe import observe_middleware, setup_observe
 from web.ops import setup_ops
 from web.pages import setup_pages
+from web.rehearsal import setup_rehearsal
 from web.resources import database_ctx, redis_ctx, sale_workers_ctx
+from web.revocation import REVOKED, RevocationList, setup_revocation
 from web.room import setup_room
 from web.services import services_ctx
 from web.settings import Settings
@@ -45,14 +48,17 @@ def create_app(settings: Settings | None = None) -> web.Application:
     """Build the livesell application. Resources open in order on start-up, close in reverse."""
     settings = settings or Settings.from_env()
     metrics = Metrics()
+    cors = cors_middleware(allowed_origins(settings.cors_origins))
     app = web.Application(
-        middlewares=[observe_middleware(metrics), error_middleware], client_max_size=1024 * 1024
+        middlewares=[observe_middleware(metrics), cors, error_middleware],
+        client_max_size=1024 * 1024,
     )
     app[SETTINGS] = settings
     app[METRICS] = metrics
     setup_health(app)  # first: /readyz turns 503 before the room closes its sockets
     setup_observe(app)
-    app[SIGNER] = TokenSigner(settings.resolved_secret(), settings.token_ttl_s)
+    revoked = app[REVOKED] = RevocationList()
+    app[SIGNER] = TokenSigner(settings.resolved_secret(), settings.token_ttl_s, revoked)
     app.cleanup_ctx.append(redis_ctx)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(services_ctx)  # the composition root: sales, room, relay
@@ -62,13 +68,16 @@ def create_app(settings: Settings | None = None) -> web.Application:
     setup_social(app)  # group buys, coupons: routes and the group reaper
     setup_auctions(app)  # live auctions and fair draws: routes and the lot sweeper
     setup_stream(app)
+    setup_revocation(app)  # after the room: a revocation closes its sockets
     app.on_startup.append(_freeze_gc)  # after every cleanup_ctx has opened its resource
     app.add_routes(api.routes)
     app.add_routes(replay.routes)
     app.add_routes(reviews.routes)  # verified reviews
     app.add_routes(privacy.routes)  # export and erase one's own data
+    app.add_routes(payments.routes)  # the provider's signed payment webhook
     app.add_routes(metrics_routes)
     setup_ops(app)
     setup_analytics(app)  # show analytics report, CSV and the room's beacon
+    setup_rehearsal(app)  # practice shows: the flag, the load tool's reports
     setup_pages(app)
     return app

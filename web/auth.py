@@ -8,14 +8,15 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 import jwt
 
-from web.errors import AuthError, ForbiddenError
+from web.errors import AuthError, ForbiddenError, TokenRevoked
 
 
 class Role(StrEnum):
@@ -33,6 +34,9 @@ class Principal:
     user_id: str
     role: Role
     name: str
+    #: The token's id (empty for tokens minted before ids) and issue time: what revocation keys.
+    jti: str = ""
+    issued_at: int = 0
 
     def require(self, *roles: Role) -> None:
         """Raise ForbiddenError unless the caller has one of ``roles``."""
@@ -41,7 +45,8 @@ class Principal:
 
 
 MAX_USER_ID = 64
-_FAST_CLAIMS = frozenset({"sub", "role", "name", "iat", "exp"})
+_FAST_CLAIMS = frozenset({"sub", "role", "name", "iat", "exp", "jti"})
+MAX_JTI = 64
 #: User ids are restricted so they can never collide with separators in Redis records.
 USER_ID_RE = re.compile(r"^[A-Za-z0-9_.@:-]{1,64}\Z")
 #: A compact JWS: three unpadded base64url segments, ASCII only (RFC 7515, section 7.1).
@@ -71,15 +76,26 @@ def _check_compact(token: str) -> None:
         raise AuthError("invalid token")
 
 
+class Revoked(Protocol):
+    """What the signer asks after every verification (web/revocation.py keeps the answer)."""
+
+    def is_revoked(self, who: Principal) -> bool:
+        """Whether ``who``'s token was revoked."""
+        ...
+
+
 class TokenSigner:
     """Mints and verifies bearer tokens with one shared secret."""
 
-    def __init__(self, secret: str, ttl_s: int = 7 * 24 * 3600) -> None:
+    def __init__(
+        self, secret: str, ttl_s: int = 7 * 24 * 3600, revoked: Revoked | None = None
+    ) -> None:
         if len(secret) < 32:
             # HS256 wants a key of at least 256 bits.
             raise ValueError("token secret must be at least 32 characters")
         self._secret = secret
         self._ttl_s = ttl_s
+        self._revoked = revoked
         # Verified tokens, so a buyer's burst of requests pays for HMAC and JSON parsing once.
         self._cache: dict[str, tuple[Principal, float]] = {}
         self._key = secret.encode()
@@ -99,19 +115,28 @@ class TokenSigner:
             "name": name or user_id,
             "iat": now,
             "exp": now + (ttl_s if ttl_s is not None else self._ttl_s),
+            "jti": secrets.token_urlsafe(12),
         }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def verify(self, token: str) -> Principal:
-        """Return the principal of a valid token, or raise AuthError."""
+        """Return the principal of a valid token, or raise AuthError (TokenRevoked if revoked)."""
         hit = self._cache.get(token)
         if hit is not None and hit[1] > time.time():
-            return hit[0]
-        who, exp = self._verify(token)
-        if len(self._cache) >= 50_000:
-            self._cache.clear()
-        self._cache[token] = (who, exp)
+            who = hit[0]
+        else:
+            who, exp = self._verify(token)
+            if len(self._cache) >= 50_000:
+                self._cache.clear()
+            self._cache[token] = (who, exp)
+        # After the cache: a revocation applies at once to tokens already seen.
+        if self._revoked is not None and self._revoked.is_revoked(who):
+            raise TokenRevoked("this token was revoked; sign in again")
         return who
+
+    def verify_signature(self, token: str) -> tuple[Principal, float]:
+        """The principal and expiry of a token signed by us, revoked or not (to revoke it)."""
+        return self._verify(token)
 
     def _fast_claims(self, token: str) -> dict[str, Any] | None:
         """Verify a token in our own exact shape, or return None to let PyJWT judge it.
@@ -171,7 +196,15 @@ class TokenSigner:
         name = claims.get("name")
         if not isinstance(name, str) or not name:
             name = sub
-        return Principal(user_id=sub, role=role, name=name[:64]), float(claims["exp"])
+        jti, iat = claims.get("jti", ""), claims.get("iat", 0)
+        if not isinstance(jti, str) or len(jti) > MAX_JTI:
+            raise AuthError("invalid token id")
+        try:
+            issued = int(iat) if isinstance(iat, int | float) and not isinstance(iat, bool) else 0
+        except (ValueError, OverflowError) as exc:  # NaN, infinity
+            raise AuthError("invalid token") from exc
+        who = Principal(sub, role, name[:64], jti, issued)
+        return who, float(claims["exp"])
 
     def from_header(self, header: str | None) -> Principal | None:
         """Parse an ``Authorization`` header value; None when absent, AuthError when bad."""

@@ -1,4 +1,4 @@
-"""The ``livesell`` command: serve, token, audit, persist, settings."""
+"""The ``livesell`` command: serve, token, revoke, audit, reconcile, migrate, persist, settings."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from web.app import create_app
     from web.datalock import DataDirBusy, DataDirLock
+    from web.drain import bound_shutdown, request_timeout
     from web.exposure import insecure_reason
     from web.pages import print_links_on_startup, public_url
     from web.workers import Supervisor, private_port
@@ -46,11 +47,13 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
     if args.worker_index is not None:
         own_port = private_port(port, args.worker_index)
         app = create_app(settings)
+        bound_shutdown(app, settings.drain_s)
         if args.worker_index == 0:
             # Once for the whole server, at the shared port (advertise_url is this worker's own).
             shared = public_url(dataclasses.replace(settings, advertise_url=""), host, port)
             print_links_on_startup(app, shared)
-        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid))
+        grace = request_timeout(settings.drain_s)
+        asyncio.run(_run_worker(app, host, port, own_port, args.parent_pid, grace))
         return 0
     # The parent owns the data directory (private Redis, pid files, SQLite) until it exits.
     lock = DataDirLock(settings.data_dir)
@@ -63,9 +66,11 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             return Supervisor(settings, host, port, workers).run()
         logging.getLogger("livesell").info("serving on http://%s:%d", host, port)
         app = create_app(settings)
+        bound_shutdown(app, settings.drain_s)
         print_links_on_startup(app, public_url(settings, host, port))
         web.run_app(
-            app, host=host, port=port, access_log=None, shutdown_timeout=10,
+            app, host=host, port=port, access_log=None,
+            shutdown_timeout=request_timeout(settings.drain_s),
             print=lambda *_: None, backlog=JOIN_BACKLOG,
         )  # fmt: skip
     finally:
@@ -91,11 +96,13 @@ async def _until_stopped(parent_pid: int | None) -> None:
         await cancel_all(tasks)
 
 
-async def _run_worker(app: Any, host: str, port: int, own_port: int, parent: int | None) -> None:
+async def _run_worker(
+    app: Any, host: str, port: int, own_port: int, parent: int | None, shutdown_s: float
+) -> None:
     """One of several workers: the shared port (SO_REUSEPORT) plus a port of its own."""
     from aiohttp import web
 
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=10)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_s)
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_port=True, backlog=JOIN_BACKLOG).start()
     await web.TCPSite(runner, host, own_port, backlog=JOIN_BACKLOG).start()
@@ -132,6 +139,7 @@ def _running_redis(settings: Settings) -> Any:
 
 
 async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
+    from inventory.redisclient import close as close_redis
     from web.pages import public_url, sign_in_links
     from web.signin import LoginCodes
 
@@ -142,22 +150,70 @@ async def _login_link(settings: Settings, args: argparse.Namespace) -> None:
         codes = LoginCodes(redis, settings.redis_prefix, signer)
         links = await sign_in_links(codes, base, Role(args.role), args.user or args.role)
     finally:
-        await redis.aclose()
+        await close_redis(redis)
     for page, url in links.items():
         print(f"{page}: {url}")
+
+
+async def _revoke(settings: Settings, args: argparse.Namespace) -> dict[str, object]:
+    from web.errors import AuthError
+    from web.revocation import RevocationList, RevocationStore
+
+    redis = _running_redis(settings)
+    try:
+        store = RevocationStore(redis, settings.redis_prefix, RevocationList())
+        if args.user:
+            rev = await store.revoke_user(args.user)
+        elif args.jti:
+            rev = await store.revoke_jti(args.jti)
+        else:
+            try:
+                who, exp = TokenSigner(settings.resolved_secret()).verify_signature(args.token)
+            except AuthError as exc:
+                raise SystemExit(f"livesell revoke: {exc}") from None
+            if not who.jti:
+                raise SystemExit("livesell revoke: this token has no id; revoke its --user")
+            rev = await store.revoke_jti(who.jti, int(exp))
+    finally:
+        await redis.aclose()
+    return dataclasses.asdict(rev)
 
 
 async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, object]:
     from flashsale.audit import audit_sale
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.redisclient import close as close_redis
 
     redis = _running_redis(settings)
     db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     try:
         await db.open()
-        report = await audit_sale(redis, Ledger(db), settings.redis_prefix, sale_id, sync=sync)
+        ledger = Ledger(db, outbox=settings.webhooks_on)
+        report = await audit_sale(redis, ledger, settings.redis_prefix, sale_id, sync=sync)
         return report.to_json()
+    finally:
+        await close_redis(redis)
+        await db.close()
+
+
+async def _reconcile(settings: Settings, sale_id: int, force: bool) -> dict[str, object]:
+    from flashsale.reconciler import Reconciler
+    from inventory.catalog import Catalog
+    from inventory.database import Database
+    from inventory.errors import DomainError
+    from inventory.ledger import Ledger
+
+    redis = _running_redis(settings)
+    db = Database(settings.resolved_database_url())
+    try:
+        await db.open()
+        ledger = Ledger(db)
+        reconciler = Reconciler(redis, ledger, Catalog(db), settings.redis_prefix)
+        try:
+            return (await reconciler.reconcile(sale_id, force)).to_json()
+        except DomainError as exc:
+            return {"rebuilt": False, "sale_id": sale_id, "error": exc.code, "message": str(exc)}
     finally:
         await redis.aclose()
         await db.close()
@@ -190,25 +246,34 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from inventory.database import Database
     from inventory.ledger import Ledger
     from web.resources import make_redis
+    from web.webhooks import WebhookDelivery
 
     if not settings.redis_url:
         raise SystemExit("livesell persist needs LIVESELL_REDIS_URL")
+    from inventory.redisclient import close as close_redis
+
     redis = make_redis(settings.redis_url, 4)
     db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     await _open_when_reachable(db)
     persister = Persister(
         redis,
-        Ledger(db),
+        Ledger(db, outbox=settings.webhooks_on),
         settings.redis_prefix,
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
+    # It empties the outbox the persister writes (written only when some URL is configured).
+    webhooks = WebhookDelivery(settings, db) if settings.webhooks_on else None
     persister.start()
+    if webhooks is not None:
+        webhooks.start()
     try:
         await _until_stopped(parent_pid)
     finally:
+        if webhooks is not None:
+            await webhooks.close()
         await persister.close()
-        await redis.aclose()
+        await close_redis(redis)
         await db.close()
 
 
@@ -238,9 +303,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--name", help="display name (default: the user id)")
     p.add_argument("--ttl", type=int, help="lifetime in seconds")
     p.add_argument("--count", type=int, help="print N tokens for users <user>-0..<user>-(N-1)")
+    p = sub.add_parser("revoke", help="revoke a token, or every token of a user, on every worker")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--user", help="every token of this user issued up to now")
+    which.add_argument("--jti", help="the token with this id")
+    which.add_argument("--token", help="this token (its id)")
     p = sub.add_parser("audit", help="check a sale's invariants; exit 1 when any fails")
     p.add_argument("--sale", type=int, required=True)
     p.add_argument("--no-sync", action="store_true", help="do not drain pending events first")
+    p = sub.add_parser(
+        "reconcile", help="rebuild a sale's Redis state from SQL after Redis lost it"
+    )
+    p.add_argument("--sale", type=int, required=True)
+    p.add_argument(
+        "--force", action="store_true", help="replace the sale's state even if Redis has it"
+    )
     p = sub.add_parser("persist", help="run only the Redis-to-SQL order persister (until SIGTERM)")
     p.add_argument("--parent-pid", type=int, help=argparse.SUPPRESS)
     sub.add_parser("settings", help="print the LIVESELL_* settings as the README's markdown table")
@@ -259,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         settings = Settings.from_env()
+        # A bad webhook setting stops start-up here, not the persister child later.
+        settings.resolved_webhook_urls()
     except ConfigError as exc:
         raise SystemExit(f"livesell: {exc}") from None
     configure_logging(settings.log_level, settings.log_format)
@@ -270,12 +349,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "persist":
         asyncio.run(_persist(settings, args.parent_pid))
         return 0
+    if args.cmd == "revoke":
+        print(json.dumps(asyncio.run(_revoke(settings, args))))
+        return 0
     if args.cmd == "login-link":
         asyncio.run(_login_link(settings, args))
         return 0
     if args.cmd == "migrate":
         asyncio.run(_migrate(settings))
         return 0
+    if args.cmd == "reconcile":
+        result = asyncio.run(_reconcile(settings, args.sale, args.force))
+        print(json.dumps(result, indent=2))
+        return 0 if result["rebuilt"] else 1
     report = asyncio.run(_audit(settings, args.sale, not args.no_sync))
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1

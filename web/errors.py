@@ -13,6 +13,12 @@ class AuthError(Exception):
     code = "unauthorized"
 
 
+class TokenRevoked(AuthError):
+    """The token was revoked (by its ``jti`` or all of its user's), though still signed (401)."""
+
+    code = "token_revoked"
+
+
 class ForbiddenError(Exception):
     """The caller is authenticated but not allowed to do this (HTTP 403)."""
 

@@ -40,6 +40,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as exc:
+        retry_ms = getattr(exc, "retry_after_ms", None)
+        if exc.status == 429 and isinstance(retry_ms, int):
+            # Whole seconds, rounded up: a client retrying on the header is never early.
+            retry = str(max(1, -(-retry_ms // 1000)))
+            return json_error(429, exc.code, exc.message, **{"Retry-After": retry})
         return json_error(exc.status, exc.code, exc.message)
     except AuthError as exc:
         return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})
@@ -99,19 +104,24 @@ async def read_capped(request: web.Request, limit: int) -> bytes | None:
             return None
 
 
-async def json_body(request: web.Request, required: bool = True) -> dict[str, Any]:
-    """The request's JSON object body, with a size cap and clear 400s."""
-    if request.content_length is not None and request.content_length > MAX_JSON_BODY:
-        raise web.HTTPRequestEntityTooLarge(
-            max_size=MAX_JSON_BODY, actual_size=request.content_length
-        )
-    raw = await read_capped(request, MAX_JSON_BODY)
+async def json_body(
+    request: web.Request, required: bool = True, limit: int = MAX_JSON_BODY
+) -> dict[str, Any]:
+    """The request's JSON object body, with a size cap (413 past ``limit``) and clear 400s."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    raw = await read_capped(request, limit)
     if raw is None:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_JSON_BODY, actual_size=MAX_JSON_BODY + 1)
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=limit + 1)
     if not raw.strip():
         if required:
             raise BadRequest("a JSON object body is required")
         return {}
+    return json_object(raw)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """``raw`` parsed as a JSON object, or a 400."""
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:

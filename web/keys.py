@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from flashsale.draw import Draws
     from flashsale.groupbuy import GroupBuys
     from flashsale.memberprice import MemberPrices
+    from flashsale.payment import PaymentConfirmations
     from flashsale.points import PointsCheckout
     from flashsale.service import SaleService
     from inventory.analytics import ShowAnalytics
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from stream.registry import StreamRegistry
     from stream.relay import Relay
     from web.metrics import Metrics
+    from web.ratelimit import ClientAddresses, RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 SIGNER = web.AppKey("signer", TokenSigner)
@@ -73,3 +75,8 @@ SHOW_ROLLUP: web.AppKey[AnalyticsRollup] = web.AppKey("show_rollup")
 SHOW_ANALYTICS: web.AppKey[ShowAnalytics] = web.AppKey("show_analytics")
 #: Verified reviews (SQL), routes in web/reviews.py.
 REVIEWS: web.AppKey[Reviews] = web.AppKey("reviews")
+#: Per-client-address rate limits in Redis (web/ratelimit.py), and how the address is read.
+RATE_LIMITER: web.AppKey[RateLimiter] = web.AppKey("rate_limiter")
+CLIENTS: web.AppKey[ClientAddresses] = web.AppKey("clients")
+#: Payments confirmed by the provider's signed webhook (routes in web/payments.py).
+PAYMENTS: web.AppKey[PaymentConfirmations] = web.AppKey("payments")

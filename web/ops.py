@@ -18,9 +18,10 @@ from typing import Any
 from aiohttp import web
 
 from chat.figures import RoomFigures
-from flashsale.backlog import backlog
+from flashsale.backlog import active_sale_ids, backlog
 from inventory.catalog import StreamView
 from inventory.ledger import Ledger
+from inventory.rehearsal import rehearsal_sales
 from inventory.reports import Reports
 from inventory.tasks import cancel_all, supervise
 from web.auth import Role
@@ -92,9 +93,16 @@ class Pulse:
     async def sample(self) -> Sample:
         """Measure now and append the point."""
         app = self._app
-        live = [s.id for s in await app[CATALOG].list_streams() if s.status == "live"]
+        # A rehearsal's audience and buys may be synthetic: the charts show real shows only.
+        live = [
+            s.id
+            for s in await app[CATALOG].list_streams()
+            if s.status == "live" and not s.rehearsal
+        ]
         figures = await app[ROOM_HUB].figures(live) if live else {}
-        b = await backlog(app[REDIS], app[SETTINGS].redis_prefix)
+        prefix = app[SETTINGS].redis_prefix
+        practice = await rehearsal_sales(app[DATABASE], await active_sale_ids(app[REDIS], prefix))
+        b = await backlog(app[REDIS], prefix, practice)
         now = time.monotonic()
         rate = 0.0
         if self._last_orders is not None:
@@ -179,6 +187,8 @@ async def stream_stats(request: web.Request) -> web.Response:
         {
             "stream_id": stream_id,
             "status": stream.status,
+            # A rehearsal's studio shows its practice orders; no real figure counts them.
+            "rehearsal": stream.rehearsal,
             **room.to_json(),
             **orders.to_json(),
             "sales": await _sales_with_totals(request.app, stream_id),
@@ -202,6 +212,7 @@ def _stream_row(stream: StreamView, figures: Any, relay: Any) -> dict[str, Any]:
         "title": stream.title,
         "host_id": stream.host_id,
         "status": stream.status,
+        "rehearsal": stream.rehearsal,
         **figures.to_json(),
         # The relay knows only the streams this process relays; others show no bitrate.
         "bitrate_bps": None if metrics is None else metrics.get("bitrate_in_bps"),

@@ -7,15 +7,20 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import Redis
 
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
+from flashsale.reconciler import Reconciler
 from inventory.catalog import Catalog
 from inventory.database import Database
+from inventory.errors import DomainError
+from inventory.redisclient import close as close_redis
+from inventory.redisclient import connect
 from web.keys import CATALOG, DATABASE, LEDGER, REDIS, REDIS_URL, SALES, SETTINGS
 from web.process import ChildProcess
 from web.redisproc import RedisProcess
+from web.webhooks import WebhookDelivery
 
 log = logging.getLogger("livesell.app")
 
@@ -26,15 +31,8 @@ def redis_url_file(data_dir: Path) -> Path:
 
 
 def make_redis(url: str, pool_size: int) -> Redis:
-    """A client whose pool waits for a free connection instead of failing under load."""
-    pool = BlockingConnectionPool.from_url(
-        url,
-        max_connections=pool_size,
-        timeout=5,
-        socket_timeout=5,
-        socket_connect_timeout=1,
-    )
-    return Redis(connection_pool=pool)
+    """A client for ``url``: one Redis or a Cluster (``inventory/redisclient.py``)."""
+    return connect(url, pool_size)
 
 
 async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -53,7 +51,7 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        await client.aclose()
+        await close_redis(client)
         if proc is not None:
             await proc.stop()
             redis_url_file(settings.data_dir).unlink(missing_ok=True)
@@ -72,6 +70,18 @@ async def database_ctx(app: web.Application) -> AsyncIterator[None]:
         await db.close()
 
 
+async def _reconcile_lost_sales(app: web.Application) -> None:
+    """Rebuild from SQL the running sales Redis lost (before the reaper or a buyer looks)."""
+    reconciler = Reconciler(app[REDIS], app[LEDGER], app[CATALOG], app[SETTINGS].redis_prefix)
+    try:
+        rebuilt = await reconciler.reconcile_missing()
+    except DomainError as exc:  # Redis unreachable: start anyway; `livesell reconcile` later
+        log.error("start-up reconcile skipped: %s", exc)
+        return
+    for r in rebuilt:
+        log.warning("sale %d was missing in Redis: rebuilt from SQL", r.sale_id)
+
+
 async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
     """The sale service's reaper and persister (in this process or a child process)."""
     settings = app[SETTINGS]
@@ -85,7 +95,15 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         claim_idle_ms=settings.persister_claim_idle_ms,
     )
     child: ChildProcess | None = None
+    if settings.reconcile_on_start:
+        await _reconcile_lost_sales(app)
+    # Webhooks go out from the process that persists (and so writes the outbox).
+    webhooks = None
+    if settings.persister == "inprocess" and settings.webhooks_on:
+        webhooks = WebhookDelivery(settings, app[DATABASE])
     reaper.start()
+    if webhooks is not None:
+        webhooks.start()
     if settings.persister == "inprocess":
         persister.start()
     elif settings.persister == "process":
@@ -100,6 +118,8 @@ async def sale_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
     finally:
         await reaper.close()
+        if webhooks is not None:
+            await webhooks.close()
         await persister.close()
         if child is not None:
             await child.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from inventory.errors import NotFound
 from inventory.reviews import NotABuyer, ReviewView
 from web.auth import Role
 from web.errors import ForbiddenError
@@ -20,7 +21,10 @@ async def write_review(request: web.Request) -> web.Response:
     who = require(request)
     sales = request.app[SALES]
     order = await sales.get_order(request.match_info["order_id"])
-    if order.user_id != who.user_id or order.state != "paid":
+    if order.user_id != who.user_id:
+        # As GET /api/orders/{id}: another's order reads as absent (ids are sequential).
+        raise NotFound(f"order {order.id} not found")
+    if order.state != "paid":
         raise NotABuyer("only the buyer of a paid order may review it")
     sale = await sales.get_sale(order.sale_id)
     body = await json_body(request)

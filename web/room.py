@@ -15,6 +15,7 @@ from chat.moderation import ACTIONS
 from chat.protocol import (
     CLOSE_BANNED,
     CLOSE_NOT_FOUND,
+    CLOSE_RATE_LIMITED,
     CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
@@ -28,7 +29,8 @@ from inventory.errors import Unavailable
 from web.auth import Principal, Role, TokenSigner
 from web.errors import AuthError
 from web.http import DATABASE_DOWN, json_body, principal, require
-from web.keys import ROOM_HUB, SIGNER
+from web.keys import CLIENTS, RATE_LIMITER, ROOM_HUB, SIGNER
+from web.ratelimit import CONNECT
 from web.settings import Settings
 
 log = logging.getLogger("livesell.web")
@@ -76,7 +78,7 @@ class WsConnection:
 
 
 def _identity(who: Principal) -> Identity:
-    return Identity(who.user_id, who.name, who.role.value)
+    return Identity(who.user_id, who.name, who.role.value, who.jti, who.issued_at)
 
 
 async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int) -> None:
@@ -88,9 +90,17 @@ async def _refuse(ws: web.WebSocketResponse, code: str, message: str, close: int
 async def room_socket(request: web.Request) -> web.WebSocketResponse:
     """The live room. Token: ``?token=``, an Authorization header, or an ``auth`` event."""
     hub = request.app[ROOM_HUB]
+    client = request.app[CLIENTS].of(request)
+    wait_ms = await request.app[RATE_LIMITER].wait_ms(client, CONNECT)
     # compress=False: frames are pre-built once and shared by every socket.
     ws = web.WebSocketResponse(max_msg_size=MAX_HOST_FRAME_BYTES, compress=False, heartbeat=30)
     await ws.prepare(request)
+    if wait_ms:
+        # Refused after the upgrade: a browser cannot read a failed upgrade's status or headers.
+        message = f"too many connections from your address; retry in {wait_ms} ms"
+        await ws.send_bytes(encode(error_event("rate_limited", message, retry_after_ms=wait_ms)))
+        await ws.close(code=CLOSE_RATE_LIMITED, message=b"rate limited")
+        return ws
     conn = WsConnection(ws, request.transport, hub.limits.max_buffer_bytes)
     token = request.query.get("token")
     header = request.headers.get("Authorization", "")
@@ -101,7 +111,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
         try:
             identity = _identity(request.app[SIGNER].verify(token))
         except AuthError as exc:
-            await _refuse(ws, "unauthorized", str(exc), CLOSE_UNAUTHORIZED)
+            await _refuse(ws, exc.code, str(exc), CLOSE_UNAUTHORIZED)
             return ws
     raw_since = request.query.get("since")
     since = None
@@ -126,6 +136,7 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
         log.warning("room join refused, a backing service is down: %s", type(exc).__name__)
         await _refuse(ws, "unavailable", "the room is unavailable; try again", CLOSE_TRY_AGAIN)
         return ws
+    member.client = client
     try:
         async for msg in ws:
             if msg.type == WSMsgType.BINARY:
@@ -167,7 +178,7 @@ def authenticator(signer: TokenSigner) -> Authenticate:
         try:
             return _identity(signer.verify(token))
         except AuthError as exc:
-            raise Unauthorized(str(exc)) from exc
+            raise Unauthorized(str(exc), code=exc.code) from exc
 
     return authenticate
 
@@ -187,7 +198,7 @@ async def _close_sockets(app: web.Application) -> None:
     # on_shutdown runs before aiohttp waits for open handlers: close sockets with 1001 now,
     # instead of letting every client hang until the shutdown timeout.
     if ROOM_HUB in app:  # absent when start-up failed before the room was built
-        await app[ROOM_HUB].close_clients()
+        await app[ROOM_HUB].close_clients(restarting=True)
 
 
 def setup_room(app: web.Application) -> None:

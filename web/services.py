@@ -24,12 +24,14 @@ from flashsale.coupons import Coupons
 from flashsale.draw import Draws
 from flashsale.groupbuy import GroupBuys
 from flashsale.memberprice import MemberPrices
+from flashsale.payment import PaymentConfirmations
 from flashsale.points import PointsCheckout
 from flashsale.service import SaleService
 from inventory.analytics import ShowAnalytics
 from inventory.attribution import Attribution
 from inventory.ledger import Ledger
 from inventory.members import Members
+from inventory.payments import PaymentEvents
 from inventory.reviews import Reviews
 from inventory.roomevents import RoomEventLog
 from inventory.tasks import cancel_all, supervise
@@ -40,6 +42,7 @@ from web.keys import (
     ATTRIBUTION,
     AUCTIONS,
     CATALOG,
+    CLIENTS,
     COUPONS,
     DATABASE,
     DRAWS,
@@ -48,7 +51,9 @@ from web.keys import (
     MEMBER_PRICES,
     MEMBERS,
     METRICS,
+    PAYMENTS,
     POINTS,
+    RATE_LIMITER,
     RECORDINGS,
     REDIS,
     RELAY,
@@ -63,6 +68,7 @@ from web.keys import (
     SIGNER,
     STREAM_REGISTRY,
 )
+from web.ratelimit import client_addresses, rate_limiter
 from web.room import authenticator, room_limits
 from web.whip import RoomStreamLifecycle, release_claim
 
@@ -71,7 +77,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the ledger, sale service, room and relay; start them; stop them in reverse."""
     settings = app[SETTINGS]
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
-    ledger = Ledger(app[DATABASE])
+    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on)
     feed = SaleFeed()
     members = app[MEMBERS] = Members(app[DATABASE])
     prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog)
@@ -84,6 +90,8 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     auctions = app[AUCTIONS] = Auctions(redis, sales, prefix, observer=lots)
     draws = app[DRAWS] = Draws(redis, sales, prefix, settings.resolved_secret().encode())
     tally = app[SHOW_TALLY] = ShowTally(redis, prefix, sales.stream_of)
+    limiter = app[RATE_LIMITER] = rate_limiter(redis, settings)
+    app[CLIENTS] = client_addresses(settings)
     room = build_room(
         redis,
         catalog,
@@ -97,6 +105,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
         lots=RoomLots(auctions, draws, sales.stream_of),
         tally=tally,
         meter=app[METRICS],
+        throttle=limiter,
     )
     # Workers are told apart by the URL viewers are redirected to: advertise_url when the
     # settings have one, else this process's own host and port.
@@ -119,6 +128,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[GROUP_BUYS] = groups
     app[COUPONS] = coupons
     app[POINTS] = PointsCheckout(sales, catalog, members)
+    app[PAYMENTS] = PaymentConfirmations(sales, PaymentEvents(app[DATABASE]))
     app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry

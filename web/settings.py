@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from web.errors import ConfigError
 
@@ -54,7 +55,10 @@ class Settings:
     """
 
     redis_url: str = setting(
-        "", "Redis to use, e.g. `redis://127.0.0.1:6379/0`", shown="empty: private redis-server"
+        "",
+        "Redis to use, e.g. `redis://127.0.0.1:6379/0`; a Redis Cluster (7+) as "
+        "`redis+cluster://host:port,host:port,...` (seed nodes; `rediss+cluster://` for TLS)",
+        shown="empty: private redis-server",
     )
     database_url: str = setting(
         "",
@@ -98,6 +102,17 @@ class Settings:
     )
     persister_claim_idle_ms: int = setting(
         30_000, "after this, a dead consumer's pending events are claimed"
+    )
+    reconcile_on_start: bool = setting(
+        True,
+        "at start-up, rebuild from SQL every running sale (or one holding reservations) whose "
+        "state Redis lost, as `livesell reconcile --sale ID` does (docs/architecture.md)",
+        shown="`1`",
+    )
+    drain_s: float = setting(
+        20.0,
+        "on SIGTERM: the longest the server waits for in-flight requests after telling rooms "
+        "it is restarting and closing sockets (1001); it exits within about this bound",
     )
     token_ttl_s: int = setting(7 * 24 * 3600, "lifetime of tokens minted by `livesell token`")
     log_level: str = setting(
@@ -156,9 +171,52 @@ class Settings:
         shown="`1`",
     )
     guest_logins_per_min: int = setting(
-        30,
-        "guest tokens one client IP may mint per minute (the peer address: behind a reverse "
-        "proxy, raise it or have the proxy limit)",
+        30, "guest tokens one client address may mint per minute (`0`: no limit)"
+    )
+    buys_per_min: int = setting(
+        600,
+        "buys one client address may make per minute, HTTP and socket together, any burst "
+        "within it (`0`: no limit); 429 / `rate_limited` beyond",
+    )
+    socket_connects_per_min: int = setting(
+        600, "room sockets one client address may open per minute (`0`: no limit; close 4029)"
+    )
+    rate_limit_exempt: str = setting(
+        "127.0.0.0/8,::1",
+        "client addresses or CIDR blocks no rate limit applies to, comma-separated (loopback: "
+        "load tests and a same-host proxy that sends no X-Forwarded-For)",
+    )
+    cors_origins: str = setting(
+        "",
+        "origins (`https://shop.example`, comma-separated; `*`: any) whose pages may call "
+        "`/api/` from a browser; empty: none but this server's own pages",
+    )
+    trusted_proxies: str = setting(
+        "127.0.0.1,::1",
+        "proxies (addresses or CIDR blocks) whose X-Forwarded-For names the client; from any "
+        "other peer the header is ignored",
+    )
+    simulated_pay: bool = setting(
+        True,
+        "`1`: buyers confirm payment themselves (`POST /api/orders/{id}/pay`, the room's Pay "
+        "button), for development; set `0` in production, where payments arrive signed at "
+        '`POST /api/payments/webhook` and the room shows "waiting for payment"',
+        shown="`1`",
+    )
+    payment_webhook_secret: str = setting(
+        "",
+        "the payment provider's HMAC key for `POST /api/payments/webhook` (empty: that "
+        "endpoint answers 404)",
+    )
+    webhook_urls: str = setting(
+        "",
+        "the shop's URLs that get order events (`order.reserved`, `order.paid`, ...), "
+        "comma-separated (empty: none are sent); see docs/webhooks.md",
+    )
+    webhook_secret: str = setting(
+        "",
+        "HMAC-SHA256 key that signs the order events (>= 16 chars; needed with "
+        "`LIVESELL_WEBHOOK_URLS`)",
     )
 
     @staticmethod
@@ -210,6 +268,22 @@ class Settings:
         if self.recordings_dir:
             return Path(self.recordings_dir)
         return self.data_dir / "recordings"
+
+    @property
+    def webhooks_on(self) -> bool:
+        """Whether order events are written for webhooks (some URL is configured)."""
+        return bool(self.webhook_urls.strip(" ,"))
+
+    def resolved_webhook_urls(self) -> list[str]:
+        """The webhook URLs, checked: absolute http(s), with a secret long enough to sign."""
+        urls = [u.strip() for u in self.webhook_urls.split(",") if u.strip()]
+        for url in urls:
+            parsed = urlsplit(url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(f"LIVESELL_WEBHOOK_URLS: {url!r} is not an http(s) URL")
+        if urls and len(self.webhook_secret) < 16:
+            raise ConfigError("LIVESELL_WEBHOOK_SECRET (>= 16 characters) is needed to sign them")
+        return urls
 
     def resolved_secret(self) -> str:
         """The token secret; without one, a random secret is created once under ``data_dir``."""

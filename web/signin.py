@@ -14,6 +14,7 @@ from web.auth import Role, TokenSigner
 from web.errors import AuthError
 from web.http import BadRequest, field, json_body, json_error
 from web.keys import REDIS, SETTINGS, SIGNER
+from web.ratelimit import GUEST, throttle
 
 routes = web.RouteTableDef()
 
@@ -70,19 +71,6 @@ def login_codes(app: web.Application) -> LoginCodes:
     return LoginCodes(app[REDIS], app[SETTINGS].redis_prefix, app[SIGNER])
 
 
-async def _over_guest_rate(request: web.Request) -> bool:
-    """True when this client IP minted more guest tokens this minute than allowed."""
-    settings = request.app[SETTINGS]
-    ip = request.remote or "unknown"
-    key = f"{settings.redis_prefix}:guestrate:{ip}"
-    redis = request.app[REDIS]
-    async with redis.pipeline(transaction=True) as pipe:
-        pipe.incr(key)
-        pipe.expire(key, 60, nx=True)
-        count, _ = await pipe.execute()
-    return int(count) > settings.guest_logins_per_min
-
-
 @routes.post("/api/login")
 async def login(request: web.Request) -> web.Response:
     """Exchange a one-time login code: ``{code}`` -> ``{token, user_id, role, name}``."""
@@ -100,10 +88,7 @@ async def guest(request: web.Request) -> web.Response:
         return json_error(403, "guest_login_off", "guest sign-in is turned off on this server")
     body = await json_body(request)
     name = clean_name(field(body, "name", str))
-    if await _over_guest_rate(request):
-        return json_error(
-            429, "rate_limited", "too many guest sign-ins from this IP", **{"Retry-After": "60"}
-        )
+    await throttle(request, GUEST)
     user_id = f"g-{secrets.token_hex(6)}"
     token = request.app[SIGNER].mint(user_id, Role.VIEWER, name)
     return web.json_response(

@@ -31,6 +31,7 @@ from web.keys import (
     POINTS,
     SETTINGS,
 )
+from web.payments import require_simulated_pay
 
 routes = web.RouteTableDef()
 
@@ -169,6 +170,7 @@ async def claim_coupon(request: web.Request) -> web.Response:
 async def pay_with_coupon(request: web.Request) -> web.Response:
     """Pay the caller's reserved order with a coupon they claimed, in one atomic step."""
     who = require(request)
+    require_simulated_pay(request, who)
     body = await json_body(request)
     payment = await request.app[COUPONS].pay(
         request.match_info["order_id"], who.user_id, field(body, "coupon_id", str)
@@ -221,6 +223,7 @@ async def store_members(request: web.Request) -> web.Response:
 async def pay_with_points(request: web.Request) -> web.Response:
     """Pay the caller's reserved order, taking ``points`` cents off with their store points."""
     who = require(request)
+    require_simulated_pay(request, who)
     body = await json_body(request)
     payment = await request.app[POINTS].pay(
         request.match_info["order_id"], who.user_id, field(body, "points", int)
@@ -258,10 +261,15 @@ async def touch(request: web.Request) -> web.Response:
 
 @routes.put("/api/products/{product_id}/commission")
 async def set_commission(request: web.Request) -> web.Response:
-    """Set the promoters' commission on a product, in basis points (admin or host)."""
-    require(request, Role.ADMIN, Role.HOST)
+    """Set the promoters' commission on a product, in basis points (admin, or its only seller)."""
+    who = require(request, Role.ADMIN, Role.HOST)
     product_id = int_param(request, "product_id")
     await request.app[CATALOG].get_product(product_id)
+    if who.role != Role.ADMIN and await request.app[ATTRIBUTION].sellers(product_id) - {
+        who.user_id
+    }:
+        # The rate reaches every show selling the product: not another host's to change.
+        raise ForbiddenError("another host sells this product: only an admin may set its rate")
     rate = field(await json_body(request), "rate_bp", int)
     await request.app[ATTRIBUTION].set_commission(product_id, rate)
     return web.json_response({"product_id": product_id, "rate_bp": rate})

@@ -104,7 +104,8 @@ class Supervisor:
                     [*argv, "--worker-index", str(i)],
                     s.to_env(**shared, advertise_url=own) | series,
                     s.data_dir / f"worker-{i}.pid",
-                    stop_timeout_s=15,
+                    # A worker bounds its own drain; SIGKILL only past that bound.
+                    stop_timeout_s=s.drain_s + 5,
                     on_exit=partial(worker_exited, s.data_dir),
                 )
             )

@@ -27,6 +27,6 @@ end
 local prev = tonumber(redis.call('HGET', KEYS[3], 'viewers') or '-1')
 if prev ~= total then
   redis.call('HSET', KEYS[3], 'viewers', total)
-  redis.call('PUBLISH', ARGV[5], ARGV[6] .. cmsgpack.pack(total))
+  redis.call(PUBLISH_CMD, ARGV[5], ARGV[6] .. cmsgpack.pack(total))
 end
 return total

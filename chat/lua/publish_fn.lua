@@ -8,6 +8,7 @@ local function publish(ev_head)
   local ev = ev_head .. cmsgpack.pack('seq') .. cmsgpack.pack(seq)
   redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], seq .. '-0', 'e', ev)
   local t = redis.call('TIME')
-  redis.call('PUBLISH', ARGV[1], cmsgpack.pack(tonumber(t[1]) * 1000000 + tonumber(t[2])) .. ev)
+  -- The publish time (Redis's clock, us) rides before the event: workers measure delivery lag.
+  redis.call(PUBLISH_CMD, ARGV[1], cmsgpack.pack(tonumber(t[1]) * 1000000 + tonumber(t[2])) .. ev)
   return seq, ev
 end

@@ -11,6 +11,7 @@ from typing import Any
 
 from loadtest.show.api import ShowError
 from loadtest.show.htmlreport import render
+from loadtest.show.rehearsal import report_token, upload_report
 from loadtest.show.runner import run_show, summary
 from loadtest.show.scenario import Scenario
 from loadtest.show.thresholds import Threshold, parse
@@ -48,7 +49,12 @@ def add_parser(subparsers: Any) -> None:
     p.add_argument("--scenario", type=Path, help="TOML scenario (overrides the options)")
     p.add_argument(
         "--rehearse", metavar="STREAM_ID", default="",
-        help="send the audience into this stream while its host practises (pins, sales)",
+        help="send the audience into this rehearsal stream while its host practises (pins, "
+        "sales); the report is posted to the studio",
+    )  # fmt: skip
+    p.add_argument(
+        "--token", default="",
+        help="the rehearsal host's token, to post the report as the host (default: an admin's)",
     )  # fmt: skip
     p.add_argument(
         "--threshold", action="append", default=[], metavar="EXPR",
@@ -112,7 +118,7 @@ def execute(args: argparse.Namespace) -> int:
         str(Path(args.json).with_suffix(".orders.jsonl")) if args.json else None
     )
     try:
-        report = asyncio.run(run_show(sc, orders_file=orders))
+        report = asyncio.run(run_show(sc, orders_file=orders, host_token=args.token))
     except ShowError as exc:
         print(f"show: {exc}", file=sys.stderr)
         return 1
@@ -120,11 +126,27 @@ def execute(args: argparse.Namespace) -> int:
         print("show: interrupted", file=sys.stderr)
         return 130
     gate(report, gates)
+    html = render(report)
+    if sc.rehearse:
+        report["rehearsal_report"] = asyncio.run(_upload(sc, args.token, report, html))
+        html = render(report)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     if args.html:
         Path(args.html).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.html).write_text(render(report))
+        Path(args.html).write_text(html)
     print(summary(report))
+    posted = report.get("rehearsal_report")
+    if posted:
+        print(f"rehearsal report: {posted.get('html_url') or 'not posted: ' + posted['error']}")
     return int(report["exit"]["code"])
+
+
+async def _upload(sc: Scenario, token: str, report: dict[str, Any], html: str) -> dict[str, Any]:
+    """Post the report to the rehearsal's studio; a failure is reported, it never ends the run."""
+    try:
+        token = await report_token(token)
+    except (RuntimeError, OSError, TimeoutError) as exc:
+        return {"error": f"no token to post it with: {exc}"}
+    return await upload_report(sc.url, sc.rehearse, token, report, html)

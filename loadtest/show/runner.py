@@ -22,6 +22,7 @@ from loadtest.show.crowd import CrowdPlan
 from loadtest.show.guard import invalid_reasons
 from loadtest.show.host import Host
 from loadtest.show.recorder import Recorder
+from loadtest.show.rehearsal import check_rehearsal
 from loadtest.show.scenario import Scenario
 from loadtest.show.workers import run_crowd, spawn
 
@@ -94,10 +95,18 @@ async def run_show(
     env: dict[str, str] | None = None,
     out: TextIO | None = sys.stderr,
     orders_file: str | None = None,
+    host_token: str = "",
 ) -> dict[str, Any]:
-    """Rehearse the show; returns the report (``exit``: 0, or 1 with a one-line reason)."""
+    """Rehearse the show; returns the report (``exit``: 0, or 1 with a one-line reason).
+
+    With ``sc.rehearse`` the stream must be a rehearsal that ``host_token`` (default: the
+    admin's) may report on; the run refuses (``ShowError``) before any viewer joins otherwise.
+    """
     sc = sc.resolved()
     run = secrets.token_hex(4)
+    if sc.rehearse:  # refuse a real show before minting a single viewer
+        async with ShowApi(sc.url) as api:
+            await check_rehearsal(api, sc.rehearse, host_token)
     try:
         admin, tokens = await _tokens(
             sc, run, admin_token or os.environ.get("LIVESELL_ADMIN_TOKEN", ""), env

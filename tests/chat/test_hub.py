@@ -28,7 +28,9 @@ async def test_join_gets_snapshot_first(make_hub: Callable[..., Any]) -> None:
     snap = decode(conn.frames[0].payload)
     assert snap["type"] == "snapshot"
     assert snap["seq"] == 0
-    assert snap["stream"] == {"id": "show", "title": "Show", "host_id": "hostess", "status": "live"}
+    assert snap["stream"] == {
+        "id": "show", "title": "Show", "host_id": "hostess", "status": "live", "rehearsal": False
+    }  # fmt: skip
     assert snap["you"] == {"role": "anonymous"}
     assert snap["messages"] == [] and snap["pinned"] is None and snap["sale"] is None
 

@@ -191,7 +191,7 @@ def test_docs_cover_every_event_error_and_close_code() -> None:
     server_events = (
         "snapshot resumed batch chat deleted pinned unpinned announcement slow_mode moderation "
         "stream sale stock reactions viewers auth_ok ack buy_result pong error group coupon "
-        "group_result coupon_result"
+        "group_result coupon_result server_restarting"
     )
     for kind in server_events.split():
         assert f"`{kind}`" in DOC, kind

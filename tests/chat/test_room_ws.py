@@ -249,6 +249,8 @@ async def test_shutdown_closes_sockets_with_1001(settings: Settings, auth: Auth)
         ws = await session.ws_connect(server.make_url(f"/ws/rooms/{sid}"))
         await ws.receive(timeout=5)  # the snapshot
         closing = asyncio.create_task(server.close())
+        msg = await ws.receive(timeout=10)  # told first, so the page knows when to come back
+        assert decode(msg.data)["type"] == "server_restarting"
         msg = await ws.receive(timeout=10)
         assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
         await closing

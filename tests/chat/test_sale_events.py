@@ -18,7 +18,7 @@ from web.settings import Settings
 Auth = Callable[..., dict[str, str]]
 SALE_FIELDS = {
     "id", "product_id", "stream_id", "price_cents", "quantity", "per_user_limit", "starts_at_ms",
-    "ends_at_ms", "hold_s", "state", "remaining", "sold_out", "server_time_ms",
+    "ends_at_ms", "hold_s", "state", "remaining", "sold_out", "server_time_ms", "rehearsal",
 }  # fmt: skip
 #: A recorded sale as a viewer must see it: (phase, sale state, remaining).
 RECORDED = [

@@ -150,3 +150,19 @@ def test_workers_advertise_the_public_host_at_their_own_port() -> None:
     assert worker_url("https://live.example.com:8443/x/", "0.0.0.0", 8083) == (
         "https://live.example.com:8083"
     )
+
+
+def test_webhook_settings_are_checked() -> None:
+    key = "0123456789abcdef"
+    urls = " https://shop.example/hooks , http://10.0.0.2:8080/h "
+    s = Settings.from_env({"LIVESELL_WEBHOOK_URLS": urls, "LIVESELL_WEBHOOK_SECRET": key})
+    assert s.resolved_webhook_urls() == ["https://shop.example/hooks", "http://10.0.0.2:8080/h"]
+    assert s.webhooks_on and not Settings().webhooks_on
+    assert Settings().resolved_webhook_urls() == []
+    bad = (("ftp://shop.example/h", key), ("https:///h", key), ("https://shop.example/h", ""),
+           ("https://shop.example/h", "short"))  # fmt: skip
+    for url, secret in bad:
+        with pytest.raises(ConfigError):
+            Settings(webhook_urls=url, webhook_secret=secret).resolved_webhook_urls()
+    assert Settings().simulated_pay
+    assert not Settings.from_env({"LIVESELL_SIMULATED_PAY": "0"}).simulated_pay

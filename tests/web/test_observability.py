@@ -18,6 +18,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from chat.protocol import decode
 from tests.chat.test_room_ws import connect, make_stream
 from tests.conftest import TEST_SECRET
 from tests.web.rawclient import raw_request, raw_websocket
@@ -92,6 +93,8 @@ async def test_readyz_answers_503_over_http_while_draining(
     assert (await client.get("/readyz")).status == 200
     # The on_shutdown hooks, as a SIGTERM starts them: draining first, then sockets close.
     await client.app.shutdown()
+    msg = await watcher.ws.receive(timeout=5)  # told first, then closed
+    assert decode(msg.data)["type"] == "server_restarting"
     msg = await watcher.ws.receive(timeout=5)
     assert msg.type == aiohttp.WSMsgType.CLOSE and msg.data == 1001
     r = await client.get("/readyz")

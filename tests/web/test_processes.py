@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import signal
@@ -19,7 +18,7 @@ import psutil
 from inventory.database import Database
 from inventory.ledger import Ledger
 from tests.conftest import TEST_SECRET
-from tests.web.helpers import open_sale
+from tests.web.helpers import Rush, open_sale
 from web.auth import Role, TokenSigner
 from web.process import ChildProcess, cmdline, free_port, python_command
 from web.redisproc import RedisProcess, find_redis_server
@@ -112,32 +111,13 @@ async def test_serve_killed_mid_rush_restarts_on_its_data_dir_cleanly(tmp_path: 
         old_persister = _children(first.pid, "persist")
         assert len(old_redis) == 1 and len(old_persister) == 1, (old_redis, old_persister)
 
-        confirmed: list[str] = []  # every order a client was told about with a 201
-        users = itertools.count()
-        enough = asyncio.Event()
-
-        async def buyer() -> None:
-            async with aiohttp.ClientSession() as s:
-                while True:
-                    user = f"u{next(users)}"
-                    h = {
-                        "Authorization": f"Bearer {signer.mint(user, Role.VIEWER)}",
-                        "Idempotency-Key": "k",
-                    }
-                    try:
-                        async with s.post(f"{url}/api/sales/{sale_id}/buy", headers=h) as r:
-                            if r.status == 201:
-                                confirmed.append((await r.json())["order"]["id"])
-                                if len(confirmed) >= 300:
-                                    enough.set()
-                    except aiohttp.ClientError:
-                        return  # the server is gone
-
-        rush = [asyncio.create_task(buyer()) for _ in range(16)]
-        await asyncio.wait_for(enough.wait(), 60)
+        rush = Rush(url, sale_id, signer, enough_at=300)
+        rush.start()
+        await asyncio.wait_for(rush.enough.wait(), 60)
         first.send_signal(signal.SIGKILL)  # as the OOM killer would: no clean-up at all
         await first.wait()
-        await asyncio.wait_for(asyncio.gather(*rush), 30)
+        await rush.ended()
+        confirmed = rush.confirmed
         assert len(confirmed) >= 300
 
         second = await _serve(env)  # at once: the old children may still be on their way out

@@ -49,7 +49,9 @@ function card(s) {
 function render() {
   if (!streams) return;
   const by = { live: [], scheduled: [], ended: [] };
-  for (const s of streams) (by[s.status] || by.ended).push(s);
+  // A host's rehearsal is practice, never a show to watch: the server lists it only to its
+  // host and admins, and even they do not find it here (their studio lists it).
+  for (const s of streams) if (!s.rehearsal) (by[s.status] || by.ended).push(s);
   by.live.sort((a, b) => (b.viewers || 0) - (a.viewers || 0));
   const fill = (id, list) => {
     const ul = document.getElementById(id);

@@ -89,6 +89,8 @@ function renderStreams(streams) {
       an.href = `/studio/${encodeURIComponent(s.id)}#analytics`;
       const title = el("span");
       title.append(a, " · ", an);
+      // Its audience may be synthetic: the charts above leave it out.
+      if (s.rehearsal) title.append(" ", el("span", "badge badge-rehearsal", t("studio.rehearsal.badge")));
       cells(tr, [
         title,
         s.host_id,

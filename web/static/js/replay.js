@@ -175,7 +175,10 @@ async function buy() {
     buying.order = res.order;
     const minutes = Math.max(1, Math.round((res.order.expires_at_ms - Date.now()) / 60000));
     $("buy").hidden = true;
-    $("buy-outcome").textContent = t("replay.reserved", { minutes });
+    // Without simulated pay, the shop's payment provider confirms the order: no Pay here.
+    const simulated = (await api("/api/payments/config").catch(() => ({}))).simulated_pay !== false;
+    $("buy-outcome").textContent = t(simulated ? "replay.reserved" : "replay.waiting", { minutes });
+    if (!simulated) return;
     const product = stateAt(playheadMs()).product;
     $("pay").textContent = t("replay.pay", { amount: money(res.order.total_cents, product ? product.currency : "USD") });
     $("pay").hidden = false;

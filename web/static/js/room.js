@@ -237,6 +237,7 @@ function setStream(stream) {
   page.stream = stream;
   showHost();
   ui.title.textContent = stream.title || "";
+  $("rehearsal-badge").hidden = !stream.rehearsal;
   document.title = stream.title ? `${stream.title} · livesell` : t("room.title");
   if (stream.status === "ended") viewer.stop();
   else if (stream.status === "live" && was !== "live" && page.video !== "playing") viewer.retry();

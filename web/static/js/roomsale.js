@@ -58,6 +58,16 @@ export class SaleCard {
     this.el.cancel.addEventListener("click", () => this.settle("cancel"));
     this.el.usePoints.addEventListener("change", () => this.render());
     this.productsLoaded = null;
+    // Whether buyers pay here (development) or the shop's payment provider confirms payment
+    // (production, LIVESELL_SIMULATED_PAY=0): then the card says "waiting for payment".
+    this.simulatedPay = true;
+    this.lastPoll = 0;
+    api("/api/payments/config")
+      .then((c) => {
+        this.simulatedPay = c.simulated_pay !== false;
+        this.render();
+      })
+      .catch(() => {});
   }
 
   // -- inputs ---------------------------------------------------------------------------------
@@ -347,6 +357,12 @@ export class SaleCard {
     const phase = s ? this.phase(s) : "";
     if (phase !== this.lastPhase) this.shelfDirty = true; // a countdown ran out, a sale ended
     this.lastPhase = phase;
+    const waiting = !this.simulatedPay && s && this.reservedOrder(s.id);
+    if (waiting && Date.now() - this.lastPoll > 3000) {
+      // The payment arrives from the provider's webhook, not from this page: look every 3 s.
+      this.lastPoll = Date.now();
+      this.refreshOrder(waiting.id).then(() => this.render());
+    }
     if (s || this.orders.size) this.render();
   }
 
@@ -423,15 +439,18 @@ export class SaleCard {
       const order = this.reservedOrder(s.id);
       e.buy.hidden = true;
       e.reserved.hidden = false;
-      e.payBy.textContent = t("room.buy.payBy", { time: clock(order.expires_at_ms - now) });
-      const balance = this.store.member() ? this.store.points() : 0;
+      const time = clock(order.expires_at_ms - now);
+      e.payBy.textContent = t(this.simulatedPay ? "room.buy.payBy" : "room.buy.waiting", { time });
+      e.pay.hidden = !this.simulatedPay;
+      e.card.dataset.payment = this.simulatedPay ? "simulated" : "provider";
+      const balance = this.store.member() && this.simulatedPay ? this.store.points() : 0;
       e.usePointsRow.hidden = balance <= 0;
       if (balance > 0) {
         const usable = Math.min(balance, order.total_cents);
         e.usePointsLabel.textContent = t("room.points.use", { points: number(usable), off: money(usable, currency) });
       }
       const points = this.pointsFor(order);
-      const coupon = points ? null : this.coupons.coupon(order);
+      const coupon = points || !this.simulatedPay ? null : this.coupons.coupon(order);
       const amount = money(order.total_cents - (coupon ? coupon.cents : 0) - points, currency);
       const label = points
         ? t("room.points.pay", { amount, off: money(points, currency) })

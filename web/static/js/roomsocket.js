@@ -20,7 +20,9 @@
 // ?since=seq; the server answers "resumed" + the missed events, or a snapshot with resync: true
 // (replace local state). A ping every 10 s that goes unanswered for 5 s counts as a lost link.
 // Close codes 4001 (bad token: retried anonymously), 4003 (banned) and 4004 (no such stream)
-// end the socket with state "closed" and detail {code}.
+// end the socket with state "closed" and detail {code}. A server that shuts down sends
+// "server_restarting" {retry_after_ms} and closes with 1001: the reconnect waits that hint
+// (spread per socket by the server) instead of the first back-off step, then resumes.
 
 import { decode, encode } from "../vendor/msgpack.mjs";
 
@@ -55,6 +57,7 @@ export class RoomSocket {
     this.timers = {};
     this.stopped = false;
     this.anonymous = false;
+    this.restartHintMs = null; // from server_restarting: when to come back
     addEventListener("offline", () => this._lost());
     addEventListener("online", () => this._reconnectNow());
   }
@@ -171,6 +174,10 @@ export class RoomSocket {
       if (typeof ev.server_ms === "number") this.offsetMs = ev.server_ms - (sent + now) / 2;
       return;
     }
+    if (t === "server_restarting") {
+      const hint = Number(ev.retry_after_ms);
+      this.restartHintMs = Number.isFinite(hint) ? Math.min(Math.max(hint, 0), 30000) : 1000;
+    }
     if (t === "auth_ok" && this.authRef && this.pending.has(this.authRef)) {
       ev = { ...ev, ref: this.authRef };
       this.authRef = null;
@@ -251,7 +258,11 @@ export class RoomSocket {
     if (code === 4001) this.anonymous = true;
     this.attempt += 1;
     this._setState("reconnecting", { code });
-    const delay = Math.min(8000, 500 * 2 ** (this.attempt - 1)) * (0.75 + Math.random() / 2);
+    let delay = Math.min(8000, 500 * 2 ** (this.attempt - 1)) * (0.75 + Math.random() / 2);
+    if (this.restartHintMs !== null) {
+      delay = this.restartHintMs; // the server spread its room's returns; resume with since
+      this.restartHintMs = null;
+    }
     this.timers.retry = setTimeout(() => this.connect(), delay);
   }
 }

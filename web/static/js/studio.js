@@ -12,6 +12,7 @@ import { Camera } from "./studio-camera.js";
 import { ChatDesk } from "./studio-chat.js";
 import { DrawDesk } from "./studio-draw.js";
 import { LotDesk } from "./studio-lot.js";
+import { RehearsalDesk } from "./studio-rehearsal.js";
 import { Shop } from "./studio-shop.js";
 import { SocialDesk } from "./studio-social.js";
 
@@ -57,7 +58,8 @@ async function createView(me) {
   $("create-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
     try {
-      await api("/api/streams", { method: "POST", body: { id: id.value, title: title.value.trim() } });
+      const rehearsal = $("create-rehearsal").checked;
+      await api("/api/streams", { method: "POST", body: { id: id.value, title: title.value.trim(), rehearsal } });
       location.href = `/studio/${encodeURIComponent(id.value)}`;
     } catch (e) {
       $("create-error").textContent =
@@ -73,6 +75,7 @@ async function createView(me) {
       const a = el("a", "show-link", s.title || s.id);
       a.href = `/studio/${encodeURIComponent(s.id)}`;
       li.append(a, el("span", `badge status-${s.status}`, t(`studio.status.${s.status}`)));
+      if (s.rehearsal) li.append(" ", el("span", "badge badge-rehearsal", t("studio.rehearsal.badge")));
       ul.append(li);
     }
     show($("my-shows-card"), mine.length > 0);
@@ -129,6 +132,7 @@ async function consoleView(me) {
   });
   const lots = new LotDesk({ streamId });
   const draws = new DrawDesk({ streamId, serverNow: () => room.serverNow() });
+  const rehearsal = new RehearsalDesk({ streamId, stream });
   // One obvious action at a time: "Go live" until the show is live, then "Start sale".
   const onPhase = (phase) => $("sf-start").classList.toggle("btn-primary", phase === "live");
   const camera = new Camera({ streamId, token, banner, onPhase });
@@ -142,8 +146,12 @@ async function consoleView(me) {
       if (ev.type === "snapshot") {
         $("st-viewers").textContent = number(ev.viewers || 0);
         camera.streamStatus(ev.stream.status, true);
+        rehearsal.streamStatus(ev.stream.status);
       }
-      if (ev.type === "stream") camera.streamStatus(ev.status, false);
+      if (ev.type === "stream") {
+        camera.streamStatus(ev.status, false);
+        rehearsal.streamStatus(ev.status);
+      }
       shop.onEvent(ev);
       social.onEvent(ev);
       chat.onEvent(ev);
@@ -157,6 +165,7 @@ async function consoleView(me) {
     social.relabel();
     chat.relabel();
     camera.relabel();
+    rehearsal.relabel();
   });
   await shop.load();
   await draws.load();
