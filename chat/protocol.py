@@ -31,6 +31,7 @@ REACTIONS = ("like", "heart", "fire", "clap", "laugh", "wow")
 # Close codes (docs/protocol.md). 1001 and 1009 are standard; 4xxx are ours.
 CLOSE_GOING_AWAY = 1001
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN = 1013
 CLOSE_UNAUTHORIZED = 4001
 CLOSE_BANNED = 4003
 CLOSE_NOT_FOUND = 4004

@@ -30,6 +30,16 @@ GROUP = "persister"
 Entry = tuple[bytes, dict[bytes, bytes]]
 
 
+#: Retry waits after a failed pass: doubling from the first, capped.
+RETRY_FIRST_S = 0.25
+RETRY_MAX_S = 4.0
+
+
+def retry_delay(failures: int) -> float:
+    """How long to wait after the ``failures``-th failed pass in a row."""
+    return float(min(RETRY_MAX_S, RETRY_FIRST_S * 2 ** min(failures - 1, 16)))
+
+
 def default_consumer_name() -> str:
     """A name unique to this process, so a restarted process never reuses a dead one's name."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -159,15 +169,27 @@ class Persister:
                 return
 
     async def _loop(self) -> None:
+        failures = 0
         while True:
             try:
                 n = await self.step()
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("persister step failed (%s); will retry", exc)
-                await asyncio.sleep(1.0)
+                # SQL (or Redis) is away: the events stay in the streams, pending or undelivered,
+                # and are written when it is back. Back off so that a long outage is not met
+                # with a reconnect storm, but stay close enough to catch up soon after.
+                failures += 1
+                wait = retry_delay(failures)
+                log.warning(
+                    "persister step failed (%s: %s); retrying in %.2f s (attempt %d)",
+                    type(exc).__name__, str(exc)[:200], wait, failures,
+                )  # fmt: skip
+                await asyncio.sleep(wait)
                 continue
+            if failures:
+                log.info("persister recovered after %d failed attempts", failures)
+                failures = 0
             if n < self._batch:
                 # Sleep even after a busy pass: in a rush, events pile up meanwhile and the
                 # next pass writes them in one larger, cheaper SQL batch.

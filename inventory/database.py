@@ -49,12 +49,16 @@ def _sqlite_begin(conn: Any) -> None:
 class Database:
     """Owns the engine; ``open()`` migrates, ``close()`` disposes."""
 
-    def __init__(self, url: str, pool_size: int = 10) -> None:
+    def __init__(self, url: str, pool_size: int = 10, timeout_s: float = 30.0) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         kwargs: dict[str, Any] = {}
         if not self.is_sqlite:
             kwargs = {"pool_size": pool_size, "max_overflow": pool_size, "pool_pre_ping": True}
+            if url.startswith("postgresql+asyncpg"):
+                # A database host that vanishes without a RST would otherwise hang a connect
+                # or a query (and the persister with it) for as long as TCP keeps trying.
+                kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
         if self.is_sqlite and ":///" in url:
             Path(url.split(":///", 1)[1]).parent.mkdir(parents=True, exist_ok=True)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

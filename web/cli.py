@@ -186,7 +186,7 @@ async def _audit(settings: Settings, sale_id: int, sync: bool) -> dict[str, obje
     from inventory.redisclient import close as close_redis
 
     redis = _running_redis(settings)
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     try:
         await db.open()
         ledger = Ledger(db, outbox=settings.webhooks_on)
@@ -219,6 +219,28 @@ async def _reconcile(settings: Settings, sale_id: int, force: bool) -> dict[str,
         await db.close()
 
 
+async def _open_when_reachable(db: Any) -> None:
+    """Open (migrate) the database, waiting with the persister's back-off while it is down."""
+    from flashsale.persister import retry_delay
+    from web.http import DATABASE_DOWN
+
+    failures = 0
+    while True:
+        try:
+            await db.open()
+            return
+        except DATABASE_DOWN as exc:
+            # A persister (re)started during a database outage used to exit here, and its
+            # supervisor's back-off (up to 30 s) then delayed the catch-up after the outage.
+            failures += 1
+            wait = retry_delay(failures)
+            logging.getLogger("livesell.persister").warning(
+                "database unreachable at start-up (%s); retrying in %.2f s (attempt %d)",
+                type(exc).__name__, wait, failures,
+            )  # fmt: skip
+            await asyncio.sleep(wait)
+
+
 async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
     from inventory.database import Database
@@ -231,8 +253,8 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from inventory.redisclient import close as close_redis
 
     redis = make_redis(settings.redis_url, 4)
-    db = Database(settings.resolved_database_url())
-    await db.open()
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
+    await _open_when_reachable(db)
     persister = Persister(
         redis,
         Ledger(db, outbox=settings.webhooks_on),
@@ -258,7 +280,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
 async def _migrate(settings: Settings) -> None:
     from inventory.database import Database
 
-    db = Database(settings.resolved_database_url())
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     try:
         await db.open()  # applies the migrations up to head
     finally:

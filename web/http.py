@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy import exc as sql_errors
 
 from inventory.errors import DomainError, NotFound
 from web.auth import Principal, Role
@@ -21,6 +22,14 @@ MAX_JSON_BODY = 64 * 1024
 #: reached SQLite as an OverflowError (a 500) and Lua's numbers rounded them.
 MAX_JSON_INT = 2**53 - 1
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: What SQL (SQLAlchemy, or the driver before SQLAlchemy wraps it) raises while unreachable.
+DATABASE_DOWN = (
+    sql_errors.OperationalError,
+    sql_errors.InterfaceError,
+    sql_errors.TimeoutError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
@@ -44,6 +53,13 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})
     except ForbiddenError as exc:
         return json_error(403, exc.code, str(exc))
+    except DATABASE_DOWN as exc:
+        # The database is down, locked or silent: the request's transaction was rolled back,
+        # and a retry can succeed (buys do not need it; orders wait in Redis meanwhile).
+        log.warning("database unavailable on %s %s: %s", request.method, request.path,
+                    type(exc).__name__)  # fmt: skip
+        return json_error(503, "unavailable", "the database is unreachable; try again",
+                          **{"Retry-After": "2"})  # fmt: skip
     except web.HTTPException as exc:
         if exc.status >= 400 and exc.content_type != "application/json":
             code = exc.reason.lower().replace(" ", "_")

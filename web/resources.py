@@ -59,7 +59,8 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def database_ctx(app: web.Application) -> AsyncIterator[None]:
     """Open the database (migrating it) and the catalogue."""
-    db = Database(app[SETTINGS].resolved_database_url())
+    settings = app[SETTINGS]
+    db = Database(settings.resolved_database_url(), timeout_s=settings.database_timeout_s)
     await db.open()
     app[DATABASE] = db
     app[CATALOG] = Catalog(db)

@@ -16,6 +16,7 @@ from chat.protocol import (
     CLOSE_BANNED,
     CLOSE_NOT_FOUND,
     CLOSE_RATE_LIMITED,
+    CLOSE_TRY_AGAIN,
     CLOSE_UNAUTHORIZED,
     MAX_FRAME_BYTES,
     MAX_HOST_FRAME_BYTES,
@@ -24,9 +25,10 @@ from chat.protocol import (
     error_event,
     parse_command,
 )
+from inventory.errors import Unavailable
 from web.auth import Principal, Role, TokenSigner
 from web.errors import AuthError
-from web.http import json_body, principal, require
+from web.http import DATABASE_DOWN, json_body, principal, require
 from web.keys import CLIENTS, RATE_LIMITER, ROOM_HUB, SIGNER
 from web.ratelimit import CONNECT
 from web.settings import Settings
@@ -127,6 +129,12 @@ async def room_socket(request: web.Request) -> web.WebSocketResponse:
         return ws
     except Banned as exc:
         await _refuse(ws, exc.code, exc.message, CLOSE_BANNED)
+        return ws
+    except (Unavailable, *DATABASE_DOWN) as exc:
+        # Redis or SQL is away (a join reads the stream from SQL, the room from Redis). The
+        # socket is already upgraded, so an HTTP 503 can no longer be sent: say it in-protocol.
+        log.warning("room join refused, a backing service is down: %s", type(exc).__name__)
+        await _refuse(ws, "unavailable", "the room is unavailable; try again", CLOSE_TRY_AGAIN)
         return ws
     member.client = client
     try:

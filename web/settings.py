@@ -85,6 +85,11 @@ class Settings:
         64, "Redis connections per process (the pool waits when all are busy)"
     )
     reaper_interval_s: float = setting(0.5, "how often expired payment holds are swept")
+    database_timeout_s: float = setting(
+        30.0,
+        "PostgreSQL connect and statement timeout: a database that stops answering fails the "
+        "call after this long instead of hanging it (the persister then retries)",
+    )
     persister: str = setting(
         "process",
         "where the Redis-to-SQL persister runs: `process` (a supervised `livesell persist` child, "

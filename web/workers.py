@@ -56,7 +56,8 @@ class Supervisor:
         self._n = workers
 
     async def _migrate(self) -> None:
-        db = Database(self._settings.resolved_database_url())
+        s = self._settings
+        db = Database(s.resolved_database_url(), timeout_s=s.database_timeout_s)
         try:
             await db.open()
         finally:
