@@ -34,6 +34,11 @@ class Sweeper:
             except Unavailable:
                 log.warning("%s: Redis unavailable; retrying", self.name)
             except Exception:
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    # Stopped mid-pass: a driver may turn the cancellation into its own error
+                    # (asyncpg's "another operation is in progress" on the rollback).
+                    raise asyncio.CancelledError from None
                 log.exception("%s sweep failed", self.name)
             await asyncio.sleep(self._interval_s)
 

@@ -289,6 +289,7 @@ ROWS = [
     Row("GET", "/api/streams/{stream_id}/rehearsal-reports", HOST_OR_ADMIN, fresh_rehearsal),
     Row("GET", "/api/streams/{stream_id}/rehearsal-reports/{name}", "404 404 404 404 404 404 404"),
     Row("GET", "/metrics", PUBLIC),
+    Row("GET", "/openapi.json", PUBLIC),
     Row("GET", "/api/streams/{stream_id}/stats", HOST_OR_ADMIN),
     Row("GET", "/api/ops/overview", ADMIN),
     Row("GET", "/api/streams/{stream_id}/analytics", HOST_OR_ADMIN),
