@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.browser.conftest import DESKTOP, Api, LiveServer, eventually, new_show, open_page
+from tests.browser.conftest import (
+    DESKTOP,
+    Api,
+    LiveServer,
+    eventually,
+    new_show,
+    open_page,
+    screenshot,
+)
 
 
 async def text_of(page: Any, selector: str) -> str:
@@ -143,6 +151,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
         return "1 winners with reserved orders" in await text_of(studio, "#draw-status")
 
     await eventually(awarded, 10, "the studio shows the drawn winner")
+    await screenshot(studio, "studio-draw-awarded")
     draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
     proof = await text_of(studio, "#draw-proof")
     assert draw["seed"] in proof and draw["entries_hash"] in proof
@@ -159,6 +168,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     await dee.click("#orders-btn")
     await dee.wait_for_selector("#order-list .order-pay", timeout=10000)
     assert await text_of(dee, "#order-list .order-pay") == "Pay $199.00"
+    await screenshot(dee, "room-orders-won")
     await dee.click("#order-list .order-pay")
     await dee.wait_for_selector("#order-list li[data-state=paid]", timeout=10000)
     dee_api = Api(live_server, host_api.session, live_server.token("viewer", "dee"))

@@ -87,7 +87,7 @@ export class DrawDesk {
     else status = t("studio.draw.closing", args);
     $("draw-status").textContent = status;
     $("draw-proof").textContent = d.state === "awarded"
-      ? t("studio.draw.proof", { seed: d.seed, hash: d.entries_hash, winners: d.winners })
+      ? t("studio.draw.proof", { seed: d.seed, hash: d.entries_hash, commitment: d.commitment, winners: d.winners })
       : t("studio.draw.commitment", { hash: d.commitment });
     const link = $("draw-entries-link");
     link.hidden = d.state !== "awarded";
