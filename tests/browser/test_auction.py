@@ -119,6 +119,10 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     product = await host_api.call(
         "POST", "/api/products", {"name": "Watch", "price_cents": 25000}, status=201
     )
+    # Dee is already in the room when the host sets the draw up: her page must find it.
+    dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
+                          + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
+    await dee.wait_for_selector("body[data-state=waiting]")
     token = live_server.token("host", "hana", "Hana")
     studio = await open_page(
         browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
@@ -136,9 +140,9 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
     assert draw["commitment"] in await text_of(studio, "#draw-proof")
 
-    dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
-                          + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
-    await dee.wait_for_selector("#draw-enter:not([hidden])")
+    await dee.wait_for_selector("#draw-enter:not([hidden])", timeout=10000)
+    # The draw's sale is entered, never bought: no flash-sale strip offers it.
+    assert await dee.is_hidden("#sale")
     await dee.click("#draw-enter")
 
     async def studio_counts_the_entry() -> bool:

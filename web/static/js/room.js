@@ -214,7 +214,10 @@ const store = {
   points: () => social.pointsBalance(),
   spent: (balance) => social.pointsSpent(balance),
 };
-const sale = new SaleCard(room, { signIn, showName: () => ui.showName.checked, effects, coupons, store });
+const drawSales = new Set(); // sale ids run as fair draws (roomdraw.js fills it)
+const sale = new SaleCard(room, {
+  signIn, showName: () => ui.showName.checked, effects, coupons, store, skip: (id) => drawSales.has(id),
+});
 const social = new SocialPanel(room, sale, {
   signIn, showName: () => ui.showName.checked, streamId,
   groupId: new URLSearchParams(location.search).get("group"),
@@ -224,7 +227,9 @@ const lots = new LotCard(room, streamId, {
   signIn, showName: () => ui.showName.checked,
   onOrder: (orderId) => sale.refreshOrder(orderId).then(() => sale.render()),
 });
-const draw = new DrawCard(room, streamId, { signIn, onWon: (saleId) => sale.loadMine(saleId) });
+const draw = new DrawCard(room, streamId, {
+  signIn, drawSales, onWon: (saleId) => sale.loadMine(saleId), onList: () => sale.reconsider(),
+});
 
 function showHost() {
   const name = page.hostName || (page.stream && page.stream.host_id) || "";
@@ -289,10 +294,12 @@ function onEvent(ev) {
     case "group":
     case "coupon":
       social.event(ev);
+      break;
     case "auction":
       lots.event(ev);
       break;
     default:
+      if (ev.type === "sale" && ev.phase === "scheduled") draw.saleScheduled();
       sale.event(ev);
   }
 }

@@ -20,19 +20,27 @@ export function pollDraw(holder, ms, refresh, idle) {
   return setInterval(() => (holder.draw && holder.draw.state !== "awarded" ? refresh() : idle()), ms);
 }
 
-/** The stream's latest draw, or null; undefined when the server could not be asked. */
-export async function latestDraw(streamId) {
+/** The stream's latest draws, newest first; undefined when the server could not be asked. */
+export async function streamDraws(streamId) {
   try {
-    const { draws } = await api(`/api/streams/${encodeURIComponent(streamId)}/draws`);
-    return draws[0] || null;
+    return (await api(`/api/streams/${encodeURIComponent(streamId)}/draws`)).draws;
   } catch {
     return undefined;
   }
 }
 
+/** The stream's latest draw, or null; undefined when the server could not be asked. */
+export async function latestDraw(streamId) {
+  const draws = await streamDraws(streamId);
+  return draws === undefined ? undefined : draws[0] || null;
+}
+
 export class DrawCard {
-  constructor(room, streamId, { signIn, onWon = () => {} }) {
+  constructor(room, streamId, { signIn, onWon = () => {}, drawSales = new Set(), onList = () => {} }) {
     this.room = room;
+    // The sales run as draws: entered here, never bought on the sale card (which skips them).
+    this.drawSales = drawSales;
+    this.onList = onList;
     this.onWon = onWon; // (sale id) the viewer's entry won: their order is reserved
     this.streamId = streamId;
     this.signIn = signIn;
@@ -47,10 +55,19 @@ export class DrawCard {
   }
 
   async load() {
-    const draw = await latestDraw(this.streamId);
-    if (draw === undefined) return;
-    this.draw = draw;
+    const draws = await streamDraws(this.streamId);
+    if (draws === undefined) return;
+    this.draw = draws[0] || null;
+    const known = this.drawSales.size;
+    for (const d of draws) this.drawSales.add(d.sale_id);
+    if (this.drawSales.size !== known) this.onList();
     this.redraw();
+  }
+
+  /** A sale was just set up in the room: it may be a new draw's (the host creates the sale,
+   * then the draw), so look again shortly, and once more in case the host was slow. */
+  saleScheduled() {
+    for (const ms of [1000, 4000]) setTimeout(() => this.load(), ms);
   }
 
   async enter() {

@@ -25,8 +25,9 @@ const OUTCOME_TEXT = {
 };
 
 export class SaleCard {
-  constructor(room, { signIn, showName, effects, coupons, store }) {
+  constructor(room, { signIn, showName, effects, coupons, store, skip = () => false }) {
     this.room = room;
+    this.skip = skip; // (sale id) -> true for a sale the card must not sell (a fair draw's)
     // coupons: { coupon(order) -> {id, cents} | null, spent(id) } (roomsocial.js), optional.
     this.coupons = coupons || { coupon: () => null, spent: () => {} };
     // store: { member() -> bool, points() -> balance, spent(balance) } (roomsocial.js), optional.
@@ -154,7 +155,7 @@ export class SaleCard {
     // The sale that matters now: open, then counting down, then scheduled, then the last ended.
     const rank = { open: 0, soldout: 1, countdown: 2, scheduled: 3, ended: 4 };
     let best = null;
-    for (const s of this.sales.values()) {
+    for (const s of this.offered()) {
       const r = rank[this.phase(s)];
       if (!best || r < best.r || (r === best.r && s.id > best.s.id)) best = { s, r };
     }
@@ -165,6 +166,18 @@ export class SaleCard {
 
   sale() {
     return this.saleId === null ? null : this.sales.get(this.saleId);
+  }
+
+  /** The sales the card and the shelf offer for buying. */
+  offered() {
+    return [...this.sales.values()].filter((s) => !this.skip(s.id));
+  }
+
+  /** The skipped sales changed (a draw became known): choose and draw again. */
+  reconsider() {
+    this.choose();
+    this.shelfDirty = true;
+    this.render();
   }
 
   currency() {
@@ -479,7 +492,7 @@ export class SaleCard {
     };
     const rows = new Map();
     if (this.pinned) rows.set(this.pinned.id, { product: this.pinned, tag: "pinned", r: -1 });
-    const sales = [...this.sales.values()].map((s) => ({ s, phase: this.phase(s) }));
+    const sales = this.offered().map((s) => ({ s, phase: this.phase(s) }));
     sales.sort((a, b) => rank[a.phase] - rank[b.phase] || b.s.id - a.s.id);
     for (const { s, phase } of sales) {
       const product = this.products.get(s.product_id);
