@@ -45,7 +45,13 @@ async def test_a_viewer_refused_by_a_full_relay_plays_hls_and_buys(
         await eventually(lambda: playing(0.5), 20, "HLS playing")
         start = await playhead()
         await eventually(lambda: playing(start + 1.0), 10, "HLS advancing")
-        assert await page.text_content("#state-text") == "LIVE"
+
+        async def shown_live() -> bool:
+            # A stall of the playlist (a segment late on a loaded machine) shows "Reconnecting…"
+            # for a moment; playing HLS must settle on LIVE.
+            return await page.text_content("#state-text") == "LIVE"
+
+        await eventually(shown_live, 10, "the room shows LIVE while HLS plays")
         await full_api.call("POST", f"/api/sales/{sale_id}/open", {})
         await page.wait_for_selector("#buy[data-state=open]", timeout=10000)
         await page.click("#buy")
