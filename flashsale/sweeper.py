@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from inventory.errors import Unavailable
@@ -65,3 +66,15 @@ class Repeat(Sweeper):
         while n := await self._step():
             total += n
         return total
+
+
+@asynccontextmanager
+async def running(sweepers: Sequence[Sweeper]) -> AsyncIterator[None]:
+    """Run ``sweepers`` for the body's duration; each is stopped on the way out."""
+    for w in sweepers:
+        w.start()
+    try:
+        yield
+    finally:
+        for w in sweepers:
+            await w.close()

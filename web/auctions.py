@@ -12,7 +12,7 @@ from aiohttp import web
 
 from flashsale.auction import AuctionSweeper
 from flashsale.errors import BadSaleInput
-from flashsale.sweeper import Repeat
+from flashsale.sweeper import Repeat, running
 from inventory.errors import NotFound
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
 from web.auth import Role
@@ -167,13 +167,8 @@ async def auction_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         AuctionSweeper(app[AUCTIONS], min(0.1, interval)),
         Repeat("draw-closer", app[DRAWS].close_due, interval),
     ]
-    for w in workers:
-        w.start()
-    try:
+    async with running(workers):
         yield
-    finally:
-        for w in workers:
-            await w.close()
 
 
 def setup_auctions(app: web.Application) -> None:

@@ -14,7 +14,7 @@ from flashsale.errors import BadSaleInput
 from flashsale.groupbuy import GroupBuys, GroupResult
 from flashsale.groupreaper import GroupReaper
 from flashsale.points import points_accrual
-from flashsale.sweeper import Repeat
+from flashsale.sweeper import Repeat, running
 from inventory.attribution import PromoterFigures
 from inventory.members import NotAMember
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
@@ -304,13 +304,8 @@ async def social_workers_ctx(app: web.Application) -> AsyncIterator[None]:
         points_accrual(app[MEMBERS]),
         Repeat("attribution", app[ATTRIBUTION].attribute_orders, 2.0),
     ]
-    for w in workers:
-        w.start()
-    try:
+    async with running(workers):
         yield
-    finally:
-        for w in workers:
-            await w.close()
 
 
 def setup_social(app: web.Application) -> None:
