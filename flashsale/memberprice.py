@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from flashsale.memo import Memo
 from inventory.catalog import Catalog, ProductView
 from inventory.ledger import Ledger
 
@@ -47,18 +48,19 @@ class MemberPrices:
         self._catalog = catalog
         self._negative_ttl_s = negative_ttl_s
         self._max = max_entries
-        self._host_of: dict[int, str | None] = {}  # sale -> host, None: no member price
+        self._host_of: Memo[int, str | None] = Memo(max_entries)  # None: no member price
         self._known: set[tuple[str, str]] = set()
         self._not_yet: dict[tuple[str, str], float] = {}
 
     async def _host(self, sale_id: int) -> str | None:
-        if sale_id not in self._host_of:
+        async def load() -> str | None:
             rec = await self._ledger.get_sale(sale_id)
             product = await self._catalog.get_product(rec.product_id)
             stream = await self._catalog.get_stream(rec.stream_id) if rec.stream_id else None
             priced = member_price_for(product, rec.price_cents) is not None
-            self._host_of[sale_id] = stream.host_id if stream and priced else None
-        return self._host_of[sale_id]
+            return stream.host_id if stream and priced else None
+
+        return await self._host_of.get(sale_id, load)
 
     def joined(self, host_id: str, user_id: str) -> None:
         """Note a join made in this process, so the member's next buy gets the price at once."""

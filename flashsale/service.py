@@ -16,6 +16,7 @@ from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
 from flashsale.memberprice import MemberPrices, member_price_for
+from flashsale.memo import Memo
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
@@ -78,7 +79,7 @@ class SaleService:
         self._observer: SaleObserver = observer or NullObserver()
         self._meter: BuyMeter = meter or NullMeter()
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
-        self._stream_of: dict[int, str | None] = {}
+        self._stream_of: Memo[int, str | None] = Memo()
         self._phases = SalePhases(redis, prefix)
         self._member_prices = member_prices
 
@@ -90,7 +91,7 @@ class SaleService:
         try:
             self._observer.sale_event(
                 SaleEvent(
-                    kind, sale_id, self._stream_of.get(sale_id), remaining, now_ms(), **fields
+                    kind, sale_id, self._stream_of.known(sale_id), remaining, now_ms(), **fields
                 )
             )
         except Exception:  # an observer bug must never fail a purchase
@@ -138,7 +139,7 @@ class SaleService:
             product_id, price, quantity, per_user_limit, start, end, hold_s, created_by, stream_id
         )
         await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
-        self._stream_of[rec.id] = stream_id
+        self._stream_of.put(rec.id, stream_id)
         self._emit("scheduled", rec.id, quantity)
         return await self.get_sale(rec.id)
 
@@ -184,7 +185,7 @@ class SaleService:
             return []
         async with self._redis.pipeline(transaction=False) as p:
             for rec in records:
-                self._stream_of[rec.id] = rec.stream_id
+                self._stream_of.put(rec.id, rec.stream_id)
                 p.hmget(self.keys(rec.id).meta, ["state", "start_ms", "end_ms", "remaining"])
             p.time()
             *metas, (sec, usec) = await self._call(p.execute())
@@ -205,9 +206,11 @@ class SaleService:
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (None: none); raises SaleNotFound for an unknown sale."""
-        if sale_id not in self._stream_of:
-            self._stream_of[sale_id] = (await self._ledger.get_sale(sale_id)).stream_id
-        return self._stream_of[sale_id]
+
+        async def load() -> str | None:
+            return (await self._ledger.get_sale(sale_id)).stream_id
+
+        return await self._stream_of.get(sale_id, load)
 
     async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
         """The live remaining stock of each sale, in one round trip (None: no live state)."""

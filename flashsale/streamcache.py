@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flashsale.memo import Memo
 from flashsale.service import SaleService
 
 
@@ -10,14 +11,16 @@ class StreamCache:
 
     def __init__(self, sales: SaleService) -> None:
         self._sales = sales
-        self._stream_of: dict[int, str | None] = {}
+        self._stream_of: Memo[int, str | None] = Memo()
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (None for a sale outside any show)."""
-        if sale_id not in self._stream_of:
-            self._stream_of[sale_id] = (await self._sales.get_sale(sale_id)).stream_id
-        return self._stream_of[sale_id]
+
+        async def load() -> str | None:
+            return (await self._sales.get_sale(sale_id)).stream_id
+
+        return await self._stream_of.get(sale_id, load)
 
     def known(self, sale_id: int) -> str | None:
         """The cached stream of a sale, without asking (None when not cached yet)."""
-        return self._stream_of.get(sale_id)
+        return self._stream_of.known(sale_id)

@@ -114,6 +114,12 @@ class Settings:
         "on SIGTERM: the longest the server waits for in-flight requests after telling rooms "
         "it is restarting and closing sockets (1001); it exits within about this bound",
     )
+    gc_thresholds: str = setting(
+        "50000,20,100",
+        "the garbage collector's thresholds (`gc.set_threshold`), as `gen0,gen1,gen2`: "
+        "Python's 700,10,10 collected so often under thousands of sockets that it took half "
+        "of a 5,000-viewer buy burst's CPU (README: Load tests and benchmarks)",
+    )
     token_ttl_s: int = setting(7 * 24 * 3600, "lifetime of tokens minted by `livesell token`")
     log_level: str = setting(
         "INFO", "log level name", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -284,6 +290,19 @@ class Settings:
         if urls and len(self.webhook_secret) < 16:
             raise ConfigError("LIVESELL_WEBHOOK_SECRET (>= 16 characters) is needed to sign them")
         return urls
+
+    def resolved_gc_thresholds(self) -> tuple[int, int, int]:
+        """The garbage collector's three thresholds, checked."""
+        try:
+            gen0, gen1, gen2 = (int(part) for part in self.gc_thresholds.split(","))
+        except ValueError:
+            raise ConfigError(
+                f"LIVESELL_GC_THRESHOLDS must be three integers like 50000,20,100, "
+                f"got {self.gc_thresholds!r}"
+            ) from None
+        if min(gen0, gen1, gen2) < 1:
+            raise ConfigError("LIVESELL_GC_THRESHOLDS must be positive")
+        return gen0, gen1, gen2
 
     def resolved_secret(self) -> str:
         """The token secret; without one, a random secret is created once under ``data_dir``."""

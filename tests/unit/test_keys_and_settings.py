@@ -55,6 +55,15 @@ def test_settings_from_env_with_defaults_and_errors() -> None:
         Settings.from_env({"LIVESELL_PORT": "eighty"})
 
 
+def test_gc_thresholds_are_three_positive_integers() -> None:
+    assert Settings.from_env({}).resolved_gc_thresholds() == (50_000, 20, 100)
+    env = {"LIVESELL_GC_THRESHOLDS": "700,10,10"}
+    assert Settings.from_env(env).resolved_gc_thresholds() == (700, 10, 10)
+    for bad in ("700,10", "a,b,c", "0,10,10"):
+        with pytest.raises(ConfigError, match="LIVESELL_GC_THRESHOLDS"):
+            Settings.from_env({"LIVESELL_GC_THRESHOLDS": bad}).resolved_gc_thresholds()
+
+
 def test_settings_secret_is_created_once(tmp_path) -> None:  # type: ignore[no-untyped-def]
     s = Settings.from_env({"LIVESELL_DATA_DIR": str(tmp_path)})
     first = s.resolved_secret()
