@@ -14,8 +14,12 @@ from chat.protocol import Frame, batch_payload, decode, encode
 class ClientConnection(Protocol):
     """The transport the Hub writes to; the web layer wraps a websocket, tests fake it."""
 
-    def send_frame(self, frame: Frame) -> bool:
-        """Queue ``frame`` without blocking; False (nothing queued) when the buffer is full."""
+    def send_frame(self, frame: Frame, corked: bool = False) -> bool:
+        """Queue ``frame`` without blocking; False (nothing queued) when the buffer is full.
+
+        ``corked``: the frame may wait until the end of this event-loop turn to share one
+        write with the client's other frames of that turn (order is kept).
+        """
         ...
 
     def buffered_bytes(self) -> int:
@@ -139,7 +143,7 @@ class Member:
         # Replies go out even to a lagging client: they answer its own (rate-limited) requests,
         # and a lost buy_result would leave it guessing.
         if self.state is not Delivery.CLOSED:
-            self.conn.send_frame(Frame(encode(event)))
+            self.conn.send_frame(Frame(encode(event)), corked=True)
 
     def strike(self) -> bool:
         """Count one abuse strike; True when the client crossed the limit and must go."""

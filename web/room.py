@@ -43,25 +43,44 @@ class WsConnection:
 
     Broadcast frames are written straight to the transport as one pre-built websocket frame
     (server frames are unmasked, so the bytes are the same for every socket); the transport's
-    write buffer is the client's bounded send queue.
+    write buffer is the client's bounded send queue. Replies are corked: those made in one
+    event-loop turn go out in one write (a batch of buys answers a socket's ten taps at once,
+    and each write is a syscall); any frame sent while replies wait joins them, in order.
     """
 
-    __slots__ = ("_limit", "_transport", "ws")
+    __slots__ = ("_corked", "_corked_bytes", "_limit", "_transport", "ws")
 
     def __init__(self, ws: web.WebSocketResponse, transport: Any, limit: int) -> None:
         self.ws = ws
         self._transport = transport
         self._limit = limit
+        self._corked: list[bytes] | None = None
+        self._corked_bytes = 0
 
-    def send_frame(self, frame: Frame) -> bool:
+    def send_frame(self, frame: Frame, corked: bool = False) -> bool:
         """Write the frame unless the client's buffer is over the limit."""
         t = self._transport
         if t is None or t.is_closing():
             return True  # gone: the handler's read loop ends and leaves the room
-        if t.get_write_buffer_size() > self._limit:
+        if t.get_write_buffer_size() + self._corked_bytes > self._limit:
             return False
-        t.write(frame.wire)
+        data = frame.wire
+        if self._corked is not None:
+            self._corked.append(data)
+            self._corked_bytes += len(data)
+        elif corked:
+            self._corked = [data]
+            self._corked_bytes = len(data)
+            asyncio.get_running_loop().call_soon(self._uncork)
+        else:
+            t.write(data)
         return True
+
+    def _uncork(self) -> None:
+        corked, self._corked, self._corked_bytes = self._corked, None, 0
+        t = self._transport
+        if corked and t is not None and not t.is_closing():
+            t.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def buffered_bytes(self) -> int:
         """Bytes queued in the transport."""
@@ -70,6 +89,7 @@ class WsConnection:
 
     async def close(self, code: int, reason: str) -> None:
         """Close with ``code``; a client that does not drain is cut off after 2 s."""
+        self._uncork()  # the reply saying why (an error, server_restarting) goes first
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=reason.encode()), 2)
         except (TimeoutError, ConnectionError, RuntimeError):

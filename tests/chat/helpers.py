@@ -22,8 +22,8 @@ class FakeConnection:
         self.limit = 1 << 20
         self.arrived = asyncio.Event()
 
-    def send_frame(self, frame: Frame) -> bool:
-        """Record the frame unless the simulated buffer is full."""
+    def send_frame(self, frame: Frame, corked: bool = False) -> bool:
+        """Record the frame unless the simulated buffer is full (corked or not: in order)."""
         if self.backlog > self.limit:
             return False
         self.frames.append(frame)
