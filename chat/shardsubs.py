@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -26,9 +25,9 @@ from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError, ResponseError
 
-from chat.subscriptions import CONFIRM_TIMEOUT_S, Listener
+from chat.subscriptions import CONFIRM_TIMEOUT_S, ListenerRegistry
 from inventory.redisclient import is_cluster
-from inventory.tasks import cancel_all, supervise
+from inventory.tasks import supervise
 
 log = logging.getLogger("livesell.chat")
 
@@ -52,22 +51,19 @@ class _Link:
         self.silent_s = 0
 
 
-class ShardSubscriptions:
+class ShardSubscriptions(ListenerRegistry):
     """``chat.subscriptions.RoomChannels`` over SSUBSCRIBE on the owner of each channel's slot.
 
-    Same contract as ``Subscriptions``: (un)subscribes are ordered by one lock, and
-    ``subscribe`` returns once the owning shard confirmed the subscription.
+    Same contract as ``Subscriptions`` (the shared ``ListenerRegistry``): (un)subscribes are
+    ordered by one lock, and ``subscribe`` returns once the owning shard confirmed it.
     """
 
     def __init__(self, redis: Redis) -> None:
         if not is_cluster(redis):
             raise TypeError("sharded subscriptions need a Redis Cluster client")
+        super().__init__()
         self._cluster = cast(RedisCluster, redis)
-        self._listeners: dict[bytes, Listener] = {}
-        self._confirmed: dict[bytes, asyncio.Event] = {}
         self._links: dict[str, _Link] = {}
-        self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[Any]] = []
         self._homeless: set[bytes] = set()
         self._why = ""
         self._rehoming: asyncio.Task[Any] | None = None
@@ -77,40 +73,19 @@ class ShardSubscriptions:
         if self._cluster._initialize:
             await self._cluster.initialize()
 
-    async def subscribe(self, channel: str, listener: Listener) -> None:
-        """Deliver ``channel``'s messages to ``listener``; returns once its shard confirmed it."""
-        name = channel.encode()
-        self._listeners[name] = listener
-        confirmed = self._confirmed[name] = asyncio.Event()
-        async with self._lock:
-            await self._place(name)
-        await asyncio.wait_for(confirmed.wait(), CONFIRM_TIMEOUT_S)
+    async def _send_subscribe(self, name: bytes) -> None:
+        await self._place(name)
 
-    def forget(self, channel: str) -> None:
-        """Stop dispatching ``channel`` (its subscription, if any, stays until unsubscribed)."""
-        name = channel.encode()
-        self._listeners.pop(name, None)
-        self._confirmed.pop(name, None)
+    async def _send_unsubscribe(self, name: bytes) -> None:
+        for link in self._links.values():
+            if name in link.channels:
+                link.channels.discard(name)
+                try:
+                    await link.conn.send_command("SUNSUBSCRIBE", name)
+                except (RedisError, OSError):
+                    log.debug("sunsubscribe failed; the link is being replaced")
 
-    async def unsubscribe(self, channel: str, agree: Callable[[], bool]) -> bool:
-        """Unsubscribe ``channel`` if ``agree()``, asked while no other (un)subscribe runs."""
-        async with self._lock:
-            if not agree():
-                return False
-            self.forget(channel)
-            name = channel.encode()
-            for link in self._links.values():
-                if name in link.channels:
-                    link.channels.discard(name)
-                    try:
-                        await link.conn.send_command("SUNSUBSCRIBE", name)
-                    except (RedisError, OSError):
-                        log.debug("sunsubscribe failed; the link is being replaced")
-            return True
-
-    async def close(self) -> None:
-        """Stop the readers and close the connections."""
-        await cancel_all(self._tasks)
+    async def _disconnect(self) -> None:
         for link in list(self._links.values()):
             await self._close_link(link)
 
@@ -162,7 +137,7 @@ class ShardSubscriptions:
                     await self._cluster.nodes_manager.initialize()
                     wanted = [n for n in names if n in self._listeners]
                     for name in wanted:
-                        self._confirmed[name] = asyncio.Event()
+                        self._expect(name)
                         await self._place(name)
                 waits = [self._confirmed[n].wait() for n in wanted if n in self._confirmed]
                 await asyncio.wait_for(asyncio.gather(*waits), CONFIRM_TIMEOUT_S)
@@ -173,10 +148,7 @@ class ShardSubscriptions:
                 self._homeless |= names
                 continue
             log.info("%d room(s) resubscribed after %s", len(wanted), self._why)
-            for name in wanted:
-                listener = self._listeners.get(name)
-                if listener is not None:
-                    listener.lost()
+            self._lose(wanted)
 
     @staticmethod
     async def _keepalive(link: _Link) -> None:
@@ -217,13 +189,9 @@ class ShardSubscriptions:
                 return
             kind, channel = bytes(reply[0]), bytes(reply[1])
             if kind == b"smessage":
-                listener = self._listeners.get(channel)
-                if listener is not None:
-                    listener.message(reply[2])
+                self._dispatch(channel, reply[2])
             elif kind == b"ssubscribe":
-                ev = self._confirmed.get(channel)
-                if ev is not None:
-                    ev.set()
+                self._confirm(channel)
             elif kind == b"sunsubscribe" and channel in link.channels:
                 # Not asked for: the slot left this node (it was demoted in a failover).
                 link.channels.discard(channel)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -54,34 +54,30 @@ class RoomChannels(Protocol):
         ...
 
 
-class Subscriptions:
-    """Subscribes channels on one pub/sub connection and dispatches what one reader task reads.
+class ListenerRegistry:
+    """The bookkeeping both transports share: each channel's listener, its pending confirmation,
+    and one lock ordering SUBSCRIBE and UNSUBSCRIBE.
 
-    SUBSCRIBE and UNSUBSCRIBE of a channel are ordered by a lock, so a room dropped while idle
-    and joined again at once ends up subscribed. ``subscribe`` returns only once Redis confirmed
-    the subscription: a snapshot read after it cannot miss an event published in between.
+    A subclass sends the commands (``_send_subscribe``, ``_send_unsubscribe``), reads the replies
+    into ``_dispatch``/``_confirm``/``_lose``, and closes its connections (``_disconnect``).
+    Ordered by the lock, a room dropped while idle and joined again at once ends up subscribed.
+    ``subscribe`` returns only once Redis confirmed the subscription: a snapshot read after it
+    cannot miss an event published in between.
     """
 
-    def __init__(self, redis: Redis, control_channel: str) -> None:
-        self._pubsub = redis.pubsub()
-        self._control = control_channel
+    def __init__(self) -> None:
         self._listeners: dict[bytes, Listener] = {}
         self._confirmed: dict[bytes, asyncio.Event] = {}
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[Any]] = []
 
-    async def start(self) -> None:
-        """Subscribe the process's control channel and start the reader."""
-        await self._pubsub.subscribe(self._control)
-        self._tasks.append(supervise(self._read(), "chat.hub.pubsub"))
-
     async def subscribe(self, channel: str, listener: Listener) -> None:
         """Deliver ``channel``'s messages to ``listener``; returns once Redis confirmed it."""
         name = channel.encode()
         self._listeners[name] = listener
-        confirmed = self._confirmed[name] = asyncio.Event()
+        confirmed = self._expect(name)
         async with self._lock:
-            await self._pubsub.subscribe(name)
+            await self._send_subscribe(name)
         await asyncio.wait_for(confirmed.wait(), CONFIRM_TIMEOUT_S)
 
     def forget(self, channel: str) -> None:
@@ -96,12 +92,71 @@ class Subscriptions:
             if not agree():
                 return False
             self.forget(channel)
-            await self._pubsub.unsubscribe(channel)
+            await self._send_unsubscribe(channel.encode())
             return True
 
     async def close(self) -> None:
-        """Stop the reader and close the connection."""
+        """Stop the reader(s) and close the connection(s)."""
         await cancel_all(self._tasks)
+        await self._disconnect()
+
+    async def _send_subscribe(self, name: bytes) -> None:
+        """Send the subscribe of ``name`` (the caller holds the lock)."""
+        raise NotImplementedError
+
+    async def _send_unsubscribe(self, name: bytes) -> None:
+        """Send the unsubscribe of ``name`` (the caller holds the lock)."""
+        raise NotImplementedError
+
+    async def _disconnect(self) -> None:
+        """Close the connection(s), once the readers stopped."""
+        raise NotImplementedError
+
+    def _expect(self, name: bytes) -> asyncio.Event:
+        """A fresh confirmation for ``name``, set when Redis confirms its subscribe."""
+        confirmed = self._confirmed[name] = asyncio.Event()
+        return confirmed
+
+    def _dispatch(self, name: bytes, data: bytes) -> None:
+        """Hand one message to its channel's listener, if the channel still has one."""
+        listener = self._listeners.get(name)
+        if listener is not None:
+            listener.message(data)
+
+    def _confirm(self, name: bytes) -> None:
+        """Redis confirmed the subscribe of ``name``."""
+        confirmed = self._confirmed.get(name)
+        if confirmed is not None:
+            confirmed.set()
+
+    def _lose(self, names: Iterable[bytes]) -> None:
+        """Tell the listeners of ``names`` that messages may have been missed."""
+        for name in names:
+            listener = self._listeners.get(name)
+            if listener is not None:
+                listener.lost()
+
+
+class Subscriptions(ListenerRegistry):
+    """Subscribes channels on one pub/sub connection and dispatches what one reader task reads."""
+
+    def __init__(self, redis: Redis, control_channel: str) -> None:
+        super().__init__()
+        self._pubsub = redis.pubsub()
+        self._control = control_channel
+
+    async def start(self) -> None:
+        """Subscribe the process's control channel and start the reader."""
+        await self._pubsub.subscribe(self._control)
+        self._tasks.append(supervise(self._read(), "chat.hub.pubsub"))
+
+    async def _send_subscribe(self, name: bytes) -> None:
+        await self._pubsub.subscribe(name)
+
+    async def _send_unsubscribe(self, name: bytes) -> None:
+        await self._pubsub.unsubscribe(name)
+
+    async def _disconnect(self) -> None:
         try:
             await self._pubsub.aclose()
         except Exception:  # the connection may already be gone at shutdown
@@ -118,17 +173,12 @@ class Subscriptions:
             except Exception:
                 log.exception("room pub/sub read failed; resyncing local clients")
                 await asyncio.sleep(0.5)
-                for each in list(self._listeners.values()):
-                    each.lost()
+                self._lose(list(self._listeners))
                 continue
             if msg is None:
                 continue
             kind = msg["type"]
             if kind == "message":
-                listener = self._listeners.get(msg["channel"])
-                if listener is not None:
-                    listener.message(msg["data"])
+                self._dispatch(msg["channel"], msg["data"])
             elif kind == "subscribe":
-                ev = self._confirmed.get(msg["channel"])
-                if ev is not None:
-                    ev.set()
+                self._confirm(msg["channel"])

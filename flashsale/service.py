@@ -1,4 +1,4 @@
-"""The flash-sale service: create, open, close, buy, pay, cancel. Plain async domain code."""
+"""The flash-sale service: create, open, close, buy; pay and cancel via flashsale/settlement.py."""
 
 from __future__ import annotations
 
@@ -14,14 +14,16 @@ from redis.asyncio import Redis
 from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
-from flashsale.keys import SaleKeys, active_sales_key, sale_id_of_order
+from flashsale.keys import SaleKeys, active_sales_key
 from flashsale.memberprice import MemberPrices, member_price_for
 from flashsale.memo import Memo
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
 from flashsale.redisguard import guarded
+from flashsale.redisguard import text as _s
 from flashsale.scripts import Scripts
+from flashsale.settlement import Settlement
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
 from inventory.catalog import Catalog
 from inventory.errors import DomainError, NotFound
@@ -42,10 +44,6 @@ _BUY_ERRORS: dict[str, type[DomainError]] = {
     "sale_not_found": errors.SaleNotFound,
     "too_many_attempts": errors.TooManyAttempts,
 }
-
-
-def _s(v: Any) -> str:
-    return v.decode() if isinstance(v, bytes) else str(v)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +80,7 @@ class SaleService:
         self._stream_of: Memo[int, str | None] = Memo()
         self._phases = SalePhases(redis, prefix)
         self._member_prices = member_prices
+        self._settlement = Settlement(redis, ledger, self._scripts, prefix, self._emit, self._meter)
 
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
@@ -331,73 +330,23 @@ class SaleService:
                 self._emit("sold_out", sale_id, 0)
         return BuyResult(order, remaining, duplicate)
 
-    # -- orders ----------------------------------------------------------------------------
+    # -- orders (flashsale/settlement.py) --------------------------------------------------
 
     async def get_order(self, order_id: str) -> OrderView:
         """The order's live state from Redis (falling back to SQL once the sale is purged)."""
-        try:
-            sale_id = sale_id_of_order(order_id)
-        except ValueError as exc:
-            raise errors.OrderNotFound(f"order {order_id} not found") from exc
-        rec = await self._call(self._redis.hget(self.keys(sale_id).orders, order_id))
-        if rec is not None:
-            return OrderView.parse(order_id, rec)
-        row = await self._ledger.get_order(order_id)
-        if row is None:
-            raise errors.OrderNotFound(f"order {order_id} not found")
-        return OrderView.of(row)
-
-    async def _settle(self, order_id: str, action: str, caller: str) -> OrderView:
-        try:
-            sale_id = sale_id_of_order(order_id)
-        except ValueError as exc:
-            raise errors.OrderNotFound(f"order {order_id} not found") from exc
-        reply = await self._call(
-            self._scripts.settle(
-                keys=self.keys(sale_id).for_settle(), args=[order_id, action, caller]
-            )
-        )
-        code = _s(reply[0])
-        if code == "order_not_found":
-            raise errors.OrderNotFound(f"order {order_id} not found")
-        if code == "forbidden":
-            raise errors.OrderNotFound(f"order {order_id} not found")  # do not reveal others' ids
-        order = OrderView.parse(order_id, reply[1])
-        remaining = int(reply[2])
-        if code == "expired_now":
-            self._emit("expired", sale_id, remaining, order_id=order_id, qty=order.qty)
-            self._meter.holds_expired(1)
-        if code in ("expired", "expired_now"):
-            raise errors.HoldExpired(f"order {order_id} expired; its stock went back on sale")
-        if code in ("paid", "cancelled"):
-            raise errors.OrderStateConflict(f"order {order_id} is {code}")
-        if code == "ok":
-            kind = "paid" if action == "pay" else "cancelled"
-            self._emit(kind, sale_id, remaining, order_id=order_id, user_id=order.user_id,
-                       qty=order.qty)  # fmt: skip
-        return order
+        return await self._settlement.get_order(order_id)
 
     async def pay(self, order_id: str, caller: str = "") -> OrderView:
         """Confirm payment of a reserved order (idempotent). ``caller`` '' means any user."""
-        return await self._settle(order_id, "pay", caller)
+        return await self._settlement.settle(order_id, "pay", caller)
 
     async def cancel(self, order_id: str, caller: str = "") -> OrderView:
         """Cancel a reserved order and return its stock (idempotent)."""
-        return await self._settle(order_id, "cancel", caller)
+        return await self._settlement.settle(order_id, "cancel", caller)
 
     async def expire_due(self, sale_id: int, limit: int = 500) -> int:
         """Expire this sale's due holds; returns how many orders expired."""
-        reply = await self._call(
-            self._scripts.expire(keys=self.keys(sale_id).for_settle(), args=[limit])
-        )
-        remaining = int(reply[0])
-        n = (len(reply) - 1) // 3
-        for i in range(n):
-            oid, user, qty = _s(reply[1 + i * 3]), _s(reply[2 + i * 3]), int(reply[3 + i * 3])
-            self._emit("expired", sale_id, remaining, order_id=oid, user_id=user, qty=qty)
-        if n:
-            self._meter.holds_expired(n)
-        return n
+        return await self._settlement.expire_due(sale_id, limit)
 
     async def retire_if_done(self, sale_id: int, group: str = "persister") -> bool:
         """Stop watching a sale once it has ended, holds no reservations and is fully persisted.
