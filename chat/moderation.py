@@ -13,7 +13,7 @@ from chat.keys import RoomKeys
 from chat.member import Identity
 from chat.protocol import BLANKS_RE, INVISIBLE_RE, Command
 from chat.room import RoomState, now_ms
-from inventory.catalog import Catalog, StreamView
+from inventory.catalog import Actor, Catalog, ProductView, StreamView, require_owner
 
 HOST, MODERATOR, VIEWER, ANONYMOUS = "host", "moderator", "viewer", "anonymous"
 #: Actions a moderator may take; everything in HOST_ONLY needs the stream's host (or an admin).
@@ -106,7 +106,7 @@ class Moderation:
             raise Forbidden(f"{cmd.type} needs {who}")
         by = {"by": actor.name}
         if cmd.type == "pin":
-            product = asdict(await self._catalog.get_product(cmd["product_id"]))
+            product = asdict(await self._pinnable(stream, actor, cmd["product_id"]))
             await self._state.set_pinned(keys, product)
             pin = {"type": "pinned", "product": product, "at_ms": now_ms(), **by}
             return await self._log.publish(keys, pin)
@@ -139,6 +139,13 @@ class Moderation:
             )
         await self._may_moderate(keys, stream, actor, role, cmd["user_id"])
         return await self._moderate_user(keys, actor, cmd)
+
+    async def _pinnable(self, stream: StreamView, actor: Identity, product_id: int) -> ProductView:
+        """The product, when ``actor`` owns it or is an admin; a moderator pins the host's."""
+        product = await self._catalog.get_product(product_id)
+        if product.owner_id is None or product.owner_id != stream.host_id:
+            require_owner(Actor(actor.user_id, actor.role == "admin"), product_id, product.owner_id)
+        return product
 
     async def _may_moderate(
         self,

@@ -23,6 +23,7 @@ from flashsale.coalescer import Coalescer
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
 from flashsale.sweeper import Sweeper
+from inventory.catalog import Actor
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
 from inventory.tasks import cancel_all, supervise
@@ -234,7 +235,7 @@ class Auctions:
     async def create_lot(
         self,
         product_id: int,
-        created_by: str,
+        by: Actor,
         start_cents: int,
         increment_cents: int,
         duration_s: int,
@@ -256,7 +257,7 @@ class Auctions:
         # The sale carries no stream: the room's flash-sale card must not offer it for buying;
         # the lot keeps its stream itself (the caller checked that the stream exists).
         sale = await self._sales.create_sale(
-            product_id, 1, 1, created_by, price_cents=start_cents, duration_s=duration_s,
+            product_id, 1, 1, by, price_cents=start_cents, duration_s=duration_s,
             hold_s=hold_s,
         )  # fmt: skip
         k = LotKeys.of(self._prefix, sale.id)

@@ -23,6 +23,7 @@ from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import SaleService
 from flashsale.streamcache import StreamCache
+from inventory.catalog import Actor
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
 
@@ -210,6 +211,8 @@ class Coupons:
         count: int,
         expires_s: int,
         min_spend_cents: int = 0,
+        *,
+        by: Actor,
     ) -> CouponDrop:
         """Drop ``count`` coupons worth ``value`` cents (``amount``) or percent (``percent``)."""
         if kind not in ("amount", "percent"):
@@ -223,7 +226,7 @@ class Coupons:
             raise errors.BadSaleInput("expires_s must be 1..604800")
         if not 0 <= min_spend_cents <= 10**12:
             raise errors.BadSaleInput("min_spend_cents must be 0..10^12")
-        sale = await self._sales.get_sale(sale_id)
+        sale = await self._sales.own_sale(sale_id, by)
         if sale.state == "closed":
             raise errors.Ended(f"sale {sale_id} has ended")
         k = self.keys(sale_id)

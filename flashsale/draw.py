@@ -26,6 +26,7 @@ from redis.asyncio import Redis
 from flashsale import errors
 from flashsale.redisguard import guarded, text
 from flashsale.service import SaleService
+from inventory.catalog import Actor
 from inventory.errors import Conflict, Gone, InvalidInput, NotFound
 from inventory.luascript import load_script
 
@@ -161,11 +162,11 @@ class Draws:
             raise Conflict(f"sale {sale_id} already has a draw", code="draw_exists")
         return reply
 
-    async def create(self, sale_id: int, window_s: int) -> Draw:
+    async def create(self, sale_id: int, window_s: int, by: Actor) -> Draw:
         """Publish the commitment and open the entry window; winners = the sale's stock."""
         if not 5 <= window_s <= 86400:
             raise errors.BadSaleInput("window_s must be 5..86400")
-        sale = await self._sales.get_sale(sale_id)
+        sale = await self._sales.own_sale(sale_id, by)
         if sale.state != "scheduled" or sale.starts_at_ms:
             raise Conflict("a draw needs a sale not yet opened", code="draw_sale_open")
         seed = secrets.token_bytes(32)

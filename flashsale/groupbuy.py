@@ -26,6 +26,7 @@ from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
 from flashsale.streamcache import StreamCache
+from inventory.catalog import Actor
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
 
@@ -244,7 +245,9 @@ class GroupBuys:
 
     # -- the offer -------------------------------------------------------------------------
 
-    async def offer(self, sale_id: int, price_cents: int, size: int, ttl_s: int) -> GroupOffer:
+    async def offer(
+        self, sale_id: int, price_cents: int, size: int, ttl_s: int, by: Actor
+    ) -> GroupOffer:
         """Offer (or re-price) a group buy on a sale; open groups keep their own terms."""
         if not 2 <= size <= MAX_GROUP_SIZE:
             raise errors.BadSaleInput(f"size must be 2..{MAX_GROUP_SIZE}")
@@ -252,7 +255,7 @@ class GroupBuys:
             raise errors.BadSaleInput("ttl_s must be 1..86400")
         if not 0 <= price_cents <= 10**12:
             raise errors.BadSaleInput("price_cents must be between 0 and 10^12")
-        sale = await self._sales.get_sale(sale_id)
+        sale = await self._sales.own_sale(sale_id, by)
         if sale.state == "closed":
             raise errors.Ended(f"sale {sale_id} has ended")
         k = self.keys(sale_id)

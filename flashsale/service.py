@@ -25,7 +25,7 @@ from flashsale.redisguard import text as _s
 from flashsale.scripts import Scripts
 from flashsale.settlement import Settlement
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
-from inventory.catalog import Catalog
+from inventory.catalog import Actor, Catalog
 from inventory.errors import DomainError, NotFound
 from inventory.ledger import Ledger, SaleRecord
 
@@ -106,14 +106,17 @@ class SaleService:
         product_id: int,
         quantity: int,
         per_user_limit: int,
-        created_by: str,
+        by: Actor,
         price_cents: int | None = None,
         duration_s: int = 300,
         hold_s: int = 300,
         starts_at_ms: int | None = None,
         stream_id: str | None = None,
     ) -> SaleView:
-        """Create a scheduled sale; it opens at ``starts_at_ms`` or when ``open_sale`` is called."""
+        """Create a scheduled sale of a product ``by`` owns (or any, for an admin).
+
+        It opens at ``starts_at_ms`` or when ``open_sale`` is called.
+        """
         if not 1 <= product_id <= 2**31 - 1:
             raise NotFound(f"product {product_id} not found")
         if not 1 <= quantity <= 10_000_000:
@@ -126,7 +129,7 @@ class SaleService:
             raise errors.BadSaleInput("hold_s must be 1..86400")
         if starts_at_ms is not None and not 0 < starts_at_ms < NOT_SCHEDULED_END_MS:
             raise errors.BadSaleInput("starts_at_ms out of range")
-        product = await self._catalog.get_product(product_id)
+        product = await self._catalog.owned_product(product_id, by)
         price = product.price_cents if price_cents is None else price_cents
         if not 0 <= price <= 10**12:
             raise errors.BadSaleInput("price_cents must be between 0 and 10^12")
@@ -135,7 +138,7 @@ class SaleService:
         start = starts_at_ms or 0
         end = start + duration_s * 1000 if start else NOT_SCHEDULED_END_MS
         rec = await self._ledger.create_sale(
-            product_id, price, quantity, per_user_limit, start, end, hold_s, created_by, stream_id
+            product_id, price, quantity, per_user_limit, start, end, hold_s, by.user_id, stream_id
         )
         await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
         self._stream_of.put(rec.id, stream_id)
@@ -172,6 +175,15 @@ class SaleService:
         duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
         product = await self._catalog.get_product(rec.product_id)
         await self._init_redis(rec, duration, member_price_for(product, rec.price_cents))
+
+    async def own_sale(self, sale_id: int, by: Actor) -> SaleView:
+        """The sale, once ``by`` is shown to own its product (or be an admin): Forbidden if not.
+
+        What sells a product (a group offer, coupons, a draw) is its owner's to add.
+        """
+        sale = await self.get_sale(sale_id)
+        await self._catalog.owned_product(sale.product_id, by)
+        return sale
 
     async def get_sale(self, sale_id: int) -> SaleView:
         """The sale with its live state and remaining stock."""

@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from sqlalchemy import and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from inventory.catalog import Actor, require_owner
 from inventory.database import Database
-from inventory.errors import InvalidInput
+from inventory.errors import InvalidInput, NotFound
 from inventory.models import (
     AttributionTouch,
     Order,
     OrderAttribution,
+    Product,
     ProductCommission,
     Sale,
-    Stream,
 )
 from inventory.rehearsal import real_sale
 
@@ -79,30 +80,21 @@ class Attribution:
             await s.execute(stmt)
         return True
 
-    async def set_commission(self, product_id: int, rate_bp: int) -> None:
-        """Set the commission promoters earn on a product (basis points of the order total)."""
+    async def set_commission(self, product_id: int, rate_bp: int, by: Actor) -> None:
+        """Set the commission promoters earn on a product (basis points of the order total).
+
+        Only the product's owner or an admin may: the rate reaches every show selling it.
+        """
         if not 0 <= rate_bp <= MAX_COMMISSION_BP:
             raise InvalidInput(f"rate_bp must be 0..{MAX_COMMISSION_BP}")
         stmt = self._insert(ProductCommission).values(product_id=product_id, rate_bp=rate_bp)
         stmt = stmt.on_conflict_do_update(index_elements=["product_id"], set_={"rate_bp": rate_bp})
         async with self._db.transaction() as s:
+            product = await s.get(Product, product_id) if 1 <= product_id < 2**31 else None
+            if product is None:
+                raise NotFound(f"product {product_id} not found")
+            require_owner(by, product_id, product.owner_id)
             await s.execute(stmt)
-
-    async def sellers(self, product_id: int) -> set[str]:
-        """Who sells a product: the host of each show it is on sale in, else the sale's creator.
-
-        A commission is per product, so it reaches every show selling it; the edge lets a host
-        set one only when nobody else sells the product.
-        """
-        query = (
-            select(func.coalesce(Stream.host_id, Sale.created_by))
-            .select_from(Sale)
-            .outerjoin(Stream, Stream.id == Sale.stream_id)
-            .where(Sale.product_id == product_id)
-            .distinct()
-        )
-        async with self._db.session() as s:
-            return set((await s.execute(query)).scalars())
 
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""

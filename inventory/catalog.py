@@ -5,16 +5,64 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.database import Database
-from inventory.errors import Conflict, InvalidInput, NotFound
+from inventory.errors import Conflict, Forbidden, InvalidInput, NotFound
 from inventory.models import Product, Stream
 
 STREAM_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 STREAM_STATUSES = ("scheduled", "live", "ended")
+#: What ``update_product`` may change; the currency stays (prices already quoted in it).
+EDITABLE = frozenset({"name", "description", "price_cents", "image_url", "member_price_cents"})
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who asks for a change to a product: a user id, and whether they are an admin."""
+
+    user_id: str
+    admin: bool = False
+
+
+def may_change(actor: Actor, owner_id: str | None) -> bool:
+    """Whether ``actor`` may change a product owned by ``owner_id`` (None: admins only)."""
+    return actor.admin or (owner_id is not None and owner_id == actor.user_id)
+
+
+def require_owner(actor: Actor, product_id: int, owner_id: str | None) -> None:
+    """Raise Forbidden unless ``actor`` is the product's owner or an admin."""
+    if not may_change(actor, owner_id):
+        raise Forbidden(f"product {product_id} is not yours: only its owner or an admin may")
+
+
+def _validated(
+    name: str,
+    price_cents: int,
+    member_price_cents: int | None,
+    description: str,
+    image_url: str,
+    currency: str = "USD",
+) -> str:
+    """The product's name, stripped, once every field is valid; else InvalidInput."""
+    name = name.strip()
+    if not 1 <= len(name) <= 200:
+        raise InvalidInput("name must be 1..200 characters")
+    if not 0 <= price_cents <= 10**12:
+        raise InvalidInput("price_cents must be between 0 and 10^12")
+    if member_price_cents is not None and not 0 <= member_price_cents < price_cents:
+        raise InvalidInput("member_price_cents must be below price_cents")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise InvalidInput("currency must be a 3-letter ISO code")
+    if len(description) > 5000 or len(image_url) > 500:
+        raise InvalidInput("description or image_url too long")
+    if image_url and not image_url.startswith(("https://", "http://", "/")):
+        raise InvalidInput("image_url must be an http(s) URL or a path")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +76,8 @@ class ProductView:
     currency: str
     image_url: str
     member_price_cents: int | None = None
+    #: The host who created it; None: an admin's (rows from before owners).
+    owner_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +101,7 @@ def _product(p: Product) -> ProductView:
         p.currency,
         p.image_url,
         p.member_price_cents,
+        p.owner_id,
     )
 
 
@@ -76,21 +127,10 @@ class Catalog:
         currency: str = "USD",
         image_url: str = "",
         member_price_cents: int | None = None,
+        owner_id: str | None = None,
     ) -> ProductView:
-        """Create a product after validating its fields."""
-        name = name.strip()
-        if not 1 <= len(name) <= 200:
-            raise InvalidInput("name must be 1..200 characters")
-        if not 0 <= price_cents <= 10**12:
-            raise InvalidInput("price_cents must be between 0 and 10^12")
-        if member_price_cents is not None and not 0 <= member_price_cents < price_cents:
-            raise InvalidInput("member_price_cents must be below price_cents")
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            raise InvalidInput("currency must be a 3-letter ISO code")
-        if len(description) > 5000 or len(image_url) > 500:
-            raise InvalidInput("description or image_url too long")
-        if image_url and not image_url.startswith(("https://", "http://", "/")):
-            raise InvalidInput("image_url must be an http(s) URL or a path")
+        """Create a product owned by ``owner_id`` (None: an admin's) after validating its fields."""
+        name = _validated(name, price_cents, member_price_cents, description, image_url, currency)
         async with self._db.transaction() as s:
             row = Product(
                 name=name,
@@ -99,27 +139,68 @@ class Catalog:
                 currency=currency,
                 image_url=image_url,
                 member_price_cents=member_price_cents,
+                owner_id=owner_id,
                 created_at_ms=_now_ms(),
             )
             s.add(row)
             await s.flush()
             return _product(row)
 
-    async def list_products(self, limit: int = 100, offset: int = 0) -> list[ProductView]:
-        """Products, oldest first."""
+    async def update_product(
+        self, product_id: int, actor: Actor, changes: dict[str, Any]
+    ) -> ProductView:
+        """Change some of a product's fields (its owner or an admin), validated as on create.
+
+        Sales copied their price when made, so no reserved order's price moves.
+        """
+        unknown = set(changes) - EDITABLE
+        if unknown:
+            raise InvalidInput(f"cannot change {', '.join(sorted(unknown))}")
+        async with self._db.transaction() as s:
+            row = await self._product_row(s, product_id)
+            require_owner(actor, product_id, row.owner_id)
+            merged = {
+                "name": row.name, "description": row.description, "price_cents": row.price_cents,
+                "image_url": row.image_url, "member_price_cents": row.member_price_cents,
+                **changes,
+            }  # fmt: skip
+            merged["name"] = _validated(
+                merged["name"], merged["price_cents"], merged["member_price_cents"],
+                merged["description"], merged["image_url"],
+            )  # fmt: skip
+            for key, value in merged.items():
+                setattr(row, key, value)
+            return _product(row)
+
+    async def list_products(
+        self, limit: int = 100, offset: int = 0, owner_id: str | None = None
+    ) -> list[ProductView]:
+        """Products, oldest first; only ``owner_id``'s when given."""
+        query = select(Product).order_by(Product.id).limit(limit).offset(offset)
+        if owner_id is not None:
+            query = query.where(Product.owner_id == owner_id)
         async with self._db.session() as s:
-            rows = await s.scalars(select(Product).order_by(Product.id).limit(limit).offset(offset))
-            return [_product(r) for r in rows]
+            return [_product(r) for r in await s.scalars(query)]
 
     async def get_product(self, product_id: int) -> ProductView:
         """One product, or NotFound."""
+        async with self._db.session() as s:
+            return _product(await self._product_row(s, product_id))
+
+    async def owned_product(self, product_id: int, actor: Actor) -> ProductView:
+        """One product that ``actor`` may change (its owner or an admin): NotFound, Forbidden."""
+        product = await self.get_product(product_id)
+        require_owner(actor, product_id, product.owner_id)
+        return product
+
+    @staticmethod
+    async def _product_row(s: AsyncSession, product_id: int) -> Product:
         if not 1 <= product_id <= 2**31 - 1:  # beyond any id, and beyond the column's range
             raise NotFound(f"product {product_id} not found")
-        async with self._db.session() as s:
-            row = await s.get(Product, product_id)
-            if row is None:
-                raise NotFound(f"product {product_id} not found")
-            return _product(row)
+        row = await s.get(Product, product_id)
+        if row is None:
+            raise NotFound(f"product {product_id} not found")
+        return row
 
     async def create_stream(
         self, stream_id: str, host_id: str, title: str = "", rehearsal: bool = False

@@ -34,6 +34,13 @@ class NotFound(DomainError):
     status = 404
 
 
+class Forbidden(DomainError):
+    """The caller may not do this to that object (e.g. another host's product)."""
+
+    code = "forbidden"
+    status = 403
+
+
 class Conflict(DomainError):
     """The request conflicts with the current state."""
 

@@ -28,6 +28,8 @@ class Product(Base):
     image_url: Mapped[str] = mapped_column(String(500), default="")
     # What a member of the selling host's store pays; None: no member price.
     member_price_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The host who created it; None (rows from before owners): only an admin may change it.
+    owner_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     created_at_ms: Mapped[int] = mapped_column(BigInteger)
 
 

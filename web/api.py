@@ -36,8 +36,8 @@ IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 @routes.post("/api/products")
 async def create_product(request: web.Request) -> web.Response:
-    """Create a product (admin or host)."""
-    require(request, Role.ADMIN, Role.HOST)
+    """Create a product owned by the caller (admin or host)."""
+    who = require(request, Role.ADMIN, Role.HOST)
     body = await json_body(request)
     product = await request.app[CATALOG].create_product(
         name=field(body, "name", str),
@@ -46,14 +46,40 @@ async def create_product(request: web.Request) -> web.Response:
         currency=field(body, "currency", str, "USD"),
         image_url=field(body, "image_url", str, ""),
         member_price_cents=field(body, "member_price_cents", int, None, optional=True),
+        owner_id=who.user_id,
     )
     return web.json_response(asdict(product), status=201)
 
 
+#: What ``PATCH /api/products/{id}`` reads, with each field's type (None clears a member price).
+_EDITS = {"name": str, "description": str, "price_cents": int, "image_url": str,
+          "member_price_cents": int}  # fmt: skip
+
+
+@routes.patch("/api/products/{product_id}")
+async def edit_product(request: web.Request) -> web.Response:
+    """Change a product's fields (its owner or an admin); orders already made keep their price."""
+    who = require(request, Role.ADMIN, Role.HOST)
+    body = await json_body(request)
+    changes = {
+        name: None if name == "member_price_cents" and body[name] is None
+        else field(body, name, kind)
+        for name, kind in _EDITS.items()
+        if name in body
+    }  # fmt: skip
+    if not changes or set(body) - set(_EDITS):
+        raise BadRequest(f"send one or more of {', '.join(_EDITS)} and nothing else")
+    product = await request.app[CATALOG].update_product(
+        int_param(request, "product_id"), who.actor, changes
+    )
+    return web.json_response(asdict(product))
+
+
 @routes.get("/api/products")
 async def list_products(request: web.Request) -> web.Response:
-    """List products."""
-    products = await request.app[CATALOG].list_products()
+    """List products; ``?mine=1``: only the caller's own."""
+    owner = require(request).user_id if request.query.get("mine") == "1" else None
+    products = await request.app[CATALOG].list_products(owner_id=owner)
     return web.json_response({"products": [asdict(p) for p in products]})
 
 
@@ -129,7 +155,7 @@ async def create_sale(request: web.Request) -> web.Response:
         product_id=field(body, "product_id", int),
         quantity=field(body, "quantity", int),
         per_user_limit=field(body, "per_user_limit", int, 1),
-        created_by=who.user_id,
+        by=who.actor,
         price_cents=field(body, "price_cents", int, None, optional=True),
         duration_s=field(body, "duration_s", int, 300),
         hold_s=field(body, "hold_s", int, 300),

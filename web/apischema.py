@@ -56,6 +56,7 @@ SCHEMAS: dict[str, Schema] = {
         currency=STR,
         image_url=STR,
         member_price_cents={"type": ["integer", "null"]},
+        owner_id={"type": ["string", "null"], "description": "its host; null: an admin's"},
     ),
     "Stream": obj(("id", "host_id", "status"), id=STR, host_id=STR, title=STR, status=STR),
     "Sale": obj(("id", "product_id", "state"), id=INT, product_id=INT, state=STR),

@@ -53,7 +53,7 @@ async def create_lot(request: web.Request) -> web.Response:
             raise ForbiddenError("only the stream's host may auction in it")
     lot = await request.app[AUCTIONS].create_lot(
         field(body, "product_id", int),
-        who.user_id,
+        who.actor,
         start_cents=field(body, "start_cents", int),
         increment_cents=field(body, "increment_cents", int),
         duration_s=field(body, "duration_s", int, 60),
@@ -126,7 +126,8 @@ async def create_draw(request: web.Request) -> web.Response:
     """Run a sale not yet opened as a draw: publish the commitment, open the entry window."""
     sale_id = await _manage_sale(request)
     body = await json_body(request, required=False)
-    draw = await request.app[DRAWS].create(sale_id, field(body, "window_s", int, 60))
+    window_s = field(body, "window_s", int, 60)
+    draw = await request.app[DRAWS].create(sale_id, window_s, require(request).actor)
     return web.json_response(draw.to_json(), status=201)
 
 

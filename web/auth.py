@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import jwt
 
+from inventory.catalog import Actor
 from web.errors import AuthError, ForbiddenError, TokenRevoked
 
 
@@ -42,6 +43,11 @@ class Principal:
         """Raise ForbiddenError unless the caller has one of ``roles``."""
         if self.role not in roles:
             raise ForbiddenError(f"role {self.role} may not do this")
+
+    @property
+    def actor(self) -> Actor:
+        """The caller as the domain's ownership checks see it (admins may change anything)."""
+        return Actor(self.user_id, self.role == Role.ADMIN)
 
 
 MAX_USER_ID = 64

@@ -67,6 +67,7 @@ async def offer_group_buy(request: web.Request) -> web.Response:
         price_cents=field(body, "price_cents", int),
         size=field(body, "size", int),
         ttl_s=field(body, "ttl_s", int, 600),
+        by=require(request).actor,
     )
     return web.json_response(offer.to_json(), status=201)
 
@@ -144,6 +145,7 @@ async def drop_coupons(request: web.Request) -> web.Response:
         count=field(body, "count", int),
         expires_s=field(body, "expires_s", int, 300),
         min_spend_cents=field(body, "min_spend_cents", int, 0),
+        by=require(request).actor,
     )
     return web.json_response(drop.to_json(), status=201)
 
@@ -261,17 +263,11 @@ async def touch(request: web.Request) -> web.Response:
 
 @routes.put("/api/products/{product_id}/commission")
 async def set_commission(request: web.Request) -> web.Response:
-    """Set the promoters' commission on a product, in basis points (admin, or its only seller)."""
+    """Set the promoters' commission on a product, in basis points (its owner or an admin)."""
     who = require(request, Role.ADMIN, Role.HOST)
     product_id = int_param(request, "product_id")
-    await request.app[CATALOG].get_product(product_id)
-    if who.role != Role.ADMIN and await request.app[ATTRIBUTION].sellers(product_id) - {
-        who.user_id
-    }:
-        # The rate reaches every show selling the product: not another host's to change.
-        raise ForbiddenError("another host sells this product: only an admin may set its rate")
     rate = field(await json_body(request), "rate_bp", int)
-    await request.app[ATTRIBUTION].set_commission(product_id, rate)
+    await request.app[ATTRIBUTION].set_commission(product_id, rate, who.actor)
     return web.json_response({"product_id": product_id, "rate_bp": rate})
 
 

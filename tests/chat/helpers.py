@@ -74,7 +74,9 @@ class FakeCatalog:
     def __init__(self) -> None:
         self.streams: dict[str, StreamView] = {}
         self.products: dict[int, ProductView] = {
-            1: ProductView(1, "Red scarf", "<b>warm</b>", 1999, "USD", "/img/1.png")
+            1: ProductView(
+                1, "Red scarf", "<b>warm</b>", 1999, "USD", "/img/1.png", None, "hostess"
+            )
         }
 
     def add_stream(self, stream_id: str, host_id: str = "hostess") -> None:

@@ -214,7 +214,7 @@ async def test_bad_frames_and_close_codes(
 async def test_http_host_actions(client: TestClient, auth: Auth) -> None:
     sid = await make_stream(client, auth)
     r = await client.post(
-        "/api/products", json={"name": "Mug", "price_cents": 900}, headers=auth("admin", "ops")
+        "/api/products", json={"name": "Mug", "price_cents": 900}, headers=auth("host", "hostess")
     )
     product = await r.json()
     watcher = await connect(client, f"/ws/rooms/{sid}")

@@ -19,7 +19,7 @@ from chat.salefeed import QUIET_SWEEPS, SaleAnnouncer, SaleFeed
 from chat.snapshot import Snapshots
 from chat.social import NoSocial
 from flashsale.service import SaleService
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 class Room:
@@ -42,7 +42,7 @@ class Room:
         if await self.core.catalog.get_stream("s1") is None:
             await self.core.catalog.create_stream("s1", "hostess", "show")
         p = await self.core.catalog.create_product("Lamp", 100)
-        return (await self.sales.create_sale(p.id, quantity, 1, "ops", stream_id="s1", **kw)).id
+        return (await self.sales.create_sale(p.id, quantity, 1, OPS, stream_id="s1", **kw)).id
 
     async def snapshot(self, snaps: Snapshots) -> dict[str, Any]:
         """An anonymous join's snapshot of room ``s1``."""

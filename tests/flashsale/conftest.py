@@ -9,11 +9,14 @@ import pytest
 from redis.asyncio import Redis
 
 from flashsale.service import SaleService, SaleView
-from inventory.catalog import Catalog
+from inventory.catalog import Actor, Catalog
 from inventory.database import Database
 from inventory.ledger import Ledger
 from web.resources import make_redis
 from web.settings import Settings
+
+#: Products made straight through the catalog have no owner: only an admin may sell them.
+OPS = Actor("ops", admin=True)
 
 
 @dataclass
@@ -30,7 +33,7 @@ class Core:
     async def sale(self, quantity: int, limit: int = 1, hold_s: int = 300) -> SaleView:
         """A product and an open sale of it."""
         product = await self.catalog.create_product("Lamp", 4500)
-        sale = await self.sales.create_sale(product.id, quantity, limit, "ops", hold_s=hold_s)
+        sale = await self.sales.create_sale(product.id, quantity, limit, OPS, hold_s=hold_s)
         return await self.sales.open_sale(sale.id)
 
 

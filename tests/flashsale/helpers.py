@@ -12,10 +12,13 @@ Auth = Callable[..., dict[str, str]]
 
 async def make_sale(
     client: TestClient, auth: Auth, quantity: int = 10, limit: int = 1, open_now: bool = True,
-    **extra: Any,
+    host: str | None = None, **extra: Any,
 ) -> dict[str, Any]:  # fmt: skip
-    """Create a product and a sale through the API (as an admin), optionally opening it."""
-    admin = auth("admin", "ops")
+    """Create a product and a sale through the API, optionally opening it.
+
+    As an admin, or as ``host``, who then owns the product (and may pin it, price it, offer it).
+    """
+    admin = auth("admin", "ops") if host is None else auth("host", host)
     r = await client.post(
         "/api/products", json={"name": "Red scarf", "price_cents": 1999}, headers=admin
     )

@@ -9,7 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from flashsale.persister import Persister
 from inventory.attribution import Attribution
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 from tests.flashsale.helpers import Auth, make_sale
 
 
@@ -18,8 +18,8 @@ async def test_orders_go_to_the_last_promoter_within_the_window(core: Core) -> N
     attribution = Attribution(core.db, window_ms=60_000)
     await core.catalog.create_stream("show1", "hana")
     product = await core.catalog.create_product("Lamp", 4500)
-    await attribution.set_commission(product.id, 1000)  # 10%
-    sale = await core.sales.create_sale(product.id, 20, 5, "hana", stream_id="show1")
+    await attribution.set_commission(product.id, 1000, OPS)  # 10%
+    sale = await core.sales.create_sale(product.id, 20, 5, OPS, stream_id="show1")
     await core.sales.open_sale(sale.id)
     assert not await attribution.touch("pat", "show1", "pat")  # no self-referral
     await attribution.touch("amy", "show1", "pat")
@@ -47,7 +47,7 @@ async def test_a_touch_outside_the_window_credits_nobody(core: Core) -> None:
     attribution = Attribution(core.db, window_ms=20)
     await core.catalog.create_stream("show1", "hana")
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, 5, 1, "hana", stream_id="show1")
+    sale = await core.sales.create_sale(product.id, 5, 1, OPS, stream_id="show1")
     await core.sales.open_sale(sale.id)
     await attribution.touch("amy", "show1", "pat")
     await asyncio.sleep(0.2)
@@ -72,7 +72,7 @@ async def test_attribution_follows_the_viewer_to_a_second_device(
     assert r.status == 400
     sale = await make_sale(client, auth, quantity=5, stream_id="show3")
     r = await client.put(f"/api/products/{sale['product_id']}/commission",
-                         json={"rate_bp": 500}, headers=auth("host", "hana"))  # fmt: skip
+                         json={"rate_bp": 500}, headers=auth("admin", "ops"))  # fmt: skip
     assert r.status == 200
     r = await client.post(
         f"/api/sales/{sale['id']}/buy", headers={**laptop, "Idempotency-Key": "k"}

@@ -24,7 +24,7 @@ from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from flashsale.sweeper import Sweeper
 from inventory.errors import DomainError
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 class Heard:
@@ -92,7 +92,7 @@ async def test_500_bidders_in_the_closing_second_of_20_lots(core: Core, auctions
     product = await core.catalog.create_product("Vase", 1000)
     lots = []
     for _ in range(20):
-        lot = await auctions.create_lot(product.id, "host", start_cents=1000, increment_cents=50,
+        lot = await auctions.create_lot(product.id, OPS, start_cents=1000, increment_cents=50,
                                         duration_s=2, window_s=1, extend_s=1)  # fmt: skip
         lots.append(await auctions.open_lot(lot.id))
     rng = random.Random(13)
@@ -143,7 +143,7 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
 ) -> None:
     """A retried bid replays its answer; a lot is never bought first-come-first-served."""
     product = await core.catalog.create_product("Clock", 1000)
-    lot = await auctions.create_lot(product.id, "host", 500, 100, duration_s=30, reserve_cents=0)
+    lot = await auctions.create_lot(product.id, OPS, 500, 100, duration_s=30, reserve_cents=0)
     with pytest.raises(LotNotOpen):
         await auctions.bid(lot.id, "ann", "k1", 500)
     await auctions.open_lot(lot.id)
@@ -171,11 +171,11 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
 async def test_reserve_not_met_and_runner_up_offer(core: Core, auctions: Auctions) -> None:
     """Under the reserve nobody wins; an expired winner's lot goes to the runner-up at their bid."""
     product = await core.catalog.create_product("Ring", 1000)
-    unsold = await auctions.create_lot(product.id, "host", 100, 10, duration_s=1,
+    unsold = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1,
                                        reserve_cents=1000)  # fmt: skip
     await auctions.open_lot(unsold.id)
     await auctions.bid(unsold.id, "ann", "k", 500)
-    lot = await auctions.create_lot(product.id, "host", 100, 10, duration_s=1, hold_s=1)
+    lot = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1, hold_s=1)
     await auctions.open_lot(lot.id)
     await auctions.bid(lot.id, "ann", "k", 100)
     await auctions.bid(lot.id, "bob", "k", 150)
@@ -208,7 +208,7 @@ async def test_erasing_a_bidder_leaves_no_id_in_the_lot_and_the_audit_passes(
     from flashsale.privacy import SaleForgetter
 
     product = await core.catalog.create_product("Bowl", 1000)
-    lot = await auctions.create_lot(product.id, "host", 100, 10, duration_s=1)
+    lot = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1)
     await auctions.open_lot(lot.id)
     await auctions.bid(lot.id, "zed-erase", "k1", 100, public_name="Zed")
     await auctions.bid(lot.id, "amy", "k1", 110)

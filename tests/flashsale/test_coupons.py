@@ -20,7 +20,7 @@ from flashsale.coupons import (
 )
 from flashsale.errors import BadSaleInput, HoldExpired, OrderNotFound, OrderStateConflict
 from inventory.errors import DomainError
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ async def test_a_drop_of_100_to_3000_claimers_gives_exactly_100_one_per_user(
     core: Core, coupons: Coupons
 ) -> None:
     sale = await core.sale(quantity=10)
-    drop = await coupons.drop(sale.id, "amount", 500, count=100, expires_s=60)
+    drop = await coupons.drop(sale.id, "amount", 500, count=100, expires_s=60, by=OPS)
     # 3,000 claims: 2,000 users, a thousand of whom tap twice at once.
     users = [f"u{n % 2000}" for n in range(3000)]
     outcomes: Counter[str] = Counter()
@@ -66,8 +66,10 @@ async def test_a_drop_of_100_to_3000_claimers_gives_exactly_100_one_per_user(
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
 async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: Coupons) -> None:
     sale = await core.sale(quantity=10, limit=3)  # 45.00 each
-    off = await coupons.drop(sale.id, "amount", 1000, count=5, expires_s=60)
-    pct = await coupons.drop(sale.id, "percent", 15, count=5, expires_s=60, min_spend_cents=9000)
+    off = await coupons.drop(sale.id, "amount", 1000, count=5, expires_s=60, by=OPS)
+    pct = await coupons.drop(
+        sale.id, "percent", 15, count=5, expires_s=60, min_spend_cents=9000, by=OPS
+    )
     first = (await core.sales.buy(sale.id, "amy", "a")).order
     second = (await core.sales.buy(sale.id, "amy", "b", qty=2)).order
     with pytest.raises(CouponNotClaimed):
@@ -98,8 +100,10 @@ async def test_a_coupon_discounts_one_reserved_order_once(core: Core, coupons: C
 
 async def test_coupon_terms_are_enforced(core: Core, coupons: Coupons) -> None:
     sale = await core.sale(quantity=10, limit=2, hold_s=1)
-    big = await coupons.drop(sale.id, "amount", 100, count=5, expires_s=60, min_spend_cents=5000)
-    soon = await coupons.drop(sale.id, "amount", 100, count=5, expires_s=1)
+    big = await coupons.drop(
+        sale.id, "amount", 100, count=5, expires_s=60, min_spend_cents=5000, by=OPS
+    )
+    soon = await coupons.drop(sale.id, "amount", 100, count=5, expires_s=1, by=OPS)
     order = (await core.sales.buy(sale.id, "amy", "a")).order
     await coupons.claim(big.id, "amy")
     with pytest.raises(BelowMinimumSpend):
@@ -118,12 +122,12 @@ async def test_coupon_terms_are_enforced(core: Core, coupons: Coupons) -> None:
     with pytest.raises(CouponNotFound):  # a drop applies to its own sale's orders only
         await coupons.pay(fresh.id, "amy", f"{other.id}-c1")
     with pytest.raises(BadSaleInput):
-        await coupons.drop(sale.id, "percent", 101, count=1, expires_s=60)
+        await coupons.drop(sale.id, "percent", 101, count=1, expires_s=60, by=OPS)
 
 
 async def test_one_coupon_raced_onto_two_orders_is_used_once(core: Core, coupons: Coupons) -> None:
     sale = await core.sale(quantity=50, limit=50)
-    drop = await coupons.drop(sale.id, "percent", 50, count=1, expires_s=60)
+    drop = await coupons.drop(sale.id, "percent", 50, count=1, expires_s=60, by=OPS)
     await coupons.claim(drop.id, "amy")
     orders = [(await core.sales.buy(sale.id, "amy", f"k{n}")).order for n in range(20)]
     results = await asyncio.gather(

@@ -23,7 +23,7 @@ from flashsale.draw import (
     verify,
 )
 from flashsale.persister import Persister
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 from web import cli
 
 KEY = b"test entry key"
@@ -58,8 +58,8 @@ async def test_a_live_draw_of_20000_entries(core: Core) -> None:
     """Entries once per user until the window closes; winners get orders; anyone can verify."""
     draws = Draws(core.redis, core.sales, core.prefix, KEY)
     product = await core.catalog.create_product("Sneaker", 20000)
-    sale = await core.sales.create_sale(product.id, 50, 1, "host", hold_s=300)
-    draw = await draws.create(sale.id, window_s=600)
+    sale = await core.sales.create_sale(product.id, 50, 1, OPS, hold_s=300)
+    draw = await draws.create(sale.id, window_s=600, by=OPS)
     assert draw.seed is None and len(draw.commitment) == 64
     users = [f"user-{i}" for i in range(20_000)]
     for start in range(0, len(users), 500):
@@ -95,8 +95,8 @@ async def test_entries_close_by_redis_clock(core: Core) -> None:
     """After the window, by Redis's clock, no entry is taken and the draw can be closed."""
     draws = Draws(core.redis, core.sales, core.prefix, KEY)
     product = await core.catalog.create_product("Cap", 900)
-    sale = await core.sales.create_sale(product.id, 1, 1, "host")
-    draw = await draws.create(sale.id, window_s=5)
+    sale = await core.sales.create_sale(product.id, 1, 1, OPS)
+    draw = await draws.create(sale.id, window_s=5, by=OPS)
     ann, new = await draws.enter(sale.id, "ann")
     assert new
     await asyncio.sleep((draw.end_ms - draw.clock_ms) / 1000 + 0.05)

@@ -24,7 +24,7 @@ from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from flashsale.view import SaleView
 from inventory.errors import DomainError
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ async def offered(core: Core, groups: GroupBuys, quantity: int, size: int = 3, t
                   limit: int = 1) -> SaleView:  # fmt: skip
     """An open sale with a group offer at 30.00."""
     sale = await core.sale(quantity=quantity, limit=limit)
-    await groups.offer(sale.id, 3000, size, ttl_s)
+    await groups.offer(sale.id, 3000, size, ttl_s, OPS)
     return sale
 
 
@@ -147,7 +147,7 @@ async def test_groups_need_an_open_offer(core: Core, groups: GroupBuys) -> None:
     sale = await core.sale(quantity=3)
     with pytest.raises(NoGroupOffer):
         await groups.open_group(sale.id, "amy", "k")
-    await groups.offer(sale.id, 1000, 2, 60)
+    await groups.offer(sale.id, 1000, 2, 60, OPS)
     opened = await groups.open_group(sale.id, "amy", "k")
     await groups.close_offer(sale.id)
     with pytest.raises(NoGroupOffer):

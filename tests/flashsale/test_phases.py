@@ -6,7 +6,7 @@ import asyncio
 import time
 
 from flashsale.phases import PhaseReport
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 async def look(core: Core, sale_id: int, known: int, n: int = 20) -> list[PhaseReport]:
@@ -18,7 +18,7 @@ async def look(core: Core, sale_id: int, known: int, n: int = 20) -> list[PhaseR
 
 async def test_each_transition_is_numbered_once_whoever_looks(core: Core) -> None:
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, 2, 1, "ops", duration_s=1, hold_s=60)
+    sale = await core.sales.create_sale(product.id, 2, 1, OPS, duration_s=1, hold_s=60)
     first = await core.sales.phase(sale.id)
     assert first is not None and [t.phase for t in first.transitions] == ["scheduled"]
     assert first.next_change_ms is None, "a scheduled sale waits for its host, not the clock"
@@ -55,7 +55,7 @@ async def test_each_transition_is_numbered_once_whoever_looks(core: Core) -> Non
 
 async def test_a_sale_that_opened_and_sold_out_unseen_still_says_it_opened(core: Core) -> None:
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, 1, 1, "ops")
+    sale = await core.sales.create_sale(product.id, 1, 1, OPS)
     await core.sales.open_sale(sale.id)
     await core.sales.buy(sale.id, "ann", "a-1")
     report = await core.sales.phase(sale.id)
@@ -70,7 +70,7 @@ async def test_a_sale_that_opened_and_sold_out_unseen_still_says_it_opened(core:
 async def test_a_countdown_moved_by_open_is_announced_again(core: Core) -> None:
     product = await core.catalog.create_product("Lamp", 4500)
     start = int(time.time() * 1000) + 3_600_000  # in an hour
-    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    sale = await core.sales.create_sale(product.id, 3, 1, OPS, starts_at_ms=start)
     first = await core.sales.phase(sale.id)
     assert first is not None
     assert [(t.phase, t.starts_at_ms) for t in first.transitions] == [("countdown", start)]
@@ -88,7 +88,7 @@ async def test_a_countdown_moved_by_open_is_announced_again(core: Core) -> None:
 async def test_a_retired_sale_is_closed_in_sql_and_leaves_the_streams_list(core: Core) -> None:
     await core.catalog.create_stream("s1", "hostess", "show")
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, 3, 1, "ops", stream_id="s1")
+    sale = await core.sales.create_sale(product.id, 3, 1, OPS, stream_id="s1")
     await core.sales.open_sale(sale.id)
     await core.sales.close_sale(sale.id)
     await core.sales.phase(sale.id)  # the rooms hear it close
@@ -100,7 +100,7 @@ async def test_a_retired_sale_is_closed_in_sql_and_leaves_the_streams_list(core:
 async def test_opening_a_sale_open_by_its_start_time_changes_nothing(core: Core) -> None:
     product = await core.catalog.create_product("Lamp", 4500)
     start = int(time.time() * 1000) + 200
-    sale = await core.sales.create_sale(product.id, 3, 1, "ops", starts_at_ms=start)
+    sale = await core.sales.create_sale(product.id, 3, 1, OPS, starts_at_ms=start)
     await asyncio.sleep(0.3)
     assert (await core.sales.get_sale(sale.id)).to_json()["state"] == "open"
     await core.sales.buy(sale.id, "ann", "k1")
@@ -111,7 +111,7 @@ async def test_opening_a_sale_open_by_its_start_time_changes_nothing(core: Core)
 
 async def test_a_sell_out_undone_before_the_next_look_is_still_told(core: Core) -> None:
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, 1, 1, "ops")
+    sale = await core.sales.create_sale(product.id, 1, 1, OPS)
     await core.sales.open_sale(sale.id)
     first = await core.sales.phase(sale.id)
     assert first is not None and [t.phase for t in first.transitions] == ["opened"]

@@ -12,14 +12,14 @@ from flashsale.points import PointsCheckout, points_accrual
 from flashsale.view import SaleView
 from inventory.errors import DomainError
 from inventory.members import InsufficientPoints, Members, NotAMember
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 
 
 async def show_sale(core: Core, quantity: int = 10, hold_s: int = 300) -> SaleView:
     """An open sale of 45.00 lamps in hana's show."""
     await core.catalog.create_stream("show1", "hana")
     product = await core.catalog.create_product("Lamp", 4500)
-    sale = await core.sales.create_sale(product.id, quantity, 5, "hana", hold_s=hold_s,
+    sale = await core.sales.create_sale(product.id, quantity, 5, OPS, hold_s=hold_s,
                                         stream_id="show1")  # fmt: skip
     return await core.sales.open_sale(sale.id)
 

@@ -20,7 +20,7 @@ from flashsale.groupbuy import GroupBuys, NoGroupOffer
 from flashsale.persister import Persister
 from flashsale.reconciler import SEQ_GAP, Reconciler, SaleStatePresent
 from tests.conftest import TEST_SECRET
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 from tests.flashsale.helpers import Auth, buy
 from web.app import create_app
 from web.settings import Settings
@@ -174,9 +174,9 @@ async def test_group_and_coupon_state_only_redis_held_is_not_rebuilt_and_the_aud
     coupons = Coupons(core.redis, core.sales, core.prefix)
     try:
         sale = await core.sale(quantity=20, limit=2)
-        await groups.offer(sale.id, 3000, 3, 60)
+        await groups.offer(sale.id, 3000, 3, 60, OPS)
         member = await groups.open_group(sale.id, "ann", "g")  # an open group: one of three
-        drop = await coupons.drop(sale.id, "amount", 500, 5, 600)
+        drop = await coupons.drop(sale.id, "amount", 500, 5, 600, by=OPS)
         await coupons.claim(drop.id, "bob")
         paid = (await core.sales.buy(sale.id, "bob", "k")).order
         await coupons.pay(paid.id, "bob", drop.id)

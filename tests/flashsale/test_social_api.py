@@ -13,7 +13,7 @@ async def test_a_group_opens_fills_and_expires_over_http(client: TestClient, aut
     admin = auth("admin", "ops")
     r = await client.post("/api/streams", json={"id": "show1"}, headers=auth("host", "hana"))
     assert r.status == 201
-    sale = await make_sale(client, auth, quantity=6, stream_id="show1")
+    sale = await make_sale(client, auth, quantity=6, stream_id="show1", host="hana")
     sid = sale["id"]
     r = await client.post(f"/api/sales/{sid}/group-offer", json={"price_cents": 1500, "size": 2},
                           headers=auth("viewer", "amy"))  # fmt: skip

@@ -46,7 +46,7 @@ async def test_a_show_leaves_its_timeline_in_sql_and_its_replay_is_listed(
     began = int(time.time() * 1000)
     host = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'hostess', 'host')}")
     viewer = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'amy')}")
-    sale = await make_sale(client, auth, stream_id=sid, open_now=False)
+    sale = await make_sale(client, auth, stream_id=sid, open_now=False, host="hostess")
     await host.send("pin", product_id=sale["product_id"])
     await host.until(lambda e: e["type"] == "pinned")
     await viewer.send("chat", text="love it")

@@ -1,5 +1,6 @@
-// studio-shop.js: the studio's products (create, list, pin/unpin) and flash sales (create and
-// start with a countdown; stock, reserved and paid as they change).
+// studio-shop.js: the studio's products (create, list, edit, pin/unpin) and flash sales (create
+// and start with a countdown; stock, reserved and paid as they change). A host lists and edits
+// only their own products (`?mine=1`; the server refuses the rest); an admin sees every one.
 //
 // Live inputs: the room's snapshot (pinned, sale, and `sales` where the server sends it),
 // `pinned`/`unpinned`, `sale` events (phase scheduled|countdown|opened|sold_out|restocked|
@@ -8,15 +9,19 @@
 import { api } from "./api.js";
 import { $, button, el, show } from "./dom.js";
 import { clock, errorText, money, number, t } from "./i18n.js";
+import { productEditForm } from "./studio-product-edit.js";
 
 const toCents = (v) => Math.round(parseFloat(v) * 100);
 
 export class Shop {
-  constructor({ streamId, request, serverNow }) {
+  constructor({ streamId, request, serverNow, admin = false }) {
     this.streamId = streamId;
     this.request = request;
     this.serverNow = serverNow;
+    this.admin = admin;
     this.products = [];
+    this.own = new Set(); // ids of the products this user may edit
+    this.editing = null; // {id, form} of the product being edited: kept across re-renders
     this.pinned = null;
     this.sale = null; // the sale shown on the card (the newest of this show)
     this.figs = new Map(); // sale id -> {reserved_units, paid_units}
@@ -38,7 +43,8 @@ export class Shop {
 
   async load() {
     try {
-      this.products = (await api("/api/products")).products;
+      this.products = (await api(this.admin ? "/api/products" : "/api/products?mine=1")).products;
+      this.own = new Set(this.products.map((p) => p.id));
     } catch {
       this.products = [];
     }
@@ -142,10 +148,31 @@ export class Shop {
         b.setAttribute("aria-label", t(pinned ? "studio.unpinLabel" : "studio.pinLabel", { name: p.name }));
         li.append(img, info, b);
         if (pinned) info.append(el("span", "badge badge-pinned", t("studio.pinnedBadge")));
-        return li;
-      }),
+        if (!this.own.has(p.id)) return [li];
+        const edit = button(t("studio.product.edit"), "btn-small btn-ghost", () => this._edit(p));
+        edit.setAttribute("aria-label", t("studio.product.editLabel", { name: p.name }));
+        li.append(edit);
+        const form = this.editing && this.editing.id === p.id ? this.editing.form : null;
+        return form ? [li, form] : [li];
+      }).flat(),
     );
     show($("products-empty"), this.products.length === 0);
+  }
+
+  _edit(product) {
+    const close = () => {
+      this.editing = null;
+      this._renderProducts();
+    };
+    const saved = (p) => {
+      this.products = this.products.map((q) => (q.id === p.id ? p : q));
+      this.editing = null;
+      this.render();
+    };
+    this.editing = { id: product.id, form: el("li", "product-edit-row") };
+    this.editing.form.append(productEditForm(product, { onSaved: saved, onCancel: close }));
+    this._renderProducts();
+    this.editing.form.querySelector("input").focus();
   }
 
   async _pin(productId, btn) {
@@ -180,6 +207,7 @@ export class Shop {
     try {
       const p = await api("/api/products", { method: "POST", body });
       this.products.push(p);
+      this.own.add(p.id);
       $("product-form").reset();
       this._toggleForm(false);
       this.render();

@@ -124,7 +124,9 @@ async function consoleView(me) {
   show(roomLink, true);
 
   let room = null;
-  const shop = new Shop({ streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow() });
+  const shop = new Shop({
+    streamId, request: (ev) => room.request(ev), serverNow: () => room.serverNow(), admin: me.role === "admin",
+  });
   const chat = new ChatDesk({ request: (ev) => room.request(ev), me });
   const social = new SocialDesk({
     streamId, hostId: stream.host_id, sale: () => shop.sale, currency: () => shop.currency(),
