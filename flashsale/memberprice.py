@@ -1,4 +1,4 @@
-"""Member prices: which buyers of a sale pay the product's member price.
+"""Member prices: which buyers of a sale pay the member price the sale was made with.
 
 The price itself is decided in ``buy.lua`` from the sale's ``mprice`` field, in the same step
 that reserves the unit, so the order records what the buyer pays. Whether a buyer is a member
@@ -13,6 +13,9 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
+from redis.asyncio import Redis
+
+from flashsale.keys import SaleKeys
 from flashsale.memo import Memo
 from inventory.catalog import Catalog, ProductView
 from inventory.ledger import Ledger
@@ -32,6 +35,10 @@ def member_price_for(product: ProductView, sale_price_cents: int) -> int | None:
     return mp if mp is not None and mp < sale_price_cents else None
 
 
+class _NoLiveState(Exception):
+    """The sale has no state in Redis (lost, or purged): decide nothing for now."""
+
+
 class MemberPrices:
     """Decides per buyer whether the sale's member price applies (cached membership)."""
 
@@ -40,12 +47,16 @@ class MemberPrices:
         members: MemberCheck,
         ledger: Ledger,
         catalog: Catalog,
+        redis: Redis,
+        prefix: str,
         negative_ttl_s: float = 2.0,
         max_entries: int = 100_000,
     ) -> None:
         self._members = members
         self._ledger = ledger
         self._catalog = catalog
+        self._redis = redis
+        self._prefix = prefix
         self._negative_ttl_s = negative_ttl_s
         self._max = max_entries
         self._host_of: Memo[int, str | None] = Memo(max_entries)  # None: no member price
@@ -55,12 +66,24 @@ class MemberPrices:
     async def _host(self, sale_id: int) -> str | None:
         async def load() -> str | None:
             rec = await self._ledger.get_sale(sale_id)
-            product = await self._catalog.get_product(rec.product_id)
-            stream = await self._catalog.get_stream(rec.stream_id) if rec.stream_id else None
-            priced = member_price_for(product, rec.price_cents) is not None
-            return stream.host_id if stream and priced else None
+            if not rec.stream_id:
+                return None
+            # The sale's own member price, fixed when it was made: not the product's, which
+            # its owner may change mid-sale (every process must decide alike).
+            sale_id_field, mprice = await self._redis.hmget(
+                SaleKeys.of(self._prefix, sale_id).meta, ["id", "mprice"]
+            )
+            if sale_id_field is None:
+                raise _NoLiveState  # not cached: the reconciler may bring it back
+            if not mprice:
+                return None
+            stream = await self._catalog.get_stream(rec.stream_id)
+            return stream.host_id if stream is not None else None
 
-        return await self._host_of.get(sale_id, load)
+        try:
+            return await self._host_of.get(sale_id, load)
+        except _NoLiveState:
+            return None
 
     def joined(self, host_id: str, user_id: str) -> None:
         """Note a join made in this process, so the member's next buy gets the price at once."""

@@ -80,7 +80,7 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on)
     feed = SaleFeed()
     members = app[MEMBERS] = Members(app[DATABASE])
-    prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog)
+    prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog, redis, prefix)
     sales = SaleService(
         redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS], member_prices=prices
     )

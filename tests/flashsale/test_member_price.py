@@ -42,3 +42,34 @@ async def test_a_member_reserves_at_the_member_price_and_a_non_member_does_not(
     r = await client.get(f"/api/sales/{sid}/audit", headers=admin)
     report = await r.json()
     assert r.status == 200 and report["ok"], report
+
+
+async def test_the_sale_keeps_its_member_price_when_the_product_loses_its_own(
+    client: TestClient, auth: Auth
+) -> None:
+    """A process that first looks after the owner edited the product decides like the others."""
+    from flashsale.memberprice import MemberPrices
+    from web.keys import CATALOG, LEDGER, MEMBER_PRICES, MEMBERS, REDIS, SETTINGS
+
+    admin, hana, amy = auth("admin", "ops"), auth("host", "hana"), auth("viewer", "amy")
+    assert (await client.post("/api/streams", json={"id": "show2"}, headers=hana)).status == 201
+    body = {"name": "Vase", "price_cents": 4500, "member_price_cents": 3900}
+    product = await (await client.post("/api/products", json=body, headers=hana)).json()
+    body = {"product_id": product["id"], "quantity": 5, "per_user_limit": 2, "stream_id": "show2"}
+    sale = await (await client.post("/api/sales", json=body, headers=hana)).json()
+    sid = sale["id"]
+    assert (await client.post(f"/api/sales/{sid}/open", headers=admin)).status == 200
+    assert (await client.post("/api/stores/hana/join", headers=amy)).status == 201
+    r = await client.patch(
+        f"/api/products/{product['id']}", json={"member_price_cents": None}, headers=hana
+    )
+    assert r.status == 200 and (await r.json())["member_price_cents"] is None
+    app = client.app
+    # As a server process started after the edit would build it (nothing cached yet).
+    later = MemberPrices(
+        app[MEMBERS], app[LEDGER], app[CATALOG], app[REDIS], app[SETTINGS].redis_prefix
+    )
+    assert await later.applies(sid, "amy")
+    assert await app[MEMBER_PRICES].applies(sid, "amy")
+    status, got = await buy(client, auth, sid, "amy", "v1")
+    assert status == 201 and got["order"]["unit_price_cents"] == 3900, got
