@@ -22,6 +22,7 @@ from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
 from flashsale.redisguard import guarded
 from flashsale.redisguard import text as _s
+from flashsale.saleterms import check_price, check_terms
 from flashsale.scripts import Scripts
 from flashsale.settlement import Settlement
 from flashsale.view import NOT_SCHEDULED_END_MS, SaleView, now_ms
@@ -117,22 +118,10 @@ class SaleService:
 
         It opens at ``starts_at_ms`` or when ``open_sale`` is called.
         """
-        if not 1 <= product_id <= 2**31 - 1:
-            raise NotFound(f"product {product_id} not found")
-        if not 1 <= quantity <= 10_000_000:
-            raise errors.BadSaleInput("quantity must be 1..10,000,000")
-        if not 1 <= per_user_limit <= 1000:
-            raise errors.BadSaleInput("per_user_limit must be 1..1000")
-        if not 1 <= duration_s <= 7 * 86400:
-            raise errors.BadSaleInput("duration_s must be 1..604800")
-        if not 1 <= hold_s <= 86400:
-            raise errors.BadSaleInput("hold_s must be 1..86400")
-        if starts_at_ms is not None and not 0 < starts_at_ms < NOT_SCHEDULED_END_MS:
-            raise errors.BadSaleInput("starts_at_ms out of range")
+        check_terms(product_id, quantity, per_user_limit, duration_s, hold_s, starts_at_ms)
         product = await self._catalog.owned_product(product_id, by)
         price = product.price_cents if price_cents is None else price_cents
-        if not 0 <= price <= 10**12:
-            raise errors.BadSaleInput("price_cents must be between 0 and 10^12")
+        check_price(price)
         if stream_id is not None and await self._catalog.get_stream(stream_id) is None:
             raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
         start = starts_at_ms or 0
@@ -243,33 +232,28 @@ class SaleService:
         """Open a sale now, or after ``countdown_s`` seconds, for its configured duration."""
         if not 0 <= countdown_s <= 3600:
             raise errors.BadSaleInput("countdown_s must be 0..3600")
-        rec = await self._ledger.get_sale(sale_id)
-        await self._ensure_redis(rec)
-        reply = await self._call(
-            self._scripts.control(keys=[self.keys(sale_id).meta], args=["open", countdown_s * 1000])
-        )
-        code = _s(reply[0])
-        if code == "ended":
-            raise errors.Ended(f"sale {sale_id} has ended")
-        state, start, end, remaining = _s(reply[1]), int(reply[2]), int(reply[3]), int(reply[4])
-        await self._ledger.set_sale_window(sale_id, state, start, end)
-        if code == "ok":
-            self._emit("opened", sale_id, remaining)
+        await self._ensure_redis(await self._ledger.get_sale(sale_id))
+        await self._control(sale_id, "opened", "open", countdown_s * 1000)
         return await self.get_sale(sale_id)
 
     async def close_sale(self, sale_id: int) -> SaleView:
         """End a sale now. Reservations already made can still be paid within their hold."""
         await self._ledger.get_sale(sale_id)
-        reply = await self._call(
-            self._scripts.control(keys=[self.keys(sale_id).meta], args=["close"])
-        )
-        if _s(reply[0]) == "sale_not_found":
+        await self._control(sale_id, "closed", "close")
+        return await self.get_sale(sale_id)
+
+    async def _control(self, sale_id: int, event: str, *args: Any) -> None:
+        """Run one control.lua command, keep SQL's window in step, emit ``event`` on a change."""
+        reply = await self._call(self._scripts.control(keys=[self.keys(sale_id).meta], args=args))
+        code = _s(reply[0])
+        if code == "ended":
+            raise errors.Ended(f"sale {sale_id} has ended")
+        if code == "sale_not_found":
             raise errors.SaleNotFound(f"sale {sale_id} has no live state")
         state, start, end, remaining = _s(reply[1]), int(reply[2]), int(reply[3]), int(reply[4])
         await self._ledger.set_sale_window(sale_id, state, start, end)
-        if _s(reply[0]) == "ok":
-            self._emit("closed", sale_id, remaining)
-        return await self.get_sale(sale_id)
+        if code == "ok":
+            self._emit(event, sale_id, remaining)
 
     async def close_stream_sales(self, stream_id: str) -> list[int]:
         """Close the stream's open and counting-down sales (its show ended); returns their ids.
