@@ -26,7 +26,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -42,6 +41,7 @@ from inventory.luascript import script_source
 from inventory.redisclient import close as close_redis
 from inventory.redisclient import connect
 from loadtest import bench_rush as rush
+from loadtest.bench_report import QUIET_CORES, report
 from loadtest.bench_sqlbaseline import PgBaseline, SqliteBaseline, pg_reachable
 from loadtest.benchprocs import Server, start_redis, stop_process
 from loadtest.flashsale_load import (
@@ -51,13 +51,6 @@ from loadtest.flashsale_load import (
     run_flashsale,
 )
 from loadtest.scraper import scrape_cpu_ms, scrape_loop
-
-#: Other work on the machine below this many busy cores counts as quiet.
-QUIET_CORES = 0.3
-GOALS = {
-    "ours_vs_sql": 20.0, "ours_vs_limit": 0.3, "p99_ms_at_rate": 50.0, "scrape_cost_pct": 2.0,
-}  # fmt: skip
-
 
 # -- (a) the script alone -----------------------------------------------------------------------
 
@@ -165,14 +158,6 @@ async def _await_quiet(max_wait_s: float) -> float:
 # -- the run ----------------------------------------------------------------------------------
 
 
-def _median(runs: list[dict[str, Any]], key: str) -> float:
-    return round(statistics.median(float(r[key]) for r in runs), 1)
-
-
-def _p(runs: list[dict[str, Any]], q: str) -> float:
-    return round(statistics.median(float(r["latency_ms"][q]) for r in runs), 2)
-
-
 async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     """Run (a)-(d) interleaved, ``args.runs`` rounds; return the report."""
     redis_proc, redis_url = start_redis(tmp)
@@ -228,7 +213,7 @@ async def bench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         await sql.close()
         await close_redis(redis)
         stop_process(redis_proc)
-    return _report(args, sql.engine, runs)
+    return report(args, sql.engine, runs)
 
 
 async def _rush(server: Server, args: argparse.Namespace) -> dict[str, Any]:
@@ -259,119 +244,6 @@ def _line(r: dict[str, Any]) -> str:
             out += f" persister {r['persister_cpu_pct']}%"
         out += f" client {r['client_cpu_pct']}% machine {r['machine_cpu_pct']}%"
     return out
-
-
-def _cpu_us_per_buy(runs: list[dict[str, Any]]) -> float:
-    return round(
-        statistics.median(
-            (r["server_cpu_pct"] + r.get("persister_cpu_pct", 0.0)) * 1e4 / r["buys_per_s"]
-            for r in runs
-        ),
-        1,
-    )
-
-
-def _report(
-    args: argparse.Namespace, engine: str, runs: dict[str, list[dict[str, Any]]]
-) -> dict[str, Any]:
-    limit = _median(runs["limit"], "buys_per_s")
-    batched = _median(runs["batched"], "buys_per_s")
-    sql = _median(runs["sql"], "buys_per_s")
-    ours = _median(runs["ours"], "buys_per_s")
-    p99_at_rate = _p(runs["at"], "p99")
-    e2e = runs["ours"] + runs["at"] + runs["scraped"]
-    report: dict[str, Any] = {
-        "limit_buys_per_s": limit,
-        "limit_batched_buys_per_s": batched,
-        "sql_buys_per_s": sql,
-        "sql_engine": engine,
-        "ours_buys_per_s": ours,
-        "ours_vs_limit": round(ours / limit, 3),
-        "ours_vs_limit_batched": round(ours / batched, 3),
-        "ours_vs_sql": round(ours / sql, 1),
-        "ours_p99_ms": _p(runs["ours"], "p99"),
-        "rate": args.rate,
-        "p99_ms_at_rate": p99_at_rate,
-        "p50_ms_at_rate": _p(runs["at"], "p50"),
-        "max_ms_at_rate": _p(runs["at"], "max"),
-        "oversold": {
-            "limit": sum(r["oversold"] for r in runs["limit"] + runs["batched"]),
-            "sql": sum(r["oversold"] for r in runs["sql"]),
-            "ours": sum(r["oversold"] + r.get("audit_oversold", 0) for r in e2e),
-        },
-        "errors": sum(r["errors"] for r in e2e),
-        "audit_ok": all(r["audit_ok"] for r in e2e),
-        "server_cpu_pct": _median(runs["ours"], "server_cpu_pct"),
-        "redis_cpu_pct": _median(runs["ours"], "redis_cpu_pct"),
-        "client_cpu_pct": _median(runs["ours"], "client_cpu_pct"),
-        # Server CPU per purchase: steadier than buys/s when other work shares the machine.
-        "server_cpu_us_per_buy": _cpu_us_per_buy(runs["ours"]),
-        # Busy CPU of the whole machine during (c), 100 = one core; above server + redis +
-        # client, the rest is other work on the machine competing with the run.
-        "machine_cpu_pct": _median(runs["ours"], "machine_cpu_pct"),
-        "runs": args.runs,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "params": {k: v for k, v in vars(args).items() if k != "json"},
-        "detail": runs,
-    }
-    if runs.get("rush"):
-        _rush_report(report, runs["rush"][0], ours, sql)
-    if runs["scraped"]:
-        # Paired by round: the machine's load varies between rounds more than within one.
-        pairs = zip(runs["ours"], runs["scraped"], strict=True)
-        ratio = statistics.median(b["buys_per_s"] / a["buys_per_s"] for a, b in pairs)
-        report["scraped_buys_per_s"] = _median(runs["scraped"], "buys_per_s")
-        report["scrape_ratio"] = round(ratio, 4)
-        report["scrape_cost_pct"] = round((1 - ratio) * 100, 2)
-        # The same over the rounds in which nothing else was busy before either step: another
-        # job's burst during one of the pair moves a ratio by far more than 2%.
-        quiet = [
-            b["buys_per_s"] / a["buys_per_s"]
-            for a, b in zip(runs["ours"], runs["scraped"], strict=True)
-            if max(a["others_busy_cores_before"], b["others_busy_cores_before"]) < QUIET_CORES
-        ]
-        report["quiet_rounds"] = len(quiet)
-        if quiet:
-            report["scrape_cost_pct_quiet"] = round((1 - statistics.median(quiet)) * 100, 2)
-        report["scrapes_per_run"] = _median(runs["scraped"], "scrapes")
-        report["scrape_ms_p50"] = _median(runs["scraped"], "scrape_ms_p50")
-        report["scraped_server_cpu_us_per_buy"] = _cpu_us_per_buy(runs["scraped"])
-        # Scraping's share of the server's CPU during (c): a second bound on its cost.
-        cpu_ms = _median(runs["scraped"], "scrape_cpu_ms")
-        report["scrape_cpu_ms"] = cpu_ms
-        per_s = cpu_ms / 1000 / args.scrape_period
-        report["scrape_cpu_share_pct"] = round(100 * per_s / (report["server_cpu_pct"] / 100), 2)
-    report["goals"] = {
-        "ours_vs_sql>=20": report["ours_vs_sql"] >= GOALS["ours_vs_sql"],
-        "ours_vs_limit>=0.3": report["ours_vs_limit"] >= GOALS["ours_vs_limit"],
-        "oversold==0": not any(report["oversold"].values()),
-        f"p99<50ms@{args.rate:g}/s": p99_at_rate < GOALS["p99_ms_at_rate"],
-    }
-    if "burst" in report:
-        report["goals"].update({
-            "burst_every_answer<=0.5s": report["burst"]["last_answer_after_first_tap_s"] <= 0.5,
-            f"joins_p99<1s@{args.join_rate:g}/s": report["joins"]["snapshot_ms"]["p99"] < 1000,
-            "http_vs_bare>=0.7": report["http_vs_bare"] >= 0.7,
-            "stretch: socket_vs_sql>=20": report["socket_vs_sql"] >= 20,
-        })  # fmt: skip
-    if "scrape_cost_pct" in report:
-        report["goals"]["scrape_cost<2%"] = report["scrape_cost_pct"] < GOALS["scrape_cost_pct"]
-    return report
-
-
-def _rush_report(report: dict[str, Any], rush_run: dict[str, Any], ours: float, sql: float) -> None:
-    socket = float(rush_run["socket"]["buys_per_s"])
-    report.update({
-        "socket_buys_per_s": socket,
-        "socket_vs_sql": round(socket / sql, 1),
-        "socket_vs_http": round(socket / ours, 2),
-        "socket_server_cpu_us_per_buy": rush_run["socket"]["server_cpu_us_per_buy"],
-        "burst": rush_run["burst"],
-        "joins": rush_run["joins"],
-        "bare_requests_per_s": rush_run["bare"]["requests_per_s"],
-        "http_vs_bare": round(ours / float(rush_run["bare"]["requests_per_s"]), 3),
-    })  # fmt: skip
-    report["oversold"]["burst"] = rush_run["burst"]["oversold"]
 
 
 def main(argv: list[str] | None = None) -> int:
