@@ -113,3 +113,66 @@ async def _over(value: Any, floor: float) -> bool:
 
 async def _text_is(page: Any, selector: str, text: str) -> bool:
     return await page.text_content(selector) == text
+
+
+async def test_a_show_of_two_broadcasts_plays_on_and_seeks_into_the_second(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    stream_id = await new_show(host_api, "Hats, twice")
+    products = []
+    for name in ("Straw hat", "Felt hat"):
+        body = {"name": name, "price_cents": 4500, "currency": "USD"}
+        products.append(await host_api.call("POST", "/api/products", body, status=201))
+    # The publisher's connection drops and it comes back with another codec: two files, a
+    # product pinned during each.
+    for codec, product in zip(("video/h264", "video/vp8"), products, strict=True):
+        host = await go_live(host_api, stream_id, codec=codec)
+        try:
+            await asyncio.sleep(1.5)
+            await host_api.room(stream_id, "pin", product_id=product["id"])
+            await asyncio.sleep(1.5)
+        finally:
+            await host.close()
+
+        async def recorded(n: int = 1 if codec == "video/h264" else 2) -> bool:
+            stream = await host_api.call("GET", f"/api/streams/{stream_id}/recordings")
+            return len(stream["recordings"]) == n and stream["stream"]["status"] == "ended"
+
+        await eventually(recorded, 15, f"the {codec} broadcast ended and recorded")
+    listing = await host_api.call("GET", f"/api/streams/{stream_id}/recordings")
+    first, second = listing["recordings"]
+    assert (first["type"], second["type"]) == ("video/mp4", "video/webm")
+    pins = [
+        e
+        for e in (await host_api.call("GET", f"/api/streams/{stream_id}/timeline"))["events"]
+        if e["type"] == "pinned"
+    ]
+    page = await open_page(browser, f"{live_server.url}/replay/{stream_id}")
+    await page.wait_for_selector("body[data-state=ready]")
+
+    async def position() -> tuple[str, float]:
+        src, at = await page.eval_on_selector("#video", "v => [v.currentSrc, v.currentTime]")
+        return src.rsplit("/", 1)[-1], float(at)
+
+    async def in_file(name: str, after_s: float) -> bool:
+        src, at = await position()
+        return src == name and at > after_s
+
+    async def jump(marker: int, recording: dict[str, Any]) -> None:
+        await page.click(f".replay-marker[data-kind=pin] >> nth={marker}")
+        name = products[marker]["name"]
+        await eventually(lambda: _text_is(page, "#product-name", name), 10, name)
+        src, at = await position()
+        assert src == recording["name"], (marker, src)
+        expected = (pins[marker]["at_ms"] - recording["started_at_ms"]) / 1000
+        assert abs(at - expected) < 0.75, (marker, at, expected)
+
+    # The first file plays to its end, then the second follows on its own.
+    await eventually(lambda: in_file(first["name"], 0.3), 15, "the first file playing")
+    await eventually(lambda: in_file(second["name"], 0.3), 15, "the second file playing")
+    # A product pinned during the first broadcast seeks back into the first file, and one
+    # pinned during the second into the second.
+    await jump(0, first)
+    await jump(1, second)
+    await jump(0, first)
+    assert page.errors == []
