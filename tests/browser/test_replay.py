@@ -29,10 +29,16 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
             products.append(await host_api.call("POST", "/api/products", body, status=201))
         await asyncio.sleep(1.5)
         await host_api.room(stream_id, "pin", product_id=products[0]["id"])
+        # A flash sale of the scarf opens during the show and closes after the chat.
+        body = {"product_id": products[0]["id"], "stream_id": stream_id, "quantity": 3}
+        body.update(price_cents=1990, duration_s=600)
+        scarf_sale = await host_api.call("POST", "/api/sales", body, status=201)
+        await host_api.call("POST", f"/api/sales/{scarf_sale['id']}/open", {})
         room = await RoomClient.join(host_api, stream_id)
         await asyncio.sleep(2.0)  # the chat comes well after the first pin...
         await room.request(type="chat", text="Hand-dyed silk, 180 × 90 cm")
         await room.close()
+        await host_api.call("POST", f"/api/sales/{scarf_sale['id']}/close", {})
         await asyncio.sleep(2.0)  # ...and well before the second
         await host_api.room(stream_id, "pin", product_id=products[1]["id"])
         await asyncio.sleep(2.0)
@@ -96,6 +102,13 @@ async def test_replay_plays_and_jumping_to_a_product_seeks_to_it(
     await markers[0].click()
     await eventually(lambda: shows("Silk scarf"), 10, "the scarf's card")
     assert "Hand-dyed silk" not in (await page.text_content("#chat") or "")
+    # The sale's markers: the scarf's card with the sale on, then ended.
+    for phase, state in (("opened", "Flash sale on now"), ("closed", "Flash sale ended")):
+        marker = page.locator(f".replay-marker[data-kind={phase}]")
+        assert "Silk scarf" in (await marker.text_content() or "")
+        await marker.click()
+        await eventually(lambda s=state: _text_is(page, "#sale-state", s), 10, f"sale {phase}")
+        assert await page.text_content("#product-name") == "Silk scarf"
     await screenshot(page, "replay-phone")
     assert page.errors == []
     landing = await open_page(browser, f"{live_server.url}/")
