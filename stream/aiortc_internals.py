@@ -136,8 +136,8 @@ def install_sender_report_tap(receiver: RTCRtpReceiver, sink: SenderReportSink) 
 
     async def tapped(packet: Any) -> None:
         origin = mapper._origin
-        media = packet.ssrc not in attrs.get(_RTX_ATTR, {}) if hasattr(packet, "ssrc") else False
-        if isinstance(packet, RtcpSrPacket) and media and origin is not None:
+        report = isinstance(packet, RtcpSrPacket) and origin is not None
+        if report and packet.ssrc not in attrs.get(_RTX_ATTR, {}):
             info = packet.sender_info
             try:
                 sink(info.ntp_timestamp / (1 << 32), (info.rtp_timestamp - origin) & 0xFFFFFFFF)
