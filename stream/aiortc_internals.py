@@ -11,6 +11,12 @@ aiortc has no public API to forward encoded media, so the relay uses these priva
 - ``RTCRtpReceiver._send_rtcp_pli(ssrc)``: asks the publisher for a keyframe.
 - ``RTCRtpReceiver._RTCRtpReceiver__rtx_ssrc``: tells media SSRCs from RTX ones.
 - ``RTCRtpReceiver._RTCRtpReceiver__jitter_buffer``: audio's is replaced by one without prefetch.
+- ``RTCRtpReceiver._handle_rtcp_packet``: called by the DTLS transport for each RTCP packet routed
+  to the receiver. We shadow it per receiver to read the publisher's sender reports (the NTP time
+  of an RTP timestamp), which aiortc keeps only as stats without the RTP timestamp.
+- ``RTCRtpReceiver._RTCRtpReceiver__timestamp_mapper._origin``: aiortc rebases the timestamps of
+  the frames it hands on to the first frame's RTP timestamp; a report's RTP timestamp is rebased
+  the same way so that the two meet.
 
 The public half of the route: ``RTCRtpSender`` accepts an ``av.Packet`` from a track's ``recv()``
 and packetises it with the codec's ``pack()`` without encoding. :func:`check` verifies all of this
@@ -28,6 +34,7 @@ from aiortc import RTCRtpReceiver, RTCRtpSender
 from aiortc.codecs import get_encoder
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtcpSrPacket
 
 log = logging.getLogger("livesell.stream")
 
@@ -36,9 +43,14 @@ _QUEUE_ATTR = "_RTCRtpReceiver__decoder_queue"
 _STARTED_ATTR = "_RTCRtpReceiver__started"
 _RTX_ATTR = "_RTCRtpReceiver__rtx_ssrc"
 _JITTER_ATTR = "_RTCRtpReceiver__jitter_buffer"
+_MAPPER_ATTR = "_RTCRtpReceiver__timestamp_mapper"
 
 #: ``sink(codec, data, timestamp)`` receives one complete encoded frame.
 FrameSink = Callable[[RTCRtpCodecParameters, bytes, int], None]
+
+#: ``sink(ntp_s, rtp_timestamp)`` receives one sender report of the publisher's media SSRC, its
+#: RTP timestamp (mod 2^32) on the timeline of the frames the tap hands on.
+SenderReportSink = Callable[[float, int], None]
 
 
 class AiortcInternalsError(RuntimeError):
@@ -55,6 +67,7 @@ def check() -> None:
     needed: list[tuple[type, str]] = [
         (RTCRtpReceiver, "_handle_rtp_packet"),
         (RTCRtpReceiver, "_send_rtcp_pli"),
+        (RTCRtpReceiver, "_handle_rtcp_packet"),
         (RTCRtpReceiver, "receive"),
         (RTCRtpSender, "_send_keyframe"),
         (RTCRtpSender, "_handle_rtcp_packet"),
@@ -110,6 +123,31 @@ def install_frame_tap(receiver: RTCRtpReceiver, sink: FrameSink, kind: str = "vi
         # viewer's own jitter buffer smooths arrival, so pass each Opus frame on at once.
         setattr(receiver, _JITTER_ATTR, JitterBuffer(capacity=16, prefetch=0))
     return tap
+
+
+def install_sender_report_tap(receiver: RTCRtpReceiver, sink: SenderReportSink) -> None:
+    """Hand ``sink`` each RTCP sender report of ``receiver``'s media SSRC (RTX SSRCs left out)
+    once its first frame has passed (before, the frames' timeline has no origin yet)."""
+    attrs = vars(receiver)
+    if _MAPPER_ATTR not in attrs or not hasattr(attrs[_MAPPER_ATTR], "_origin"):
+        raise AiortcInternalsError(f"RTCRtpReceiver has no {_MAPPER_ATTR}._origin; aiortc changed")
+    mapper = attrs[_MAPPER_ATTR]
+    handle = receiver._handle_rtcp_packet
+
+    async def tapped(packet: Any) -> None:
+        origin = mapper._origin
+        report = isinstance(packet, RtcpSrPacket) and origin is not None
+        if report and packet.ssrc not in attrs.get(_RTX_ATTR, {}):
+            info = packet.sender_info
+            try:
+                sink(info.ntp_timestamp / (1 << 32), (info.rtp_timestamp - origin) & 0xFFFFFFFF)
+            except Exception:
+                log.exception("reading a sender report failed")
+        await handle(packet)
+
+    # The transport looks the handler up on the receiver for every packet: an instance
+    # attribute shadows the method, which still runs (aiortc's stats and receiver reports).
+    receiver._handle_rtcp_packet = tapped  # type: ignore[method-assign]
 
 
 def media_ssrcs(receiver: RTCRtpReceiver) -> list[int]:

@@ -92,6 +92,7 @@ class Broadcast:
             self.publisher.codecs,
             self.keyframes.request,
             hls=self.config.hls,
+            sender_reports=self.publisher.sender_reports,
         )
         for forwarder in self.forwarders.values():
             forwarder.listen(self.recorder.frame)
@@ -164,6 +165,7 @@ class Broadcast:
                 "frames_written": stats.frames_written,
                 "dropped_frames": self.recorder.dropped,
                 "hls": self.recorder.hls,
+                "sync": stats.sync,
             }
         return data
 

@@ -16,11 +16,11 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from stream.archive import RecordingArchive
-from stream.remux import HLS_SEGMENT_S, Frame, Remuxer, RemuxStats
+from stream.remux import HLS_SEGMENT_S, Frame, Remuxer, RemuxStats, SenderReport
 from stream.tasks import cancel, supervise
 
 log = logging.getLogger("livesell.stream")
@@ -40,6 +40,7 @@ class Recorder:
         want_keyframe: Callable[[], None],
         max_queue: int = RECORDER_QUEUE,
         hls: bool = True,
+        sender_reports: Mapping[str, SenderReport] | None = None,
     ) -> None:
         self.stream_id = stream_id
         kinds = tuple(k for k in ("video", "audio") if k in codecs)
@@ -49,6 +50,8 @@ class Recorder:
             lambda ms, ext: archive.new_file(stream_id, ms, ext), hls_dir, kinds
         )
         self._want_keyframe = want_keyframe
+        # The publisher's latest RTCP sender reports per kind (updated on the event loop).
+        self._reports = sender_reports if sender_reports is not None else {}
         self._max_queue = max_queue
         self._queue: deque[Frame] = deque()
         self._wake = asyncio.Event()
@@ -110,7 +113,7 @@ class Recorder:
                     continue
                 batch = list(self._queue)
                 self._queue.clear()
-                await self._in_thread(self._remuxer.write, batch, wall_offset)
+                await self._in_thread(self._remuxer.write, batch, wall_offset, dict(self._reports))
                 self._keyframe_for_hls()
         finally:
             await asyncio.shield(self._in_thread(self._remuxer.close))

@@ -10,8 +10,10 @@ and file I/O never touch the event loop that forwards frames to viewers.
   HLS players need H.264, and transcoding would cost a decoder plus an encoder per stream.
 
 Timestamps: each track's RTP clock (90 kHz video, 48 kHz Opus) is unwrapped and placed on the
-recording's timeline by the arrival time of its first frame (a relay has no RTCP sender
-reports to do better); the file starts at the first video keyframe.
+recording's timeline by the publisher's RTCP sender reports (the publisher's wall-clock time of
+an RTP timestamp), so audio and video captured together play together however differently they
+travelled. The file waits up to ``SYNC_WAIT_S`` for a report of every track; without them each
+track is placed by the arrival of its first frame. The file starts at the first video keyframe.
 """
 
 from __future__ import annotations
@@ -45,6 +47,25 @@ MP4_OPTIONS = {
 WEBM_OPTIONS = {"cluster_time_limit": "1000", "flush_packets": "1"}
 HLS_SEGMENT_S = 1
 HLS_LIST_SIZE = 6
+#: How long a new file waits for a sender report of every track before placing them by arrival
+#: (aiortc sends its first 0.5–1.5 s in; Chromium its video's about 0.6 s and its audio's about
+#: 2.3 s after connecting, since libwebrtc reports audio every 5 s, the first after half that).
+SYNC_WAIT_S = 4.0
+
+
+@dataclass(frozen=True, slots=True)
+class SenderReport:
+    """An RTCP sender report: the publisher's wall clock (NTP, in seconds) at RTP time ``rtp``."""
+
+    ntp_s: float
+    rtp: int
+
+    def at(self, ts: int, rate: int) -> float:
+        """The publisher's wall-clock time of RTP timestamp ``ts`` (within 2^31 ticks of it)."""
+        diff = (ts - self.rtp) & 0xFFFFFFFF
+        if diff >= 1 << 31:
+            diff -= 1 << 32
+        return self.ntp_s + diff / rate
 
 
 def container_for(video_mime: str | None) -> str:
@@ -77,6 +98,10 @@ def picture_size(mime: str, data: bytes) -> tuple[int, int]:
     except av.FFmpegError:
         log.warning("could not read the picture size of the first keyframe")
     return 0, 0
+
+
+def _rate(kind: str) -> int:
+    return 90000 if kind == "video" else 48000
 
 
 class _Clock:
@@ -115,6 +140,8 @@ class RemuxStats:
     frames_skipped: int = 0
     path: Path | None = None
     started_at_ms: int = 0
+    #: How the tracks were placed on the timeline: "sender_reports" or "arrival".
+    sync: str = "arrival"
 
 
 class Remuxer:
@@ -128,19 +155,50 @@ class Remuxer:
         self._streams: dict[str, list[_Track]] = {}
         self._clocks: dict[str, _Clock] = {}
         self._t0: float | None = None
+        # Frames from the first keyframe on, held until every track's sender report is known.
+        self._pending: list[Frame] = []
+        self._reports: dict[str, SenderReport] = {}
+        self._wall_offset = 0.0
+        # Fixed when the file opens: the reports placing the tracks, and the first frame's time.
+        self._sync: dict[str, SenderReport] | None = None
+        self._origin = 0.0
         self.stats = RemuxStats()
 
-    def write(self, batch: list[Frame], wall_offset: float) -> None:
-        """Mux ``batch`` (arrival order); ``wall_offset`` turns monotonic arrival into epoch."""
+    def write(
+        self,
+        batch: list[Frame],
+        wall_offset: float,
+        reports: dict[str, SenderReport] | None = None,
+    ) -> None:
+        """Mux ``batch`` (arrival order); ``wall_offset`` turns monotonic arrival into epoch;
+        ``reports`` are the publisher's latest sender reports per kind."""
+        self._wall_offset = wall_offset
+        self._reports.update(reports or {})
         for frame in batch:
-            kind, mime, data, ts, keyframe, arrival = frame
-            if self._t0 is None:
-                # Start at a keyframe: of the video when there is video, else the first frame.
-                if ("video" in self._kinds and kind != "video") or not keyframe:
-                    self.stats.frames_skipped += 1
-                    continue
-                self._open(frame, wall_offset)
-            self._mux(kind, mime, data, ts, keyframe, arrival)
+            if self._t0 is not None:
+                self._mux(*frame)
+                continue
+            kind, _mime, _data, _ts, keyframe, arrival = frame
+            # Start at a keyframe: of the video when there is video, else the first frame.
+            if not self._pending and (("video" in self._kinds and kind != "video") or not keyframe):
+                self.stats.frames_skipped += 1
+                continue
+            self._pending.append(frame)
+            waited = arrival - self._pending[0][5]
+            if all(k in self._reports for k in self._kinds) or waited >= SYNC_WAIT_S:
+                self._start()
+
+    def _start(self) -> None:
+        """Open the file with the pending frames, placed by sender reports when all are known."""
+        pending, self._pending = self._pending, []
+        if all(k in self._reports for k in self._kinds):
+            self._sync = dict(self._reports)
+            self.stats.sync = "sender_reports"
+            kind, _mime, _data, ts, _key, _arrival = pending[0]
+            self._origin = self._sync[kind].at(ts, _rate(kind))
+        self._open(pending[0], self._wall_offset)
+        for frame in pending:
+            self._mux(*frame)
 
     def _open(self, first: Frame, wall_offset: float) -> None:
         kind, mime, data, _ts, _key, arrival = first
@@ -205,8 +263,13 @@ class Remuxer:
             return
         clock = self._clocks.get(kind)
         if clock is None:
-            rate = 90000 if kind == "video" else 48000
-            clock = self._clocks[kind] = _Clock(rate, ts, round((arrival - self._t0) * rate))
+            rate = _rate(kind)
+            if self._sync is not None:
+                start = self._sync[kind].at(ts, rate) - self._origin
+            else:
+                start = arrival - self._t0
+            # A frame captured before the file's first one gets a negative time: skipped below.
+            clock = self._clocks[kind] = _Clock(rate, ts, round(start * rate))
         pts = clock.pts(ts)
         if pts <= clock.last_pts:
             self.stats.frames_skipped += 1  # a duplicate or late frame: the muxers need order
@@ -226,6 +289,8 @@ class Remuxer:
 
     def close(self) -> None:
         """Finish every output (the MP4 index, the playlist's end); idempotent."""
+        if self._pending:
+            self._start()  # a broadcast shorter than the wait for sender reports
         outputs, self._outputs = self._outputs, []
         for out in outputs:
             try:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from aiortc import RTCRtpReceiver
 from aiortc.sdp import SessionDescription
 
-from stream.aiortc_internals import install_frame_tap, request_keyframe
+from stream.aiortc_internals import install_frame_tap, install_sender_report_tap, request_keyframe
 from stream.codecs import Offer, ingest_preferences
 from stream.forwarding import Forwarder
 from stream.peer import PeerSession
+from stream.remux import SenderReport
 
 
 class Publisher(PeerSession):
@@ -21,6 +22,9 @@ class Publisher(PeerSession):
         self.receivers: dict[str, RTCRtpReceiver] = {}
         #: The negotiated codec (lower-case MIME type) per kind, known once the answer is made.
         self.codecs: dict[str, str] = {}
+        #: The latest RTCP sender report per kind: where the publisher's RTP clocks meet its
+        #: wall clock, so the recording can put audio and video on one timeline.
+        self.sender_reports: dict[str, SenderReport] = {}
 
     async def start(self, offer: Offer, offer_sdp: str, forwarders: Mapping[str, Forwarder]) -> str:
         """Negotiate one forwardable codec per kind, tap the receivers, return the SDP answer."""
@@ -29,6 +33,7 @@ class Publisher(PeerSession):
             transceiver = self.pc.addTransceiver(kind, direction="recvonly")
             transceiver.setCodecPreferences(prefs[kind])
             install_frame_tap(transceiver.receiver, forwarders[kind].publish, kind)
+            install_sender_report_tap(transceiver.receiver, self._report_sink(kind))
             self.receivers[kind] = transceiver.receiver
         answer = await self.answer(offer_sdp)
         for media in SessionDescription.parse(answer).media:
@@ -36,6 +41,12 @@ class Publisher(PeerSession):
             if media.kind in self.receivers and codecs:
                 self.codecs[media.kind] = codecs[0].mimeType.lower()
         return answer
+
+    def _report_sink(self, kind: str) -> Callable[[float, int], None]:
+        def sink(ntp_s: float, rtp: int) -> None:
+            self.sender_reports[kind] = SenderReport(ntp_s, rtp)
+
+        return sink
 
     async def request_keyframe(self) -> int:
         """Send the publisher a PLI; return how many were sent (0 before media flows)."""

@@ -1,14 +1,25 @@
-"""A viewer turned away by a full relay (WHEP 503 stream_full) watches over HLS and still buys."""
+"""Viewers WebRTC cannot serve watch over HLS: turned away by a full relay (WHEP 503
+stream_full) they still buy; a browser without WebRTC at all plays HLS from the start."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aiohttp
 import pytest
 
-from tests.browser.conftest import Api, LiveServer, eventually, go_live, new_show, open_page, serve
+from tests.browser.conftest import (
+    PHONE,
+    Api,
+    LiveServer,
+    eventually,
+    go_live,
+    new_show,
+    open_page,
+    serve,
+)
 from tests.browser.test_room import sale_setup, sign_in_as_guest
 
 
@@ -26,12 +37,21 @@ async def full_api(full_server: LiveServer) -> AsyncIterator[Api]:
         yield Api(full_server, session, full_server.token("host", "hana", "Hana"))
 
 
+@asynccontextmanager
+async def h264_show(api: Api, title: str) -> AsyncIterator[str]:
+    """A new show live in H.264 (so it has HLS) from an aiortc host until the block ends."""
+    stream_id = await new_show(api, title)
+    host = await go_live(api, stream_id, codec="video/h264")
+    try:
+        yield stream_id
+    finally:
+        await host.close()
+
+
 async def test_a_viewer_refused_by_a_full_relay_plays_hls_and_buys(
     browser: Any, full_server: LiveServer, full_api: Api
 ) -> None:
-    stream_id = await new_show(full_api, "Overflow crowd")
-    host = await go_live(full_api, stream_id, codec="video/h264")
-    try:
+    async with h264_show(full_api, "Overflow crowd") as stream_id:
         _, sale_id = await sale_setup(full_api, stream_id)
         page = await open_page(browser, f"{full_server.url}/live/{stream_id}")
         await page.wait_for_selector("body[data-via=hls]", timeout=15000)
@@ -58,5 +78,23 @@ async def test_a_viewer_refused_by_a_full_relay_plays_hls_and_buys(
         await sign_in_as_guest(page, "Ola")
         await page.wait_for_selector("#reserved:not([hidden])")
         assert page.errors == []
-    finally:
-        await host.close()
+
+
+async def test_a_browser_without_webrtc_plays_hls(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    async with h264_show(host_api, "No WebRTC here") as stream_id:
+        context = await browser.new_context(viewport=PHONE, locale="en-US")
+        # A browser (or a locked-down webview) without WebRTC at all.
+        await context.add_init_script("delete window.RTCPeerConnection;")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        await page.goto(f"{live_server.url}/live/{stream_id}")
+        await page.wait_for_selector("body[data-via=hls]", timeout=15000)
+
+        async def playing() -> bool:
+            return float(await page.eval_on_selector("#video", "v => v.currentTime")) > 0.5
+
+        await eventually(playing, 20, "HLS playing")
+        assert errors == []

@@ -149,6 +149,20 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     assert played["w"] > 0
     # The room counts sockets: the studio's own and the viewer's.
     await text_becomes(studio, "#st-viewers", "2", 10)
+    # The studio prefers H.264, so the show is recorded and in HLS without transcoding; the
+    # recording places audio and video by Chromium's RTCP sender reports.
+    admin = {"Authorization": f"Bearer {live_server.token('admin', 'root')}"}
+
+    async def recording() -> dict[str, Any] | None:
+        url = f"{live_server.url}/api/streams/{stream_id}/metrics"
+        async with http.get(url, headers=admin) as resp:
+            metrics = await resp.json()
+        assert metrics["codecs"]["video"] == "video/H264", metrics["codecs"]
+        rec: dict[str, Any] = metrics.get("recording") or {}
+        return rec if rec.get("frames_written") else None
+
+    rec = await eventually(recording, 10, "the recording written")
+    assert rec["hls"] and rec["sync"] == "sender_reports", rec
 
     # A product, pinned, and a sale started with a countdown.
     await studio.click("#new-product")

@@ -5,13 +5,21 @@ from __future__ import annotations
 import aiortc
 import pytest
 from aiortc import RTCPeerConnection
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket
 
 from stream import aiortc_internals
-from stream.aiortc_internals import AiortcInternalsError, FrameTap, install_frame_tap
+from stream.aiortc_internals import (
+    AiortcInternalsError,
+    FrameTap,
+    install_frame_tap,
+    install_sender_report_tap,
+)
 
 QUEUE = "_RTCRtpReceiver__decoder_queue"
 STARTED = "_RTCRtpReceiver__started"
 JITTER = "_RTCRtpReceiver__jitter_buffer"
+MAPPER = "_RTCRtpReceiver__timestamp_mapper"
+RTX = "_RTCRtpReceiver__rtx_ssrc"
 
 
 def test_pinned_version_and_seams_present() -> None:
@@ -85,3 +93,25 @@ def test_frame_tap_survives_a_failing_sink() -> None:
         timestamp = 0
 
     FrameTap(boom).put((Codec(), Frame()))  # logged, not raised into aiortc
+
+
+async def test_sender_reports_are_read_on_the_frames_timeline() -> None:
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("video", direction="recvonly").receiver
+        got: list[tuple[float, int]] = []
+        install_sender_report_tap(receiver, lambda ntp_s, rtp: got.append((ntp_s, rtp)))
+        info = RtcpSenderInfo(
+            ntp_timestamp=(100 << 32) + (1 << 31), rtp_timestamp=4000, packet_count=1, octet_count=1
+        )
+        report = RtcpSrPacket(ssrc=1234, sender_info=info)
+        await receiver._handle_rtcp_packet(report)
+        assert got == []  # no frame yet: the frames' timeline has no origin
+        vars(receiver)[MAPPER].map(1000)  # aiortc rebases frames on the first one's timestamp
+        await receiver._handle_rtcp_packet(report)
+        assert got == [(100.5, 3000)]
+        vars(receiver)[RTX][1234] = 99  # an RTX stream's reports say nothing about the media
+        await receiver._handle_rtcp_packet(report)
+        assert len(got) == 1
+    finally:
+        await pc.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -145,3 +146,52 @@ async def test_a_recorder_behind_drops_to_the_next_keyframe_and_counts(tmp_path:
     assert asked == [1, 1]
     recorder.frame("audio", "audio/opus", b"a", 0, True, 7.0)
     assert recorder.dropped == 4
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+#: A process that records an aiortc publisher until it is killed.
+RECORDING_PROCESS = """
+import asyncio, sys
+from pathlib import Path
+from stream.archive import RecordingArchive
+from stream.relay import Relay
+from tests.stream.peers import HostPeer
+
+async def main():
+    archive = RecordingArchive(Path(sys.argv[1]))
+    relay = Relay(media_timeout_s=30, keyframe_interval_s=0.3, archive=archive)
+    host = HostPeer(codec=sys.argv[2])
+    answer = await relay.publish("show", await host.offer())
+    await host.accept(answer.sdp)
+    await asyncio.sleep(3.0)
+    print("recording", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.parametrize("codec", ["video/h264", "video/vp8"])
+async def test_a_process_killed_mid_show_leaves_a_playable_recording(
+    tmp_path: Path, codec: str
+) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        RECORDING_PROCESS,
+        str(tmp_path),
+        codec,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPO,
+    )
+    try:
+        assert proc.stdout is not None
+        assert await asyncio.wait_for(proc.stdout.readline(), 30) == b"recording\n"
+    finally:
+        proc.kill()  # SIGKILL: no trailer, no index, no close
+        await proc.wait()
+    [recording] = RecordingArchive(tmp_path).files("show")
+    _pts, counters, audio = read_back(tmp_path / "show" / recording.name)
+    assert len(counters) > 2 * FPS, "at least its first two seconds play"
+    assert all(b > a for a, b in itertools.pairwise(counters)) and audio > 0
