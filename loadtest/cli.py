@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2) + "\n")
     if args.cmd == "flashsale":
-        from loadtest.flashsale_load import summary, verdict, write_orders
+        from loadtest.flashsale_verdict import summary, verdict, write_orders
 
         orders = args.orders or (str(Path(out).with_suffix(".orders.jsonl")) if out else None)
         if orders:

@@ -8,7 +8,8 @@ import os
 import aiohttp
 from aiohttp.test_utils import TestClient
 
-from loadtest.flashsale_load import FlashsaleConfig, run_flashsale, verdict
+from loadtest.flashsale_load import FlashsaleConfig, run_flashsale
+from loadtest.flashsale_verdict import verdict
 from tests.loadtest.helpers import bounce, start_server
 from web.settings import Settings
 
