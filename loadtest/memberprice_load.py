@@ -1,0 +1,185 @@
+"""``livesell-loadtest memberprice``: a flash sale with a member price, against one without.
+
+A share of the buyers join the host's store first; then the same crowd rushes two sales in the
+same show, one of a product with a member price and one of a product without (the baseline,
+where no buy asks who is a member), each measured like ``livesell-loadtest flashsale`` and
+audited. Every order is then read back: a member's must be at the member price, everyone
+else's at the sale's price. The member sale's attempt rate is reported as a ratio of the
+baseline's, measured in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from loadtest.flashsale_load import (
+    FlashsaleConfig,
+    _audit_after_faults,
+    _fire,
+    livesell_command,
+    mint_tokens,
+)
+from loadtest.social_load import _blast, _checked, _post
+
+SALE_PRICE = 1999
+MEMBER_PRICE = 1500
+#: Figures of each sale kept in the result (the per-order map stays out of the JSON).
+KEPT = ("attempts_per_s", "buys_per_s", "orders", "codes", "errors", "latency_ms",
+        "oversold", "audit_ok", "lost")  # fmt: skip
+
+
+def is_member(i: int, share: float) -> bool:
+    """Whether buyer ``i`` joins the store: spread evenly, so members and others interleave."""
+    return int((i + 1) * share) > int(i * share)
+
+
+def _get(url: str, path: str, token: str) -> bytes:
+    """One pre-encoded GET."""
+    host = urlsplit(url).netloc
+    return f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n".encode()
+
+
+async def _show_sale(session: aiohttp.ClientSession, base: str, admin: str, stream_id: str,
+                     stock: int, member_price: int | None) -> int:  # fmt: skip
+    """An open sale in the show of a product at SALE_PRICE (with ``member_price`` if given)."""
+    product: dict[str, Any] = {"name": "Load-test scarf", "price_cents": SALE_PRICE}
+    if member_price is not None:
+        product["member_price_cents"] = member_price
+    made = await _checked(session, "POST", f"{base}/api/products", admin, product)
+    sale = await _checked(session, "POST", f"{base}/api/sales", admin, {
+        "product_id": made["id"], "quantity": stock, "per_user_limit": 1, "duration_s": 3600,
+        "hold_s": 3600, "stream_id": stream_id,
+    })  # fmt: skip
+    await _checked(session, "POST", f"{base}/api/sales/{sale['id']}/open", admin, want=200)
+    return int(sale["id"])
+
+
+async def _prices(url: str, admin: str, orders: dict[str, str], connections: int
+                  ) -> dict[str, tuple[str, int]]:  # fmt: skip
+    """Each order's buyer and unit price, read back from the server."""
+    ids = list(orders)
+    if not ids:
+        return {}
+    _, tally = await _blast(url, [_get(url, f"/api/orders/{o}", admin) for o in ids],
+                            connections, keep_bodies=True)  # fmt: skip
+    got: dict[str, tuple[str, int]] = {}
+    for i, body in (tally.bodies or {}).items():
+        try:
+            order = json.loads(body)
+            got[ids[i]] = (str(order["user_id"]), int(order["unit_price_cents"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return got
+
+
+async def _rush(session: aiohttp.ClientSession, cfg: FlashsaleConfig, admin: str,
+                stream_id: str, tokens: list[str], run: str, member_price: int | None
+                ) -> tuple[dict[str, Any], dict[str, str]]:  # fmt: skip
+    """One sale rushed by every buyer and audited; its figures and the orders seen."""
+    base = cfg.url.rstrip("/")
+    sale_id = await _show_sale(session, base, admin, stream_id, cfg.stock, member_price)
+    result: dict[str, Any] = {"sale_id": sale_id, **await _fire(cfg, sale_id, tokens, run)}
+    result["sold"] = result["orders"]
+    result["oversold"] = max(0, result["sold"] - cfg.stock)
+    await _audit_after_faults(session, cfg, sale_id, admin, result)
+    return result, result.pop("orders_seen")
+
+
+def _check_prices(prices: dict[str, tuple[str, int]], seen: dict[str, str],
+                  members: set[str] | None) -> dict[str, Any]:  # fmt: skip
+    """Every order at the price its buyer should pay (``members`` None: nobody's is lower)."""
+    wrong = []
+    counts = {"member": 0, "other": 0}
+    for oid, user in seen.items():
+        member = members is not None and user in members
+        counts["member" if member else "other"] += 1
+        want = MEMBER_PRICE if member else SALE_PRICE
+        got = prices.get(oid)
+        if got is None or got != (user, want):
+            wrong.append({"order": oid, "user": user, "want": want, "got": got})
+    return {"member_orders": counts["member"], "other_orders": counts["other"],
+            "price_mismatches": len(wrong), "mismatches": wrong[:20]}  # fmt: skip
+
+
+async def run_memberprice(url: str, buyers: int, share: float, stock: int = 0,
+                          connections: int = 64, env: dict[str, str] | None = None
+                          ) -> dict[str, Any]:  # fmt: skip
+    """Members join, then the member-price sale and the baseline are rushed and checked."""
+    if buyers < 1 or not 0.0 <= share <= 1.0 or connections < 1 or stock < 0:
+        raise ValueError("buyers >= 1, members share in 0..1, connections >= 1, stock >= 0")
+    base = url.rstrip("/")
+    stock = stock or buyers
+    cmd, run = livesell_command(), f"mp{secrets.token_hex(4)}"
+    admin = (await mint_tokens(cmd, "admin", f"{run}-admin", None, env))[0]
+    tokens = await mint_tokens(cmd, "viewer", run, buyers, env)
+    member_ids = {f"{run}-{i}" for i in range(buyers) if is_member(i, share)}
+    host = f"{run}-host"
+    cfg = FlashsaleConfig(url=url, attempts=buyers, stock=stock, connections=connections)
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+        await _checked(session, "POST", f"{base}/api/streams", admin,
+                       {"id": run, "host_id": host, "title": "Member-price bench"})  # fmt: skip
+        joins = [_post(url, f"/api/stores/{host}/join", t)
+                 for i, t in enumerate(tokens) if is_member(i, share)]  # fmt: skip
+        joined, _ = await _blast(url, joins, connections) if joins else ({"ok": 0}, None)
+        if joined["ok"] != len(member_ids):
+            raise RuntimeError(f"only {joined['ok']} of {len(member_ids)} members joined")
+        sale, seen = await _rush(session, cfg, admin, run, tokens, f"{run}m", MEMBER_PRICE)
+        flash, flash_seen = await _rush(session, cfg, admin, run, tokens, f"{run}f", None)
+    member_check = _check_prices(await _prices(url, admin, seen, connections), seen, member_ids)
+    flash_check = _check_prices(await _prices(url, admin, flash_seen, connections), flash_seen,
+                                None)  # fmt: skip
+    rate, baseline = sale["attempts_per_s"], flash["attempts_per_s"]
+    return {
+        "scenario": "memberprice", "url": url, "buyers": buyers, "members": len(member_ids),
+        "members_share": share, "stock": stock, "connections": connections,
+        "sale_price_cents": SALE_PRICE, "member_price_cents": MEMBER_PRICE,
+        "rate": rate, "p99_ms": sale["latency_ms"]["p99"],
+        "oversold": max(sale["oversold"], flash["oversold"]),
+        "audit_ok": sale["audit_ok"] is True and flash["audit_ok"] is True,
+        **member_check,
+        "prices_ok": member_check["price_mismatches"] == 0
+        and flash_check["price_mismatches"] == 0,
+        "ratio_to_flashsale": round(rate / max(baseline, 1e-9), 3),
+        "member_sale": {k: sale.get(k) for k in KEPT} | {"sale_id": sale["sale_id"]},
+        "flashsale": {k: flash.get(k) for k in KEPT} | {"sale_id": flash["sale_id"],
+                                                         **flash_check},
+    }  # fmt: skip
+
+
+def add_parser(subparsers: Any) -> None:
+    """Register the ``memberprice`` subcommand."""
+    p = subparsers.add_parser("memberprice", help="a member-price flash sale against a plain one")
+    p.add_argument("--buyers", type=int, required=True, help="buy attempts, one per buyer (N)")
+    p.add_argument("--members-share", type=float, default=0.5,
+                   help="share of the buyers who join the store first (0..1)")  # fmt: skip
+    p.add_argument("--stock", type=int, default=0, help="units of each sale (default N)")
+    p.add_argument("--url", default="http://127.0.0.1:8080", help="server base URL")
+    p.add_argument("--connections", type=int, default=64, help="keep-alive connections")
+    p.add_argument("--json", help="write the result here")
+
+
+async def run_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the parsed ``memberprice`` subcommand."""
+    return await run_memberprice(args.url, args.buyers, args.members_share, args.stock,
+                                 args.connections)  # fmt: skip
+
+
+def summary(result: dict[str, Any]) -> str:
+    """One human line about a run."""
+    return (
+        f"memberprice: {result['rate']:.0f} attempts/s, p99 {result['p99_ms']:.1f} ms, "
+        f"{result['ratio_to_flashsale']}x the flash-sale rate, oversold {result['oversold']}, "
+        f"audit_ok {result['audit_ok']}, prices_ok {result['prices_ok']} "
+        f"({result['member_orders']} member and {result['other_orders']} other orders)"
+    )
+
+
+def ok(result: dict[str, Any]) -> bool:
+    """Whether the run sold nothing twice, audited clean and charged everyone right."""
+    return result["oversold"] == 0 and result["audit_ok"] and result["prices_ok"]
