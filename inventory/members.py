@@ -10,6 +10,7 @@ A refunded order's points are undone the same way, under the same lock (``settle
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, case, func, or_, select, update
@@ -88,6 +89,20 @@ class Members:
         """Whether the user has joined the host's store (one primary-key read)."""
         async with self._db.session() as s:
             return await s.get(StoreMember, (host_id, user_id)) is not None
+
+    async def members_among(self, host_id: str, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` who have joined the host's store (one read per 500)."""
+        users = sorted(set(user_ids))
+        found: set[str] = set()
+        async with self._db.session() as s:
+            for i in range(0, len(users), 500):
+                rows = await s.scalars(
+                    select(StoreMember.user_id).where(
+                        StoreMember.host_id == host_id, StoreMember.user_id.in_(users[i : i + 500])
+                    )
+                )
+                found.update(rows)
+        return found
 
     async def membership(self, host_id: str, user_id: str) -> Membership | None:
         """The membership with its balance, or None."""
