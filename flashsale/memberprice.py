@@ -5,8 +5,10 @@ that reserves the unit, so the order records what the buyer pays. Whether a buye
 is SQL (``inventory/members.py``); this module answers it without SQL on most buys: a sale
 without a member price asks nothing, a member stays a member (there is no leaving), and a
 "not a member" answer is kept for a short while only, so a viewer who just joined pays the
-member price at once in this process and within ``negative_ttl_s`` in any other. Buyers not
-known yet who arrive together are looked up together, one SQL read per batch.
+member price at once in this process and within ``negative_ttl_s`` in any other. Buyers are
+looked up in the store's roster (``flashsale/roster.py``, the store's members in memory, read
+again at most every ``negative_ttl_s``); for a store too large to hold, unknown buyers who
+arrive together share one SQL read.
 """
 
 from __future__ import annotations
@@ -17,12 +19,13 @@ from typing import Protocol
 
 from flashsale.coalescer import Coalescer
 from flashsale.memo import Memo
+from flashsale.roster import JoinLog, StoreRosters
 from inventory.catalog import Catalog, ProductView
 from inventory.ledger import Ledger
 
 
-class MemberCheck(Protocol):
-    """Which users are members of a host's store."""
+class MemberCheck(JoinLog, Protocol):
+    """Which users are members of a host's store, and who joined lately."""
 
     async def members_among(self, host_id: str, user_ids: Collection[str]) -> set[str]:
         """Those of ``user_ids`` who have joined ``host_id``'s store (one read)."""
@@ -54,8 +57,10 @@ class MemberPrices:
         self._host_of: Memo[int, str | None] = Memo(max_entries)  # None: no member price
         self._known: set[tuple[str, str]] = set()
         self._not_yet: dict[tuple[str, str], float] = {}
-        # Unknown buyers of one sale arriving together share one SQL read: asked one by one,
-        # a rush of non-members queued a read each and bought at a third of the plain rate.
+        # Each store's members in memory, brought up to date at most every negative_ttl_s: a
+        # rush of non-members asked SQL once each and bought at a third of the plain rate.
+        self._rosters = StoreRosters(members, negative_ttl_s, max_entries)
+        # A store too large for a roster: unknown buyers arriving together share one read.
         self._lookups: Coalescer[str] = Coalescer(self._lookup, max_batch=500, max_inflight=1)
 
     async def _host(self, sale_id: int) -> str | None:
@@ -71,6 +76,7 @@ class MemberPrices:
     def joined(self, host_id: str, user_id: str) -> None:
         """Note a join made in this process, so the member's next buy gets the price at once."""
         self._not_yet.pop((host_id, user_id), None)
+        self._rosters.joined(host_id, user_id)
         if len(self._known) < self._max:
             self._known.add((host_id, user_id))
 
@@ -82,6 +88,9 @@ class MemberPrices:
         key = (host, user_id)
         if key in self._known:
             return True
+        roster = await self._rosters.get(host)
+        if roster is not None:
+            return user_id in roster.members
         if self._not_yet.get(key, 0.0) > time.monotonic():
             return False
         if await self._lookups.submit(sale_id, user_id):

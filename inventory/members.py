@@ -104,6 +104,17 @@ class Members:
                 found.update(rows)
         return found
 
+    async def joined_since(self, host_id: str, since_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` members who joined the store at or after ``since_ms``, oldest first."""
+        query = (
+            select(StoreMember.user_id, StoreMember.joined_at_ms)
+            .where(StoreMember.host_id == host_id, StoreMember.joined_at_ms >= since_ms)
+            .order_by(StoreMember.joined_at_ms)
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return [(u, int(at)) for u, at in (await s.execute(query)).tuples()]
+
     async def membership(self, host_id: str, user_id: str) -> Membership | None:
         """The membership with its balance, or None."""
         async with self._db.session() as s:

@@ -1,12 +1,13 @@
 """``livesell-loadtest memberprice``: a flash sale with a member price, against one without.
 
-A share of the buyers join the host's store first; then the same crowd rushes two sales in the
-same show, one of a product with a member price and one of a product without (the baseline,
-where no buy asks who is a member), each measured like ``livesell-loadtest flashsale`` and
-audited. Every order is then read back: a member's must be at the member price, everyone
-else's at the sale's price. Each round has new buyers and a new store (so no membership is
-already cached) and alternates which sale goes first; the member sale's attempt rate is
-reported as a ratio of the baseline's, the median over rounds of each round's pair.
+Two sales in one show are rushed, one of a product with a member price and one of a product
+without (the baseline, where no buy asks who is a member), each by its own crowd of which the
+same share joined the host's store first. Each is measured like ``livesell-loadtest
+flashsale`` and audited, and every order is read back: a member's must be at the member
+price, everyone else's at the sale's price. Each round has a new store and two new crowds (so
+no membership is cached yet and both sales meet the same server state) and alternates which
+sale goes first; the member sale's attempt rate is reported as a ratio of the baseline's, the
+median over rounds of each round's pair.
 """
 
 from __future__ import annotations
@@ -113,12 +114,18 @@ def _check_prices(prices: dict[str, tuple[str, int]], seen: dict[str, str],
 async def _round(url: str, buyers: int, share: float, stock: int, connections: int,
                  env: dict[str, str] | None, member_first: bool,
                  watch: dict[str, int] | None) -> dict[str, Any]:  # fmt: skip
-    """One round: new buyers (a share of them join a new host's store) rush both sales."""
+    """One round: a new store and two crowds alike (the same share joined), one per sale.
+
+    Each sale gets its own buyers, so both meet the server in the same state: members' tokens
+    seen at their join, everyone else's new (the server caches verified tokens, and a crowd
+    reused for the second sale made whichever sale went second look faster).
+    """
     base = url.rstrip("/")
     cmd, run = livesell_command(), f"mp{secrets.token_hex(4)}"
     admin = (await mint_tokens(cmd, "admin", f"{run}-admin", None, env))[0]
-    tokens = await mint_tokens(cmd, "viewer", run, buyers, env)
-    member_ids = {f"{run}-{i}" for i in range(buyers) if is_member(i, share)}
+    tokens = await mint_tokens(cmd, "viewer", run, 2 * buyers, env)
+    crowds = {"member": tokens[:buyers], "flash": tokens[buyers:]}
+    member_ids = {f"{run}-{i}" for i in range(2 * buyers) if is_member(i % buyers, share)}
     host = f"{run}-host"
     cfg = FlashsaleConfig(url=url, attempts=buyers, stock=stock, connections=connections,
                           watch=watch or {})  # fmt: skip
@@ -127,18 +134,19 @@ async def _round(url: str, buyers: int, share: float, stock: int, connections: i
         await _checked(session, "POST", f"{base}/api/streams", admin,
                        {"id": run, "host_id": host, "title": "Member-price bench"})  # fmt: skip
         joins = [_post(url, f"/api/stores/{host}/join", t)
-                 for i, t in enumerate(tokens) if is_member(i, share)]  # fmt: skip
+                 for i, t in enumerate(tokens) if is_member(i % buyers, share)]  # fmt: skip
         joined = (await _blast(url, joins, connections))[0]["ok"] if joins else 0
         if joined != len(member_ids):
             raise RuntimeError(f"only {joined} of {len(member_ids)} members joined")
         for kind in ("member", "flash") if member_first else ("flash", "member"):
             price = MEMBER_PRICE if kind == "member" else None
-            rushed[kind] = await _rush(session, cfg, admin, run, tokens, f"{run}{kind}", price)
+            rushed[kind] = await _rush(session, cfg, admin, run, crowds[kind], f"{run}{kind}",
+                                       price)  # fmt: skip
     (sale, seen), (flash, flash_seen) = rushed["member"], rushed["flash"]
     sale.update(_check_prices(await _prices(url, admin, seen, connections), seen, member_ids))
     flash.update(_check_prices(await _prices(url, admin, flash_seen, connections), flash_seen,
                                None))  # fmt: skip
-    return {"members": len(member_ids), "member_sale": sale, "flashsale": flash,
+    return {"members": len(member_ids) // 2, "member_sale": sale, "flashsale": flash,
             "ratio": sale["attempts_per_s"] / max(flash["attempts_per_s"], 1e-9)}  # fmt: skip
 
 
