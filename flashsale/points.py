@@ -4,7 +4,9 @@ The points ledger is in SQL (``inventory/members.py``) and the order in Redis, s
 points is two steps made safe by idempotency: the spend is recorded once per order, then the
 order is paid; if the pay is refused (the hold ran out, the order is no longer reserved) the
 spend is given back by a reversal line, also once per order. Earning reads SQL only: paid
-orders of members that have no credit line yet get one (``points_accrual``).
+orders of members that have no credit line yet get one (``points_accrual``), and the same pass
+undoes the points of orders refunded since (a group that expired unfilled): the spend comes
+back and the credit is taken back, each once (``Members.settle_refunds``).
 """
 
 from __future__ import annotations
@@ -78,5 +80,12 @@ class PointsCheckout:
 
 
 def points_accrual(members: Members, interval_s: float = 2.0) -> Repeat:
-    """Credits members for paid orders, from SQL; safe to run anywhere (each credit is once)."""
-    return Repeat("points-accrual", members.credit_paid_orders, interval_s)
+    """Credits members for paid orders and undoes refunded ones, from SQL; safe to run anywhere.
+
+    Each line is written once (the ledger's unique key), so any number of processes may run it.
+    """
+
+    async def step() -> int:
+        return await members.credit_paid_orders() + await members.settle_refunds()
+
+    return Repeat("points-accrual", step, interval_s)

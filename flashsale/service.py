@@ -391,3 +391,5 @@ class SaleService:
         """Stop in-flight batches."""
         if self._coalescer is not None:
             await self._coalescer.close()
+        if self._member_prices is not None:
+            await self._member_prices.close()

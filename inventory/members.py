@@ -4,15 +4,19 @@ Points are never a counter that could drift: every change is a ledger line, uniq
 (member, reason, ref) so a replay adds nothing. A spend takes the member's row lock first (an
 UPDATE of its ``version``: a row lock on PostgreSQL, the write lock on SQLite) and only then
 reads the balance, so concurrent spends are serialised and the balance never goes negative.
+A refunded order's points are undone the same way, under the same lock (``settle_refunds``).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from sqlalchemy import Select, and_, func, select, update
+from sqlalchemy import Select, and_, case, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from inventory.database import Database
 from inventory.errors import Conflict, InvalidInput
@@ -21,6 +25,13 @@ from inventory.rehearsal import real_sale
 
 #: Points earned per 100 cents paid (1% back); one point is worth one cent when spent.
 CENTS_PER_POINT_EARNED = 100
+
+#: The line that undoes each kind of order line: ``refund`` takes back what a refunded order
+#: earned, ``unspend`` returns what was spent on an order that was refunded or never paid.
+UNDO_REASON = {"order": "refund", "spend": "unspend"}
+#: Order states (final) whose points lines are undone: a refund undoes both; an order that
+#: ended unpaid only gets its spend back (a crash between the spend and the pay left it).
+UNDONE_IN = {"order": ("refund",), "spend": ("refund", "expired", "cancelled")}
 
 
 class NotAMember(Conflict):
@@ -79,6 +90,31 @@ class Members:
         async with self._db.session() as s:
             return await s.get(StoreMember, (host_id, user_id)) is not None
 
+    async def members_among(self, host_id: str, user_ids: Collection[str]) -> set[str]:
+        """Those of ``user_ids`` who have joined the host's store (one read per 500)."""
+        users = sorted(set(user_ids))
+        found: set[str] = set()
+        async with self._db.session() as s:
+            for i in range(0, len(users), 500):
+                rows = await s.scalars(
+                    select(StoreMember.user_id).where(
+                        StoreMember.host_id == host_id, StoreMember.user_id.in_(users[i : i + 500])
+                    )
+                )
+                found.update(rows)
+        return found
+
+    async def joined_since(self, host_id: str, since_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Up to ``limit`` members who joined the store at or after ``since_ms``, oldest first."""
+        query = (
+            select(StoreMember.user_id, StoreMember.joined_at_ms)
+            .where(StoreMember.host_id == host_id, StoreMember.joined_at_ms >= since_ms)
+            .order_by(StoreMember.joined_at_ms)
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            return [(u, int(at)) for u, at in (await s.execute(query)).tuples()]
+
     async def membership(self, host_id: str, user_id: str) -> Membership | None:
         """The membership with its balance, or None."""
         async with self._db.session() as s:
@@ -114,18 +150,23 @@ class Members:
             result = await s.execute(stmt)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
+    @staticmethod
+    async def _lock(s: AsyncSession, host_id: str, user_id: str) -> bool:
+        """Take the member's row lock (False: no such member); points reads come after it."""
+        locked = await s.execute(
+            update(StoreMember)
+            .where(StoreMember.host_id == host_id, StoreMember.user_id == user_id)
+            .values(version=StoreMember.version + 1)
+        )
+        return bool(locked.rowcount)  # type: ignore[attr-defined]
+
     async def spend(self, host_id: str, user_id: str, points: int, ref: str) -> int:
         """Spend points once per ``ref`` (e.g. an order id); returns the balance after it."""
         if not 1 <= points <= 10**9:
             raise InvalidInput("points must be 1..10^9")
         async with self._db.transaction() as s:
             # The member's lock before the balance read: concurrent spends wait here in turn.
-            locked = await s.execute(
-                update(StoreMember)
-                .where(StoreMember.host_id == host_id, StoreMember.user_id == user_id)
-                .values(version=StoreMember.version + 1)
-            )
-            if not locked.rowcount:  # type: ignore[attr-defined]
+            if not await self._lock(s, host_id, user_id):
                 raise NotAMember(f"{user_id} is not a member of {host_id}'s store")
             balance = int(await s.scalar(self._balance_query(host_id, user_id)) or 0)
             done = await s.scalar(
@@ -169,3 +210,72 @@ class Members:
             if points > 0 and await self.credit(host_id, user_id, points, "order", order_id):
                 n += 1
         return n
+
+    async def settle_refunds(self, limit: int = 500) -> int:
+        """Undo the points lines of refunded (or never paid) orders; returns the lines added.
+
+        Read from SQL, like the accrual: an order's state there is final once ``refund``,
+        ``expired`` or ``cancelled``, so a replayed persister batch changes nothing, and a credit
+        that lands after the refund (the accrual raced it) is found on a later pass.
+        """
+        line, undo = PointsEntry, aliased(PointsEntry)
+        undone = and_(
+            undo.host_id == line.host_id, undo.user_id == line.user_id, undo.ref == line.ref,
+            undo.reason == case(UNDO_REASON, value=line.reason),
+        )  # fmt: skip
+        due = [
+            and_(line.reason == reason, Order.state.in_(states))
+            for reason, states in UNDONE_IN.items()
+        ]
+        query = (
+            select(line.host_id, line.user_id, line.ref)
+            .join(Order, Order.id == line.ref)
+            .outerjoin(undo, undone)
+            .where(or_(*due), undo.id.is_(None))
+            .distinct()
+            .limit(limit)
+        )
+        async with self._db.session() as s:
+            rows = list(await s.execute(query))
+        n = 0
+        for host_id, user_id, order_id in rows:
+            n += await self.undo_order(host_id, user_id, order_id)
+        return n
+
+    async def undo_order(self, host_id: str, user_id: str, order_id: str) -> int:
+        """Return the points spent on an order and take back what it earned, each once.
+
+        The spend comes back first, then the reversal takes what the order earned but at most
+        the balance: points already spent elsewhere are not clawed back below zero (the
+        reversal's line records what was taken; docs/social.md). Nothing is undone for an order
+        in no state of ``UNDONE_IN``. Returns the lines added.
+        """
+        async with self._db.transaction() as s:
+            if not await self._lock(s, host_id, user_id):
+                return 0
+            got = await s.execute(
+                select(PointsEntry.reason, PointsEntry.delta).where(
+                    PointsEntry.host_id == host_id, PointsEntry.user_id == user_id,
+                    PointsEntry.ref == order_id,
+                )
+            )  # fmt: skip
+            lines = dict(got.tuples().all())
+            state = await s.scalar(select(Order.state).where(Order.id == order_id))
+            balance = int(await s.scalar(self._balance_query(host_id, user_id)) or 0)
+            due = {r for r, states in UNDONE_IN.items() if r in lines and state in states}
+            due -= {r for r, undo in UNDO_REASON.items() if undo in lines}
+            added: list[tuple[str, int]] = []
+            if "spend" in due:
+                added.append(("unspend", -lines["spend"]))
+                balance -= lines["spend"]
+            if "order" in due:
+                added.append(("refund", -min(lines["order"], max(balance, 0))))
+            for reason, delta in added:
+                stmt = self._insert(PointsEntry).values(
+                    host_id=host_id, user_id=user_id, delta=delta, reason=reason, ref=order_id,
+                    at_ms=_now_ms(),
+                )  # fmt: skip
+                await s.execute(stmt.on_conflict_do_nothing(
+                    index_elements=["host_id", "user_id", "reason", "ref"]
+                ))  # fmt: skip
+            return len(added)

@@ -34,7 +34,7 @@ def install_uvloop() -> None:
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
-    from loadtest import auction_load, chat_load, flashsale_load, social_load
+    from loadtest import auction_load, chat_load, flashsale_load, memberprice_load, social_load
     from loadtest.show import command as show
 
     parser = argparse.ArgumentParser(prog="livesell-loadtest", description="livesell load tests")
@@ -42,6 +42,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
     flashsale_load.add_parser(sub)
     chat_load.add_parser(sub)
     social_load.add_parsers(sub)
+    memberprice_load.add_parser(sub)
     show.add_parser(sub)
     auction_load.add_parser(sub)
     runners: dict[str, Runner] = {
@@ -49,6 +50,7 @@ def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:
         "chat": chat_load.run_chat,
     }
     runners["auction"] = auction_load.run_from_args
+    runners["memberprice"] = memberprice_load.run_from_args
     return parser, runners | dict.fromkeys(social_load.COMMANDS, social_load.run_from_args)
 
 
@@ -91,6 +93,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(social_summary(result))
         return 0 if result["oversold"] == 0 and result["audit_ok"] else 1
+    if args.cmd == "memberprice":
+        from loadtest.memberprice_load import ok
+        from loadtest.memberprice_load import summary as memberprice_summary
+
+        print(memberprice_summary(result))
+        return 0 if ok(result) else 1
     if args.cmd == "auction":
         from loadtest.auction_load import summary as auction_summary
 

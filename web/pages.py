@@ -1,7 +1,9 @@
 """The pages: HTML under web/templates/, assets under web/static/, and their security headers.
 
 Pages are static HTML with no server-side templating of user data; their ES modules fetch
-what they show. ``setup_pages`` is the one call web/app.py makes.
+what they show. The one exception is the room opened from a group's share link, whose head
+carries the group's share card for link previews (web/sharecard.py, every value escaped).
+``setup_pages`` is the one call web/app.py makes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from web import signin
 from web.auth import Role
 from web.keys import SETTINGS
 from web.settings import Settings
+from web.sharecard import room_page
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -152,6 +155,9 @@ def setup_pages(app: web.Application) -> None:
     """Register the pages, the static files and the sign-in API."""
     headers = page_headers(app[SETTINGS])
     for path, name in PAGES:
-        app.router.add_get(path, _page(name, headers))
+        if name == "room.html":  # a group's share link unfurls into its card
+            app.router.add_get(path, room_page(TEMPLATES / name, headers))
+        else:
+            app.router.add_get(path, _page(name, headers))
     app.add_routes(routes)
     app.add_routes(signin.routes)

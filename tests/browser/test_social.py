@@ -57,6 +57,18 @@ async def test_a_group_fills_from_a_shared_link_across_three_browsers(
     await amy.wait_for_selector("#group-share:not([hidden])")
     link = await amy.input_value("#group-link")
     assert "?group=" in link and link.startswith(live_server.url + room)
+    # Share: no share sheet on this desktop Chromium, so the link is copied.
+    await amy.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    assert await amy.get_attribute("#group-share-go", "data-link") == link
+    await amy.click("#group-share-go")
+    await text_becomes(amy, "#group-note", "Link copied")
+    assert await amy.evaluate("navigator.clipboard.readText()") == link
+    # Where the device has a share sheet (a phone), Share opens it with the group's words.
+    await amy.evaluate("navigator.share = async (d) => { window.sharedWith = d; }")
+    await amy.click("#group-share-go")
+    shared = await eventually(lambda: amy.evaluate("window.sharedWith || null"), what="shared")
+    words = "Join my group: Silk scarf, hand-dyed at $15.00"
+    assert shared == {"title": words, "text": words, "url": link}
     assert await amy.text_content("#group-list .group-line") == "1 of 3 joined"
     await amy.wait_for_selector("#reserved:not([hidden])")
     shared = link.removeprefix(live_server.url)

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp.test_utils import TestClient
 
+from flashsale.memberprice import MemberPrices
+from inventory.members import Members
+from tests.flashsale.conftest import OPS, Core
 from tests.flashsale.helpers import Auth, buy
 
 
@@ -48,7 +53,6 @@ async def test_the_sale_keeps_its_member_price_when_the_product_loses_its_own(
     client: TestClient, auth: Auth
 ) -> None:
     """A process that first looks after the owner edited the product decides like the others."""
-    from flashsale.memberprice import MemberPrices
     from web.keys import CATALOG, LEDGER, MEMBER_PRICES, MEMBERS, REDIS, SETTINGS
 
     admin, hana, amy = auth("admin", "ops"), auth("host", "hana"), auth("viewer", "amy")
@@ -73,3 +77,38 @@ async def test_the_sale_keeps_its_member_price_when_the_product_loses_its_own(
     assert await app[MEMBER_PRICES].applies(sid, "amy")
     status, got = await buy(client, auth, sid, "amy", "v1")
     assert status == 201 and got["order"]["unit_price_cents"] == 3900, got
+
+
+class CountingMembers(Members):
+    """Members that count the SQL reads made to decide prices."""
+
+    reads = 0
+
+    async def joined_since(self, host_id: str, since_ms: int, limit: int) -> list[tuple[str, int]]:
+        """Count, then read."""
+        self.reads += 1
+        return await super().joined_since(host_id, since_ms, limit)
+
+
+async def test_a_rush_of_buyers_reads_the_store_once_and_joins_elsewhere_count_soon(
+    core: Core,
+) -> None:
+    await core.catalog.create_stream("show1", "hana")
+    product = await core.catalog.create_product("Lamp", 4500, member_price_cents=3900)
+    sale = await core.sales.create_sale(product.id, 5, 1, OPS, stream_id="show1")
+    members = CountingMembers(core.db)
+    await members.join("hana", "amy")
+    prices = MemberPrices(
+        members, core.ledger, core.catalog, core.redis, core.prefix, negative_ttl_s=0.5
+    )
+    users = ["amy", *(f"u{i}" for i in range(300))]
+    got = await asyncio.gather(*[prices.applies(sale.id, u) for u in users])
+    assert got == [True] + [False] * 300 and members.reads == 1  # one read for the whole rush
+    # bob joins through another process (not this one's joined()): he counts within the TTL.
+    await members.join("hana", "bob")
+    assert not await prices.applies(sale.id, "bob")
+    await asyncio.sleep(0.55)
+    assert await prices.applies(sale.id, "bob") and members.reads == 2
+    prices.joined("hana", "cy")  # a join made in this process counts at once
+    assert await prices.applies(sale.id, "cy")
+    await prices.close()

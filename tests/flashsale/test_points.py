@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from sqlalchemy import select
 
 from flashsale.errors import HoldExpired
+from flashsale.groupbuy import GroupBuys
+from flashsale.keys import SaleKeys
 from flashsale.persister import Persister
 from flashsale.points import PointsCheckout, points_accrual
+from flashsale.reaper import Reaper
 from flashsale.view import SaleView
 from inventory.errors import DomainError
 from inventory.members import InsufficientPoints, Members, NotAMember
+from inventory.models import PointsEntry
 from tests.flashsale.conftest import OPS, Core
 
 
@@ -79,3 +84,67 @@ async def test_members_earn_on_paid_orders_and_spend_at_checkout(core: Core) -> 
         await checkout.pay(late.id, "amy", 40)
     amy = await members.membership("hana", "amy")
     assert amy is not None and amy.balance == 40  # the refused payment's points came back
+
+
+async def lines_of(core: Core, user_id: str) -> dict[tuple[str, str], int]:
+    """A member's ledger lines of hana's store: (reason, ref) -> delta."""
+    async with core.db.session() as s:
+        rows = await s.execute(
+            select(PointsEntry.reason, PointsEntry.ref, PointsEntry.delta).where(
+                PointsEntry.host_id == "hana", PointsEntry.user_id == user_id
+            )
+        )
+        return {(reason, ref): delta for reason, ref, delta in rows.tuples()}
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)
+async def test_a_refunded_group_order_gives_points_back_and_takes_its_points_once(
+    core: Core,
+) -> None:
+    members = Members(core.db)
+    checkout = PointsCheckout(core.sales, core.catalog, members)
+    groups = GroupBuys(core.redis, core.sales, core.prefix)
+    persister = Persister(core.redis, core.ledger, core.prefix, consumer="t")
+    sale = await show_sale(core, hold_s=1)
+    await groups.offer(sale.id, 3000, size=3, ttl_s=1, by=OPS)
+    for user, gift in (("amy", 100), ("bob", 5)):
+        await members.join("hana", user)
+        await members.credit("hana", user, gift, "gift", "welcome")
+    # amy opens a group and pays 20 of its 30.00 with points; bob joins and pays in full.
+    opened = await groups.open_group(sale.id, "amy", "k1")
+    mine = opened.order
+    await checkout.pay(mine.id, "amy", 20)
+    theirs = (await groups.join_group(opened.group.id, "bob")).order
+    await core.sales.pay(theirs.id, "bob")
+    # A crash between a spend and its pay: bob's order is never paid and its hold runs out.
+    stuck = (await core.sales.buy(sale.id, "bob", "s")).order
+    await members.spend("hana", "bob", 5, ref=stuck.id)
+    await persister.drain(sale.id)
+    accrual = points_accrual(members)
+    assert await accrual.sweep() == 2  # 30 points each for the two paid group orders
+    assert await members.spend("hana", "amy", 110, ref="elsewhere") == 0  # amy spends it all
+    await asyncio.sleep(1.1)
+    assert await groups.expire_due(sale.id) == 1
+    await Reaper(core.sales).sweep()  # the stuck order's hold runs out
+    await persister.drain(sale.id)
+    refunded = await core.ledger.get_order(mine.id)
+    assert refunded is not None and refunded.state == "refund"
+
+    # Three processes sweep at once: each line is undone exactly once.
+    done = await asyncio.gather(*[points_accrual(members).sweep() for _ in range(3)])
+    assert sum(done) == 4
+    amy, bob = await lines_of(core, "amy"), await lines_of(core, "bob")
+    # amy's 20 come back; her order earned 30 but she has only those 20: the reversal takes
+    # 20 and stops at zero (the other 10 were spent and stay spent).
+    assert amy[("unspend", mine.id)] == 20 and amy[("refund", mine.id)] == -20
+    assert bob[("unspend", stuck.id)] == 5 and bob[("refund", theirs.id)] == -30
+    assert ("unspend", theirs.id) not in bob  # nothing was spent on it
+
+    # A replayed persister batch (the same events committed again) undoes nothing twice.
+    stream = SaleKeys.of(core.prefix, sale.id).events
+    await persister.commit(sale.id, await core.redis.xrange(stream))
+    assert await accrual.sweep() == 0
+    assert await lines_of(core, "amy") == amy and await lines_of(core, "bob") == bob
+    balances = [await members.membership("hana", u) for u in ("amy", "bob")]
+    assert [b.balance for b in balances if b is not None] == [0, 5]
+    await groups.close()

@@ -180,9 +180,14 @@ export class SaleCard {
     this.render();
   }
 
-  currency() {
+  /** The product of the sale on the card (or the pinned one), or null. */
+  product() {
     const s = this.sale();
-    const p = (s && this.products.get(s.product_id)) || this.pinned;
+    return (s && this.products.get(s.product_id)) || this.pinned || null;
+  }
+
+  currency() {
+    const p = this.product();
     return (p && p.currency) || "USD";
   }
 

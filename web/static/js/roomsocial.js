@@ -8,7 +8,9 @@
 //   social.setUser(who)    the signed-in viewer: are they a member of the host's store?
 //
 // A group shows a count, never who is in it. The share link is /live/{stream}?group=ID; a page
-// opened with it highlights that group and offers Join. Time left uses the server's clock.
+// opened with it highlights that group and offers Join (and unfurls into the group's card in
+// chat apps: web/sharecard.py). Share uses the device's share sheet, else copies the link.
+// Time left uses the server's clock.
 
 import { api } from "./api.js";
 import { clock, errorText, money, number, t } from "./i18n.js";
@@ -35,7 +37,7 @@ export class SocialPanel {
     this.rows = new Map(); // group id -> its list row's elements
     this.el = {
       box: $("groups"), title: $("groups-title"), open: $("group-open"), list: $("group-list"),
-      share: $("group-share"), link: $("group-link"), copy: $("group-copy"), note: $("group-note"),
+      share: $("group-share"), link: $("group-link"), shareGo: $("group-share-go"), note: $("group-note"),
       coupon: $("coupon"), couponText: $("coupon-text"), couponClock: $("coupon-clock"),
       claim: $("coupon-claim"), store: $("store"), storeJoin: $("store-join"),
       storeState: $("store-state"),
@@ -46,7 +48,7 @@ export class SocialPanel {
     this.el.storeJoin.addEventListener("click", () => this.joinStore());
     this.el.open.addEventListener("click", () => this.openGroup());
     this.el.claim.addEventListener("click", () => this.claim());
-    this.el.copy.addEventListener("click", () => this.copy());
+    this.el.shareGo.addEventListener("click", () => this.share());
     if (this.highlight) this.loadGroup(this.highlight);
   }
 
@@ -207,10 +209,26 @@ export class SocialPanel {
     this.render();
   }
 
-  async copy() {
+  /** Share the group's link: the device's share sheet where there is one, else the clipboard. */
+  async share() {
+    const url = this.el.link.value;
+    const product = this.card.product();
+    const group = this.groups.get(this.el.shareGo.dataset.group);
+    const text = product && group
+      ? t("room.group.shareText", { product: product.name, price: money(group.price_cents, this.card.currency()) })
+      : "";
+    if (navigator.share) {
+      try {
+        await navigator.share({ title: text, text, url });
+        return;
+      } catch (e) {
+        if (e && e.name === "AbortError") return; // the viewer closed the sheet
+        // Refused (no sheet on this device, or not allowed here): copy instead.
+      }
+    }
     this.el.link.select();
     try {
-      await navigator.clipboard.writeText(this.el.link.value);
+      await navigator.clipboard.writeText(url);
       this.say(t("room.group.copied"));
     } catch {
       this.say(t("room.group.copyHint"));
@@ -306,6 +324,8 @@ export class SocialPanel {
     if (mineOpen) {
       const link = new URL(mineOpen.share_path || `/live/${this.streamId}?group=${mineOpen.id}`, location.href).href;
       if (e.link.value !== link) e.link.value = link;
+      e.shareGo.dataset.link = link;
+      e.shareGo.dataset.group = mineOpen.id;
     }
   }
 
