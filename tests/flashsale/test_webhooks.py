@@ -18,12 +18,13 @@ from aiohttp import web
 from sqlalchemy import func, select, update
 
 from flashsale import signature
+from flashsale.groupbuy import GroupBuys
 from flashsale.persister import Persister
 from flashsale.webhooks import Deliverer
 from inventory.models import Sale, WebhookEvent
 from inventory.outbox import WebhookOutbox
 from inventory.userdata import UserData
-from tests.flashsale.conftest import Core
+from tests.flashsale.conftest import OPS, Core
 from web.webhooks import AiohttpSender
 
 SECRET = b"shop-webhook-secret-0123456789"
@@ -227,3 +228,28 @@ async def test_a_rehearsals_orders_never_reach_the_outbox(core: Core) -> None:
     for sale in (practice, real):
         await persister.drain(sale.id)
     assert [r.order_id.split("-")[0] for r in await outbox_rows(core)] == [str(real.id)]
+
+
+async def test_a_paid_order_of_a_failed_group_goes_out_as_refund_due(core: Core) -> None:
+    """The shop hears which paid orders to refund when their group expires unfilled."""
+    groups = GroupBuys(core.redis, core.sales, core.prefix)
+    sale = await core.sale(quantity=5)
+    await groups.offer(sale.id, 3000, size=3, ttl_s=1, by=OPS)
+    opened = await groups.open_group(sale.id, "amy", "k1")
+    await core.sales.pay(opened.order.id, "amy")
+    joined = (await groups.join_group(opened.group.id, "bob")).order  # joined, never paid: released
+    persister = Persister(core.redis, core.ledger, core.prefix, consumer="t")
+    await persister.drain(sale.id)
+    await asyncio.sleep(1.1)
+    assert await groups.expire_due(sale.id) == 1
+    await persister.drain(sale.id)
+    await persister.drain(sale.id)  # replayed: no second event
+    await groups.close()
+    ids = sorted(r.event_id for r in await outbox_rows(core))
+    paid, unpaid = opened.order.id, joined.id
+    # The id names the order's state (refund); the event's type says what the shop must do.
+    assert ids == sorted([f"{paid}.reserved", f"{paid}.paid", f"{paid}.refund",
+                          f"{unpaid}.reserved", f"{unpaid}.expired"]), ids  # fmt: skip
+    refund = next(r for r in await outbox_rows(core) if r.event_id == f"{paid}.refund")
+    body = json.loads(refund.body)
+    assert body["type"] == "order.refund_due" and body["data"]["order"]["id"] == paid
