@@ -13,174 +13,37 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
 from flashsale import errors
 from flashsale.coalescer import Coalescer
+from flashsale.lot import (
+    BID_ERRORS,
+    MAX_CENTS,
+    AuctionEvent,
+    AuctionEventKind,
+    BidResult,
+    BidTooLow,
+    Lot,
+    LotKeys,
+    LotNotFound,
+    NoRunnerUp,
+    active_lots_key,
+    stream_lots_key,
+)
+from flashsale.memo import Memo
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
 from flashsale.sweeper import Sweeper
-from inventory.errors import Conflict, DomainError, Gone, NotFound
+from inventory.errors import Conflict
 from inventory.luascript import load_script
 from inventory.tasks import cancel_all, supervise
 
 log = logging.getLogger("livesell.auction")
 
 BidRequest = tuple[str, str, int, str]  # user, idempotency key, amount, public name or ''
-AuctionEventKind = Literal["lot_opened", "bid_accepted", "lot_extended", "lot_closed"]
-MAX_CENTS = 10**12
-
-
-class LotNotFound(NotFound):
-    """No such lot."""
-
-    code = "lot_not_found"
-
-
-class SaleIsALot(Conflict):
-    """A flash-sale action on a lot's sale: a lot sells only by bidding."""
-
-    code = "sale_is_a_lot"
-
-
-class LotNotOpen(Conflict):
-    """The lot has not been opened for bidding yet."""
-
-    code = "lot_not_open"
-
-
-class LotClosed(Gone):
-    """The lot's time ran out (by Redis's clock): bids are refused."""
-
-    code = "lot_closed"
-
-
-class BidTooLow(Conflict):
-    """The bid is below the start (first bid) or the current bid plus the increment."""
-
-    code = "bid_too_low"
-
-
-class NoRunnerUp(Conflict):
-    """The lot cannot be offered to a runner-up (the winner still holds it, or nobody is left)."""
-
-    code = "no_runner_up"
-
-
-_ERRORS: dict[str, type[DomainError]] = {
-    "lot_not_found": LotNotFound,
-    "lot_not_open": LotNotOpen,
-    "lot_closed": LotClosed,
-    "bid_too_low": BidTooLow,
-    "too_many_attempts": errors.TooManyAttempts,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class LotKeys:
-    """The auction keys of one lot (same hash tag as its sale's keys)."""
-
-    lot: str
-    bids: str
-    idem: str
-    offered: str
-
-    @classmethod
-    def of(cls, prefix: str, lot_id: int) -> LotKeys:
-        """Keys of lot ``lot_id`` (its sale's id) under ``prefix``."""
-        base = f"{prefix}:{{s{lot_id}}}"
-        return cls(f"{base}:lot", f"{base}:bids", f"{base}:bidem", f"{base}:offered")
-
-
-def stream_lots_key(prefix: str, stream_id: str) -> str:
-    """The sorted set of a stream's lot ids (scored by creation), for the room's lot card."""
-    return f"{prefix}:auction:stream:{stream_id}"
-
-
-def active_lots_key(prefix: str) -> str:
-    """The set of lot ids the auction sweeper watches until they close."""
-    return f"{prefix}:auction:active"
-
-
-@dataclass(frozen=True, slots=True)
-class Lot:
-    """A lot and its live state; ``leader_name`` is set only when the leader opted in."""
-
-    id: int
-    stream_id: str | None
-    product_id: int
-    state: str
-    start_cents: int
-    increment_cents: int
-    reserve_cents: int
-    end_ms: int
-    bid_cents: int
-    bids: int
-    leader_name: str | None
-    winner: str | None
-    price_cents: int
-    order_id: str | None
-    clock_ms: int
-
-    @property
-    def next_bid_cents(self) -> int:
-        """The least bid the lot accepts now."""
-        return self.bid_cents + self.increment_cents if self.bids else self.start_cents
-
-    def to_json(self, viewer: str | None = None) -> dict[str, object]:
-        """The public shape; the winner's id only to the winner (or the host: ``viewer='*'``)."""
-        shown = viewer is not None and viewer in ("*", self.winner)
-        return {
-            "id": self.id,
-            "stream_id": self.stream_id,
-            "product_id": self.product_id,
-            "state": self.state,
-            "start_cents": self.start_cents,
-            "increment_cents": self.increment_cents,
-            "reserve_met": self.bid_cents >= self.reserve_cents and self.bids > 0,
-            "ends_at_ms": self.end_ms,
-            "bid_cents": self.bid_cents,
-            "bids": self.bids,
-            "next_bid_cents": self.next_bid_cents,
-            "leader_name": self.leader_name,
-            "winner": self.winner if shown else None,
-            "price_cents": self.price_cents,
-            "order_id": self.order_id if shown else None,
-            "server_time_ms": self.clock_ms,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BidResult:
-    """The reply to one accepted bid."""
-
-    lot_id: int
-    amount_cents: int
-    ends_at_ms: int
-    bids: int
-    duplicate: bool
-
-    def to_json(self) -> dict[str, object]:
-        """The API shape."""
-        return {
-            "lot_id": self.lot_id,
-            "amount_cents": self.amount_cents,
-            "ends_at_ms": self.ends_at_ms,
-            "bids": self.bids,
-            "duplicate": self.duplicate,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AuctionEvent:
-    """Something happened to a lot; the room shows it (never a bidder's id)."""
-
-    kind: AuctionEventKind
-    lot: dict[str, object]
-    stream_id: str | None
 
 
 class AuctionObserver(Protocol):
@@ -208,17 +71,24 @@ class Auctions:
         prefix: str,
         observer: AuctionObserver | None = None,
         coalesce: bool = True,
+        announce_s: float = 0.2,
     ) -> None:
         self._redis = redis
+        self._announce_s = announce_s
         self._sales = sales
         self._prefix = prefix
         self._observer: AuctionObserver = observer or NullAuctionObserver()
         self._bid = load_script(redis, "flashsale", "auction_common", "auction_bid")
         self._control = load_script(redis, "flashsale", "auction_common", "auction_close")
-        self._coalescer = Coalescer(self._run_batch) if coalesce else None
+        # One call per lot in flight: bids arriving meanwhile ride the next call together. A
+        # rush spreads over many lots, so letting each run several calls (as a sale's buys do)
+        # turned a batch per lot into a round trip per bid.
+        self._coalescer = Coalescer(self._run_batch, max_inflight=1) if coalesce else None
         #: Lots with accepted bids not yet announced (value: whether the end was extended).
         self._unannounced: dict[int, bool] = {}
         self._announcers: dict[int, asyncio.Task[None]] = {}
+        #: Each lot's stream, which never changes: the room checks it on every socket bid.
+        self._streams: Memo[int, str | None] = Memo()
 
     def _keys(self, lot_id: int, *, idem: bool) -> list[str]:
         k, s = LotKeys.of(self._prefix, lot_id), self._sales.keys(lot_id)
@@ -255,9 +125,10 @@ class Auctions:
             raise errors.BadSaleInput("duration_s must be 1..86400")
         # The sale carries no stream: the room's flash-sale card must not offer it for buying;
         # the lot keeps its stream itself (the caller checked that the stream exists).
+        # It copies the stream's rehearsal flag all the same: a practice lot's order is no sale.
         sale = await self._sales.create_sale(
             product_id, 1, 1, created_by, price_cents=start_cents, duration_s=duration_s,
-            hold_s=hold_s,
+            hold_s=hold_s, rehearsal_of=stream_id,
         )  # fmt: skip
         k = LotKeys.of(self._prefix, sale.id)
         await guarded(self._redis.hset(k.lot, mapping={
@@ -281,6 +152,19 @@ class Auctions:
         key = stream_lots_key(self._prefix, stream_id)
         ids = await guarded(self._redis.zrevrange(key, 0, limit - 1))
         return [await self.get_lot(int(i)) for i in ids]
+
+    async def lot_ids_for_stream(self, stream_id: str) -> list[int]:
+        """Every lot ever made in the stream (its analytics count their orders)."""
+        ids = await guarded(self._redis.zrange(stream_lots_key(self._prefix, stream_id), 0, -1))
+        return [int(i) for i in ids]
+
+    async def stream_of(self, lot_id: int) -> str | None:
+        """The lot's stream, read once per process; raises LotNotFound for an unknown lot."""
+
+        async def load() -> str | None:
+            return (await self.get_lot(lot_id)).stream_id
+
+        return await self._streams.get(lot_id, load)
 
     async def get_lot(self, lot_id: int) -> Lot:
         """The lot with its live state and Redis's clock."""
@@ -325,8 +209,9 @@ class Auctions:
 
     def _announce(self, lot_id: int, extended: bool) -> None:
         # Bidders never wait for the room: one announcer per lot publishes the lot's latest
-        # state, as often as it can. Bids that land while it publishes are folded into its next
-        # read, so a rush costs the room few events and the last one is the exact state.
+        # state at once, then at most every ``announce_s`` (as the sale feed throttles stock).
+        # Bids that land meanwhile are folded into its next read, so a rush costs the room a
+        # few events a second and the last one is the exact state.
         self._unannounced[lot_id] = self._unannounced.get(lot_id, False) or extended
         if lot_id not in self._announcers:
             self._announcers[lot_id] = supervise(self._announcer(lot_id), f"lot-{lot_id}-events")
@@ -339,6 +224,7 @@ class Auctions:
                 await self._emit("bid_accepted", lot)
                 if extended:
                     await self._emit("lot_extended", lot)
+                await asyncio.sleep(self._announce_s)
         finally:
             # No await between the loop's last check and this: a bid announced meanwhile
             # either was seen by the loop or finds no announcer and starts one.
@@ -364,7 +250,7 @@ class Auctions:
         if code == "bid_too_low":
             raise BidTooLow(f"the least bid now is {int(reply[1])} cents")
         if code != "ok":
-            raise _ERRORS.get(code, Conflict)(f"{code.replace('_', ' ')} (lot {lot_id})")
+            raise BID_ERRORS.get(code, Conflict)(f"{code.replace('_', ' ')} (lot {lot_id})")
         return BidResult(lot_id, int(reply[1]), int(reply[2]), int(reply[3]), False)
 
     async def close_due(self, lot_id: int) -> str:

@@ -94,8 +94,13 @@ class Ledger:
         hold_s: int,
         created_by: str,
         stream_id: str | None = None,
+        rehearsal_of: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one).
+
+        ``rehearsal_of`` names the stream whose flag to copy when the sale itself carries none
+        (a lot's sale: it sells in its stream without being offered on the room's sale card).
+        """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
             ends_at_ms, hold_s, "scheduled", created_by,
@@ -104,7 +109,8 @@ class Ledger:
         # The flag is read inside the INSERT: a SELECT first would make this transaction a
         # reader that must then upgrade to a writer, which SQLite refuses under load ("database
         # is locked") instead of waiting.
-        flag = select(Stream.rehearsal).where(Stream.id == stream_id).scalar_subquery()
+        flagged = stream_id if stream_id is not None else rehearsal_of
+        flag = select(Stream.rehearsal).where(Stream.id == flagged).scalar_subquery()
         stmt = (
             insert(Sale)
             .values(**values, created_at_ms=int(time.time() * 1000))

@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from flashsale.auction import SaleIsALot
 from flashsale.audit import audit_sale
 from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
+from flashsale.lot import SaleIsALot
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, principal, require

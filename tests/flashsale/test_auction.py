@@ -9,17 +9,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from flashsale.auction import (
-    AuctionEvent,
-    Auctions,
-    AuctionSweeper,
-    BidTooLow,
-    LotClosed,
-    LotNotOpen,
-    NoRunnerUp,
-)
+from flashsale.auction import Auctions, AuctionSweeper
 from flashsale.audit import audit_sale
 from flashsale.errors import NotOpen
+from flashsale.lot import AuctionEvent, BidTooLow, LotClosed, LotNotOpen, NoRunnerUp
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from flashsale.sweeper import Sweeper
