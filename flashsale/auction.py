@@ -2,23 +2,23 @@
 
 A lot is a sale of one unit that is never opened for buying (buy.lua refuses it as not open);
 the lot's keys share the sale's hash tag ``{s<ID>}``. Each bid is accepted or refused by one
-Lua call (concurrent bids of a lot ride one call, as buys do); a bid within the extension
-window of the end moves the end. The auction sweeper closes due lots once and gives the
-winner an ordinary reserved order with the sale's payment hold, so pay, cancel, expiry and the
-persister handle it as any order. See docs/auctions.md.
+Lua call (concurrent bids of a lot ride one call, and all lots' calls one pipelined round
+trip); a bid within the extension window of the end moves the end. The auction sweeper
+closes due lots once and gives the winner an ordinary reserved order with the sale's payment
+hold, so pay, cancel, expiry and the persister handle it as any order. See docs/auctions.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from flashsale import errors
-from flashsale.coalescer import Coalescer
 from flashsale.lot import (
     BID_ERRORS,
     MAX_CENTS,
@@ -33,6 +33,7 @@ from flashsale.lot import (
     active_lots_key,
     stream_lots_key,
 )
+from flashsale.lotbatcher import LotBatcher
 from flashsale.memo import Memo
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
@@ -80,10 +81,8 @@ class Auctions:
         self._observer: AuctionObserver = observer or NullAuctionObserver()
         self._bid = load_script(redis, "flashsale", "auction_common", "auction_bid")
         self._control = load_script(redis, "flashsale", "auction_common", "auction_close")
-        # One call per lot in flight: bids arriving meanwhile ride the next call together. A
-        # rush spreads over many lots, so letting each run several calls (as a sale's buys do)
-        # turned a batch per lot into a round trip per bid.
-        self._coalescer = Coalescer(self._run_batch, max_inflight=1) if coalesce else None
+        # Concurrent bids of every lot ride one pipelined round trip (flashsale/lotbatcher.py).
+        self._batcher = LotBatcher(self._run_batches) if coalesce else None
         #: Lots with accepted bids not yet announced (value: whether the end was extended).
         self._unannounced: dict[int, bool] = {}
         self._announcers: dict[int, asyncio.Task[None]] = {}
@@ -190,18 +189,53 @@ class Auctions:
         await self._emit("lot_opened", lot)
         return lot
 
-    async def _decide(self, lot_id: int, action: str) -> str:
+    async def _decide(self, lot_id: int, action: str) -> tuple[str, str]:
+        """auction_close.lua's code and the lot's state after it."""
         reply = await guarded(self._control(keys=self._keys(lot_id, idem=False), args=[action]))
         code = text(reply[0])
         if code == "lot_not_found":
             raise LotNotFound(f"lot {lot_id} not found")
-        return code
+        return code, text(reply[1])
 
-    async def _run_batch(self, lot_id: int, batch: Sequence[BidRequest]) -> list[Any]:
+    @staticmethod
+    def _bid_args(batch: Sequence[BidRequest]) -> list[Any]:
         args: list[Any] = [len(batch)]
         for request in batch:
             args += request
-        replies = list(await self._bid(keys=self._keys(lot_id, idem=True), args=args))
+        return args
+
+    async def _run_batch(self, lot_id: int, batch: Sequence[BidRequest]) -> list[Any]:
+        keys = self._keys(lot_id, idem=True)
+        return self._replied(lot_id, await self._bid(keys=keys, args=self._bid_args(batch)))
+
+    async def _run_batches(
+        self, batches: Mapping[int, Sequence[BidRequest]]
+    ) -> dict[int, list[Any] | BaseException]:
+        """Each lot's batch in one pipeline of auction_bid.lua calls (one round trip)."""
+        if len(batches) == 1:
+            [(lot_id, batch)] = batches.items()
+            return {lot_id: await self._run_batch(lot_id, batch)}
+        sha = self._bid.sha
+        async with self._redis.pipeline(transaction=False) as p:
+            for lot_id, batch in batches.items():
+                keys = self._keys(lot_id, idem=True)
+                p.evalsha(sha, len(keys), *keys, *self._bid_args(batch))
+            raw = await p.execute(raise_on_error=False)
+        out: dict[int, list[Any] | BaseException] = {}
+        for (lot_id, batch), reply in zip(batches.items(), raw, strict=True):
+            if isinstance(reply, NoScriptError):  # Redis lost the script: this call loads it
+                try:
+                    out[lot_id] = await self._run_batch(lot_id, batch)
+                except Exception as exc:
+                    out[lot_id] = exc
+            elif isinstance(reply, BaseException):
+                out[lot_id] = reply
+            else:
+                out[lot_id] = self._replied(lot_id, reply)
+        return out
+
+    def _replied(self, lot_id: int, reply: Any) -> list[Any]:
+        replies = list(reply)
         summary = replies.pop()
         if int(summary[1]):
             self._announce(lot_id, bool(int(summary[5])))
@@ -240,8 +274,8 @@ class Auctions:
         if not 1 <= amount_cents <= MAX_CENTS:
             raise errors.BadSaleInput("amount_cents must be 1..10^12")
         request = (user_id, idempotency_key, amount_cents, (public_name or "")[:40])
-        if self._coalescer is not None:
-            reply = await guarded(self._coalescer.submit(lot_id, request))
+        if self._batcher is not None:
+            reply = await guarded(self._batcher.submit(lot_id, request))
         else:
             reply = (await guarded(self._run_batch(lot_id, [request])))[0]
         code = text(reply[0])
@@ -255,10 +289,10 @@ class Auctions:
 
     async def close_due(self, lot_id: int) -> str:
         """Close the lot if Redis's clock passed its end (once); returns what happened."""
-        code = await self._decide(lot_id, "close")
+        # The script's reply carries the state: a lot still running costs the sweep one call.
+        code, state = await self._decide(lot_id, "close")
         if code == "not_due":
-            lot = await self.get_lot(lot_id)
-            if lot.state == "open":
+            if state == "open":
                 return code
         else:
             lot = await self.get_lot(lot_id)
@@ -269,7 +303,7 @@ class Auctions:
 
     async def offer_runner_up(self, lot_id: int) -> Lot:
         """Give the lot to the next highest bidder when the winner's order lapsed."""
-        code = await self._decide(lot_id, "runner_up")
+        code, _ = await self._decide(lot_id, "runner_up")
         if code != "ok":
             raise NoRunnerUp(f"{code.replace('_', ' ')} (lot {lot_id})")
         lot = await self.get_lot(lot_id)
@@ -292,8 +326,8 @@ class Auctions:
 
     async def close(self) -> None:
         """Stop in-flight batches and announcers."""
-        if self._coalescer is not None:
-            await self._coalescer.close()
+        if self._batcher is not None:
+            await self._batcher.close()
         await cancel_all(list(self._announcers.values()))
 
 

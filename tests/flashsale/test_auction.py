@@ -220,3 +220,21 @@ async def test_erasing_a_bidder_leaves_no_id_in_the_lot_and_the_audit_passes(
             assert b"zed-erase" not in repr(await dump(key)).encode(), key
     assert (await auctions.get_lot(lot.id)).winner == "erased-1"
     await audit_ok(core, lot.id)
+
+
+async def test_bids_of_many_lots_share_a_round_trip_even_after_redis_forgets_the_script(
+    core: Core, auctions: Auctions
+) -> None:
+    """Concurrent bids on several lots ride one pipeline; a NOSCRIPT reloads, no bid is lost."""
+    product = await core.catalog.create_product("Jug", 1000)
+    lots = [await auctions.create_lot(product.id, "host", 100, 10, duration_s=30)
+            for _ in range(3)]  # fmt: skip
+    for lot in lots:
+        await auctions.open_lot(lot.id)
+    await core.redis.script_flush()  # as after a Redis restart or a Cluster failover
+    bids = [auctions.bid(lot.id, f"u{n}", "k", 100 + 10 * n) for lot in lots for n in range(4)]
+    results = await asyncio.gather(*bids, return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    for lot in lots:
+        now = await auctions.get_lot(lot.id)
+        assert (now.bids, now.bid_cents) == (4, 130)
