@@ -185,3 +185,43 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     )
     assert others == {"orders": []}
     assert studio.errors == [] and dee.errors == []
+
+
+async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """The studio's auction desk creates and opens a lot, then lists bids with bidder ids."""
+    stream_id = await new_show(host_api, "Lot desk")
+    product = await host_api.call(
+        "POST", "/api/products", {"name": "Kettle", "price_cents": 3000}, status=201
+    )
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.click("#lot-desk summary")
+    await studio.fill("#lf-product", str(product["id"]))
+    await studio.fill("#lf-start", "2500")
+    await studio.fill("#lf-inc", "100")
+    await studio.fill("#lf-duration", "120")
+    await studio.click("#lf-create")
+
+    async def opened() -> str:
+        status = await text_of(studio, "#lot-status")
+        return status if "open" in status else ""
+
+    status = await eventually(opened, 10, "the studio shows the open lot")
+    assert "Starts at $25.00" in status, status
+    lot_id = int(status.split("#")[1].split(" ")[0])
+    lot = await host_api.call("GET", f"/api/lots/{lot_id}")
+    assert (lot["state"], lot["stream_id"], lot["start_cents"]) == ("open", stream_id, 2500)
+    bidder = Api(live_server, host_api.session, live_server.token("viewer", "ivy", "Ivy"))
+    bidder.headers["Idempotency-Key"] = "b1"
+    await bidder.call("POST", f"/api/lots/{lot_id}/bids", {"amount_cents": 2600}, status=201)
+
+    async def listed() -> bool:
+        return "ivy: $26.00" in await text_of(studio, "#lot-bids")
+
+    await eventually(listed, 10, "the studio lists Ivy's bid with her id")
+    assert "Current bid $26.00" in await text_of(studio, "#lot-status")
+    assert studio.errors == []
