@@ -15,6 +15,20 @@ from tests.browser.conftest import (
 )
 
 
+async def studio_desk(browser: Any, live_server: LiveServer, stream_id: str, desk: str,
+                      form: str, fields: dict[str, Any]) -> Any:  # fmt: skip
+    """The host's studio with its ``desk`` (lot or draw) form filled with ``fields`` and sent."""
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.click(f"#{desk}-desk summary")
+    for name, value in fields.items():
+        await studio.fill(f"#{form}-{name}", str(value))
+    await studio.click(f"#{form}-create")
+    return studio
+
+
 async def text_of(page: Any, selector: str) -> str:
     """The element's text (empty when missing)."""
     return (await page.text_content(selector)) or ""
@@ -123,16 +137,8 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
                           + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
     await dee.wait_for_selector("body[data-state=waiting]")
-    token = live_server.token("host", "hana", "Hana")
-    studio = await open_page(
-        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
-    )
-    await studio.click("#draw-desk summary")
-    await studio.fill("#df-product", str(product["id"]))
-    await studio.fill("#df-price", "19900")
-    await studio.fill("#df-units", "1")
-    await studio.fill("#df-window", "600")
-    await studio.click("#df-create")
+    fields = {"product": product["id"], "price": 19900, "units": 1, "window": 600}
+    studio = await studio_desk(browser, live_server, stream_id, "draw", "df", fields)
     await studio.wait_for_selector("#draw-now:not([hidden])")
     status = await text_of(studio, "#draw-status")
     assert "0 entered" in status and "closes in" in status, status
@@ -195,16 +201,8 @@ async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
     product = await host_api.call(
         "POST", "/api/products", {"name": "Kettle", "price_cents": 3000}, status=201
     )
-    token = live_server.token("host", "hana", "Hana")
-    studio = await open_page(
-        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
-    )
-    await studio.click("#lot-desk summary")
-    await studio.fill("#lf-product", str(product["id"]))
-    await studio.fill("#lf-start", "2500")
-    await studio.fill("#lf-inc", "100")
-    await studio.fill("#lf-duration", "120")
-    await studio.click("#lf-create")
+    fields = {"product": product["id"], "start": 2500, "inc": 100, "duration": 120}
+    studio = await studio_desk(browser, live_server, stream_id, "lot", "lf", fields)
 
     async def opened() -> str:
         status = await text_of(studio, "#lot-status")
