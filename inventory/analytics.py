@@ -11,11 +11,12 @@ from collections import Counter, defaultdict
 from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import BigInteger, ColumnElement, String, delete, or_, select
+from sqlalchemy import BigInteger, String, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.database import Database
+from inventory.ledger import in_stream
 from inventory.models import Base, Order, OrderAttribution, Product, Sale
 from inventory.rehearsal import is_rehearsal, real_sale
 
@@ -39,14 +40,6 @@ class ShowStat(Base):
     minute_ms: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     metric: Mapped[str] = mapped_column(String(48), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger)
-
-
-def _of_stream(stream_id: str, lot_ids: Collection[int]) -> ColumnElement[bool]:
-    # A lot's sale carries no stream (the room's sale card must not offer it for buying):
-    # the caller names the stream's lots, whose orders are the show's sales all the same.
-    if not lot_ids:
-        return Sale.stream_id == stream_id
-    return or_(Sale.stream_id == stream_id, Sale.id.in_(list(lot_ids)))
 
 
 def _empty_minute(minute: int) -> dict[str, Any]:
@@ -94,7 +87,7 @@ class ShowAnalytics:
             .join(Sale, Sale.id == Order.sale_id)
             .join(Product, Product.id == Sale.product_id)
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
-            .where(_of_stream(stream_id, lot_ids), real_sale())
+            .where(in_stream(stream_id, lot_ids), real_sale())
         )  # fmt: skip
         async with self._db.session() as s:
             return list((await s.execute(query)).all())
@@ -105,7 +98,7 @@ class ShowAnalytics:
         query = (
             select(Sale.id, Sale.product_id, Product.name)
             .join(Product, Product.id == Sale.product_id)
-            .where(_of_stream(stream_id, lot_ids))
+            .where(in_stream(stream_id, lot_ids))
         )
         async with self._db.session() as s:
             return {sid: (pid, name) for sid, pid, name in await s.execute(query)}

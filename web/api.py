@@ -235,7 +235,11 @@ async def my_orders(request: web.Request) -> web.Response:
     stream_id = request.query.get("stream_id", "")
     if not stream_id or len(stream_id) > 64:
         raise BadRequest("stream_id (at most 64 characters) is required")
-    orders = await buyer_orders(request.app[SALES], request.app[LEDGER], who.user_id, stream_id)
+    # A lot's sale names no stream: the stream's lots are asked for by id.
+    lots = await request.app[AUCTIONS].lot_ids_for_stream(stream_id)
+    orders = await buyer_orders(
+        request.app[SALES], request.app[LEDGER], who.user_id, stream_id, lot_ids=lots
+    )
     return web.json_response({"orders": [o.to_json() for o in orders]})
 
 

@@ -135,8 +135,10 @@ async def test_the_beacon_is_rate_limited(client: TestClient, auth: Auth) -> Non
     assert codes[:10] == [202] * 10 and 429 in codes[10:]
 
 
-async def _won_and_paid_lot(client: TestClient, auth: Auth, sid: str, buyer: str) -> int:
-    """A lot of ``sid`` that ``buyer`` won at 1500 and paid; returns its id."""
+async def _won_and_paid_lot(
+    client: TestClient, auth: Auth, sid: str, buyer: str
+) -> tuple[int, str]:
+    """A lot of ``sid`` that ``buyer`` won at 1500 and paid; its id and its order's."""
     r = await client.post("/api/products", json={"name": "Vase", "price_cents": 900},
                           headers=auth("admin", "ops"))  # fmt: skip
     assert r.status == 201, await r.text()
@@ -161,15 +163,18 @@ async def _won_and_paid_lot(client: TestClient, auth: Auth, sid: str, buyer: str
     assert lot["state"] == "won" and lot["order_id"], lot
     r = await client.post(f"/api/orders/{lot['order_id']}/pay", headers=auth("viewer", buyer))
     assert r.status == 200, await r.text()
-    return int(lot_id)
+    return int(lot_id), lot["order_id"]
 
 
 async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
     client: TestClient, auth: Auth
 ) -> None:
-    """A lot's sale names no stream, yet its order is the show's sale; a rehearsal's is not."""
+    """A lot's sale names no stream, yet its order is the show's sale; a rehearsal's is not.
+
+    The winner finds it among their orders of the show too (the room's "Your orders").
+    """
     sid = await make_stream(client, auth)
-    await _won_and_paid_lot(client, auth, sid, "amy")
+    _, order_id = await _won_and_paid_lot(client, auth, sid, "amy")
     report = await _report(client, sid, auth, lambda r: r["totals"]["paid_orders"] == 1)
     t = report["totals"]
     assert (t["orders"], t["paid_orders"], t["gmv_cents"], t["paid_cents"], t["units"]) == (
@@ -183,6 +188,8 @@ async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
     rows = list(csv.DictReader(io.StringIO(await r.text())))
     assert sum(int(row["paid_orders"]) for row in rows) == 1
     assert sum(int(row["gmv_cents"]) for row in rows) == 1500
+    r = await client.get(f"/api/me/orders?stream_id={sid}", headers=auth("viewer", "amy"))
+    assert [(o["id"], o["state"]) for o in (await r.json())["orders"]] == [(order_id, "paid")]
     # Another show's analytics do not count it; a rehearsal's lot counts nowhere.
     other = await make_stream(client, auth)
     r = await client.get(f"/api/streams/{other}/analytics", headers=auth("host", "hostess"))
@@ -191,7 +198,7 @@ async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
     body = {"id": practice, "title": "Practice", "rehearsal": True}
     r = await client.post("/api/streams", headers=host, json=body)
     assert r.status == 201, await r.text()
-    practice_lot = await _won_and_paid_lot(client, auth, practice, "bea")
+    practice_lot, _ = await _won_and_paid_lot(client, auth, practice, "bea")
     assert await is_rehearsal_sale(client.app[DATABASE], practice_lot)
     r = await client.get(f"/api/streams/{practice}/analytics", headers=auth("host", "hostess"))
     assert (await r.json())["totals"]["orders"] == 0
