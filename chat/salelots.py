@@ -16,14 +16,14 @@ from chat.protocol import Command
 from flashsale.errors import SaleNotFound
 
 if TYPE_CHECKING:
-    from flashsale.auction import AuctionEvent, BidResult, Lot
+    from flashsale.lot import AuctionEvent, BidResult
 
 
 class LotBids(Protocol):
     """What the room asks of the auctions (``flashsale.auction.Auctions``)."""
 
-    async def get_lot(self, lot_id: int) -> Lot:
-        """The lot with its live state."""
+    async def stream_of(self, lot_id: int) -> str | None:
+        """The lot's stream (it never changes)."""
         ...
 
     async def bid(
@@ -64,13 +64,12 @@ class RoomLots:
         if who is None:
             raise Unauthorized("sign in to bid or enter: send an auth event with a bearer token")
         if cmd.type == "bid":
-            # A room takes bids on its own stream's lots only.
-            lot = await self._auctions.get_lot(cmd["lot_id"])
-            if lot.stream_id != member.stream_id:
+            # A room takes bids on its own stream's lots only (the stream is read once per lot).
+            if await self._auctions.stream_of(cmd["lot_id"]) != member.stream_id:
                 raise SaleNotFound(f"lot {cmd['lot_id']} is not in this room")
             name = who.name if cmd["show_name"] else None
             result = await self._auctions.bid(
-                lot.id, who.user_id, cmd["key"], cmd["amount_cents"], public_name=name
+                cmd["lot_id"], who.user_id, cmd["key"], cmd["amount_cents"], public_name=name
             )
             member.send({"type": "bid_result", "ref": cmd.ref, **result.to_json()})
             return

@@ -2,186 +2,50 @@
 
 A lot is a sale of one unit that is never opened for buying (buy.lua refuses it as not open);
 the lot's keys share the sale's hash tag ``{s<ID>}``. Each bid is accepted or refused by one
-Lua call (concurrent bids of a lot ride one call, as buys do); a bid within the extension
-window of the end moves the end. The auction sweeper closes due lots once and gives the
-winner an ordinary reserved order with the sale's payment hold, so pay, cancel, expiry and the
-persister handle it as any order. See docs/auctions.md.
+Lua call (concurrent bids of a lot ride one call, and all lots' calls one pipelined round
+trip); a bid within the extension window of the end moves the end. The auction sweeper
+closes due lots once and gives the winner an ordinary reserved order with the sale's payment
+hold, so pay, cancel, expiry and the persister handle it as any order. See docs/auctions.md.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from flashsale import errors
-from flashsale.coalescer import Coalescer
+from flashsale.lot import (
+    BID_ERRORS,
+    MAX_CENTS,
+    AuctionEvent,
+    AuctionEventKind,
+    BidResult,
+    BidTooLow,
+    Lot,
+    LotKeys,
+    LotNotFound,
+    NoRunnerUp,
+    active_lots_key,
+    stream_lots_key,
+)
+from flashsale.lotbatcher import LotBatcher
+from flashsale.memo import Memo
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
 from flashsale.sweeper import Sweeper
 from inventory.catalog import Actor
-from inventory.errors import Conflict, DomainError, Gone, NotFound
+from inventory.errors import Conflict
 from inventory.luascript import load_script
 from inventory.tasks import cancel_all, supervise
 
 log = logging.getLogger("livesell.auction")
 
 BidRequest = tuple[str, str, int, str]  # user, idempotency key, amount, public name or ''
-AuctionEventKind = Literal["lot_opened", "bid_accepted", "lot_extended", "lot_closed"]
-MAX_CENTS = 10**12
-
-
-class LotNotFound(NotFound):
-    """No such lot."""
-
-    code = "lot_not_found"
-
-
-class SaleIsALot(Conflict):
-    """A flash-sale action on a lot's sale: a lot sells only by bidding."""
-
-    code = "sale_is_a_lot"
-
-
-class LotNotOpen(Conflict):
-    """The lot has not been opened for bidding yet."""
-
-    code = "lot_not_open"
-
-
-class LotClosed(Gone):
-    """The lot's time ran out (by Redis's clock): bids are refused."""
-
-    code = "lot_closed"
-
-
-class BidTooLow(Conflict):
-    """The bid is below the start (first bid) or the current bid plus the increment."""
-
-    code = "bid_too_low"
-
-
-class NoRunnerUp(Conflict):
-    """The lot cannot be offered to a runner-up (the winner still holds it, or nobody is left)."""
-
-    code = "no_runner_up"
-
-
-_ERRORS: dict[str, type[DomainError]] = {
-    "lot_not_found": LotNotFound,
-    "lot_not_open": LotNotOpen,
-    "lot_closed": LotClosed,
-    "bid_too_low": BidTooLow,
-    "too_many_attempts": errors.TooManyAttempts,
-}
-
-
-@dataclass(frozen=True, slots=True)
-class LotKeys:
-    """The auction keys of one lot (same hash tag as its sale's keys)."""
-
-    lot: str
-    bids: str
-    idem: str
-    offered: str
-
-    @classmethod
-    def of(cls, prefix: str, lot_id: int) -> LotKeys:
-        """Keys of lot ``lot_id`` (its sale's id) under ``prefix``."""
-        base = f"{prefix}:{{s{lot_id}}}"
-        return cls(f"{base}:lot", f"{base}:bids", f"{base}:bidem", f"{base}:offered")
-
-
-def stream_lots_key(prefix: str, stream_id: str) -> str:
-    """The sorted set of a stream's lot ids (scored by creation), for the room's lot card."""
-    return f"{prefix}:auction:stream:{stream_id}"
-
-
-def active_lots_key(prefix: str) -> str:
-    """The set of lot ids the auction sweeper watches until they close."""
-    return f"{prefix}:auction:active"
-
-
-@dataclass(frozen=True, slots=True)
-class Lot:
-    """A lot and its live state; ``leader_name`` is set only when the leader opted in."""
-
-    id: int
-    stream_id: str | None
-    product_id: int
-    state: str
-    start_cents: int
-    increment_cents: int
-    reserve_cents: int
-    end_ms: int
-    bid_cents: int
-    bids: int
-    leader_name: str | None
-    winner: str | None
-    price_cents: int
-    order_id: str | None
-    clock_ms: int
-
-    @property
-    def next_bid_cents(self) -> int:
-        """The least bid the lot accepts now."""
-        return self.bid_cents + self.increment_cents if self.bids else self.start_cents
-
-    def to_json(self, viewer: str | None = None) -> dict[str, object]:
-        """The public shape; the winner's id only to the winner (or the host: ``viewer='*'``)."""
-        shown = viewer is not None and viewer in ("*", self.winner)
-        return {
-            "id": self.id,
-            "stream_id": self.stream_id,
-            "product_id": self.product_id,
-            "state": self.state,
-            "start_cents": self.start_cents,
-            "increment_cents": self.increment_cents,
-            "reserve_met": self.bid_cents >= self.reserve_cents and self.bids > 0,
-            "ends_at_ms": self.end_ms,
-            "bid_cents": self.bid_cents,
-            "bids": self.bids,
-            "next_bid_cents": self.next_bid_cents,
-            "leader_name": self.leader_name,
-            "winner": self.winner if shown else None,
-            "price_cents": self.price_cents,
-            "order_id": self.order_id if shown else None,
-            "server_time_ms": self.clock_ms,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class BidResult:
-    """The reply to one accepted bid."""
-
-    lot_id: int
-    amount_cents: int
-    ends_at_ms: int
-    bids: int
-    duplicate: bool
-
-    def to_json(self) -> dict[str, object]:
-        """The API shape."""
-        return {
-            "lot_id": self.lot_id,
-            "amount_cents": self.amount_cents,
-            "ends_at_ms": self.ends_at_ms,
-            "bids": self.bids,
-            "duplicate": self.duplicate,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class AuctionEvent:
-    """Something happened to a lot; the room shows it (never a bidder's id)."""
-
-    kind: AuctionEventKind
-    lot: dict[str, object]
-    stream_id: str | None
 
 
 class AuctionObserver(Protocol):
@@ -209,17 +73,22 @@ class Auctions:
         prefix: str,
         observer: AuctionObserver | None = None,
         coalesce: bool = True,
+        announce_s: float = 0.2,
     ) -> None:
         self._redis = redis
+        self._announce_s = announce_s
         self._sales = sales
         self._prefix = prefix
         self._observer: AuctionObserver = observer or NullAuctionObserver()
         self._bid = load_script(redis, "flashsale", "auction_common", "auction_bid")
         self._control = load_script(redis, "flashsale", "auction_common", "auction_close")
-        self._coalescer = Coalescer(self._run_batch) if coalesce else None
+        # Concurrent bids of every lot ride one pipelined round trip (flashsale/lotbatcher.py).
+        self._batcher = LotBatcher(self._run_batches) if coalesce else None
         #: Lots with accepted bids not yet announced (value: whether the end was extended).
         self._unannounced: dict[int, bool] = {}
         self._announcers: dict[int, asyncio.Task[None]] = {}
+        #: Each lot's stream, which never changes: the room checks it on every socket bid.
+        self._streams: Memo[int, str | None] = Memo()
 
     def _keys(self, lot_id: int, *, idem: bool) -> list[str]:
         k, s = LotKeys.of(self._prefix, lot_id), self._sales.keys(lot_id)
@@ -256,9 +125,10 @@ class Auctions:
             raise errors.BadSaleInput("duration_s must be 1..86400")
         # The sale carries no stream: the room's flash-sale card must not offer it for buying;
         # the lot keeps its stream itself (the caller checked that the stream exists).
+        # It copies the stream's rehearsal flag all the same: a practice lot's order is no sale.
         sale = await self._sales.create_sale(
             product_id, 1, 1, by, price_cents=start_cents, duration_s=duration_s,
-            hold_s=hold_s,
+            hold_s=hold_s, rehearsal_of=stream_id,
         )  # fmt: skip
         k = LotKeys.of(self._prefix, sale.id)
         await guarded(self._redis.hset(k.lot, mapping={
@@ -282,6 +152,19 @@ class Auctions:
         key = stream_lots_key(self._prefix, stream_id)
         ids = await guarded(self._redis.zrevrange(key, 0, limit - 1))
         return [await self.get_lot(int(i)) for i in ids]
+
+    async def lot_ids_for_stream(self, stream_id: str) -> list[int]:
+        """Every lot ever made in the stream (its analytics count their orders)."""
+        ids = await guarded(self._redis.zrange(stream_lots_key(self._prefix, stream_id), 0, -1))
+        return [int(i) for i in ids]
+
+    async def stream_of(self, lot_id: int) -> str | None:
+        """The lot's stream, read once per process; raises LotNotFound for an unknown lot."""
+
+        async def load() -> str | None:
+            return (await self.get_lot(lot_id)).stream_id
+
+        return await self._streams.get(lot_id, load)
 
     async def get_lot(self, lot_id: int) -> Lot:
         """The lot with its live state and Redis's clock."""
@@ -307,18 +190,53 @@ class Auctions:
         await self._emit("lot_opened", lot)
         return lot
 
-    async def _decide(self, lot_id: int, action: str) -> str:
+    async def _decide(self, lot_id: int, action: str) -> tuple[str, str]:
+        """auction_close.lua's code and the lot's state after it."""
         reply = await guarded(self._control(keys=self._keys(lot_id, idem=False), args=[action]))
         code = text(reply[0])
         if code == "lot_not_found":
             raise LotNotFound(f"lot {lot_id} not found")
-        return code
+        return code, text(reply[1])
 
-    async def _run_batch(self, lot_id: int, batch: Sequence[BidRequest]) -> list[Any]:
+    @staticmethod
+    def _bid_args(batch: Sequence[BidRequest]) -> list[Any]:
         args: list[Any] = [len(batch)]
         for request in batch:
             args += request
-        replies = list(await self._bid(keys=self._keys(lot_id, idem=True), args=args))
+        return args
+
+    async def _run_batch(self, lot_id: int, batch: Sequence[BidRequest]) -> list[Any]:
+        keys = self._keys(lot_id, idem=True)
+        return self._replied(lot_id, await self._bid(keys=keys, args=self._bid_args(batch)))
+
+    async def _run_batches(
+        self, batches: Mapping[int, Sequence[BidRequest]]
+    ) -> dict[int, list[Any] | BaseException]:
+        """Each lot's batch in one pipeline of auction_bid.lua calls (one round trip)."""
+        if len(batches) == 1:
+            [(lot_id, batch)] = batches.items()
+            return {lot_id: await self._run_batch(lot_id, batch)}
+        sha = self._bid.sha
+        async with self._redis.pipeline(transaction=False) as p:
+            for lot_id, batch in batches.items():
+                keys = self._keys(lot_id, idem=True)
+                p.evalsha(sha, len(keys), *keys, *self._bid_args(batch))
+            raw = await p.execute(raise_on_error=False)
+        out: dict[int, list[Any] | BaseException] = {}
+        for (lot_id, batch), reply in zip(batches.items(), raw, strict=True):
+            if isinstance(reply, NoScriptError):  # Redis lost the script: this call loads it
+                try:
+                    out[lot_id] = await self._run_batch(lot_id, batch)
+                except Exception as exc:
+                    out[lot_id] = exc
+            elif isinstance(reply, BaseException):
+                out[lot_id] = reply
+            else:
+                out[lot_id] = self._replied(lot_id, reply)
+        return out
+
+    def _replied(self, lot_id: int, reply: Any) -> list[Any]:
+        replies = list(reply)
         summary = replies.pop()
         if int(summary[1]):
             self._announce(lot_id, bool(int(summary[5])))
@@ -326,8 +244,9 @@ class Auctions:
 
     def _announce(self, lot_id: int, extended: bool) -> None:
         # Bidders never wait for the room: one announcer per lot publishes the lot's latest
-        # state, as often as it can. Bids that land while it publishes are folded into its next
-        # read, so a rush costs the room few events and the last one is the exact state.
+        # state at once, then at most every ``announce_s`` (as the sale feed throttles stock).
+        # Bids that land meanwhile are folded into its next read, so a rush costs the room a
+        # few events a second and the last one is the exact state.
         self._unannounced[lot_id] = self._unannounced.get(lot_id, False) or extended
         if lot_id not in self._announcers:
             self._announcers[lot_id] = supervise(self._announcer(lot_id), f"lot-{lot_id}-events")
@@ -340,6 +259,7 @@ class Auctions:
                 await self._emit("bid_accepted", lot)
                 if extended:
                     await self._emit("lot_extended", lot)
+                await asyncio.sleep(self._announce_s)
         finally:
             # No await between the loop's last check and this: a bid announced meanwhile
             # either was seen by the loop or finds no announcer and starts one.
@@ -355,8 +275,8 @@ class Auctions:
         if not 1 <= amount_cents <= MAX_CENTS:
             raise errors.BadSaleInput("amount_cents must be 1..10^12")
         request = (user_id, idempotency_key, amount_cents, (public_name or "")[:40])
-        if self._coalescer is not None:
-            reply = await guarded(self._coalescer.submit(lot_id, request))
+        if self._batcher is not None:
+            reply = await guarded(self._batcher.submit(lot_id, request))
         else:
             reply = (await guarded(self._run_batch(lot_id, [request])))[0]
         code = text(reply[0])
@@ -365,15 +285,15 @@ class Auctions:
         if code == "bid_too_low":
             raise BidTooLow(f"the least bid now is {int(reply[1])} cents")
         if code != "ok":
-            raise _ERRORS.get(code, Conflict)(f"{code.replace('_', ' ')} (lot {lot_id})")
+            raise BID_ERRORS.get(code, Conflict)(f"{code.replace('_', ' ')} (lot {lot_id})")
         return BidResult(lot_id, int(reply[1]), int(reply[2]), int(reply[3]), False)
 
     async def close_due(self, lot_id: int) -> str:
         """Close the lot if Redis's clock passed its end (once); returns what happened."""
-        code = await self._decide(lot_id, "close")
+        # The script's reply carries the state: a lot still running costs the sweep one call.
+        code, state = await self._decide(lot_id, "close")
         if code == "not_due":
-            lot = await self.get_lot(lot_id)
-            if lot.state == "open":
+            if state == "open":
                 return code
         else:
             lot = await self.get_lot(lot_id)
@@ -384,7 +304,7 @@ class Auctions:
 
     async def offer_runner_up(self, lot_id: int) -> Lot:
         """Give the lot to the next highest bidder when the winner's order lapsed."""
-        code = await self._decide(lot_id, "runner_up")
+        code, _ = await self._decide(lot_id, "runner_up")
         if code != "ok":
             raise NoRunnerUp(f"{code.replace('_', ' ')} (lot {lot_id})")
         lot = await self.get_lot(lot_id)
@@ -407,8 +327,8 @@ class Auctions:
 
     async def close(self) -> None:
         """Stop in-flight batches and announcers."""
-        if self._coalescer is not None:
-            await self._coalescer.close()
+        if self._batcher is not None:
+            await self._batcher.close()
         await cancel_all(list(self._announcers.values()))
 
 

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from flashsale.auction import LotKeys
+from flashsale.lot import LotKeys
 from flashsale.order import OrderView
 from flashsale.redisguard import text
 

@@ -7,6 +7,8 @@ buy button, so the room cannot know them from its own taps: it asks here. SQL fi
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from flashsale.errors import OrderNotFound
 from flashsale.order import OrderView
 from flashsale.service import SaleService
@@ -14,11 +16,12 @@ from inventory.ledger import Ledger
 
 
 async def buyer_orders(
-    sales: SaleService, ledger: Ledger, user_id: str, stream_id: str, limit: int = 30
-) -> list[OrderView]:
-    """The buyer's newest orders in the stream's sales, newest first, in their live state."""
+    sales: SaleService, ledger: Ledger, user_id: str, stream_id: str, limit: int = 30,
+    lot_ids: Collection[int] = (),
+) -> list[OrderView]:  # fmt: skip
+    """The buyer's newest orders in the stream's sales and lots, newest first, live state."""
     found = []
-    for order_id in await ledger.buyer_order_ids(user_id, stream_id, limit):
+    for order_id in await ledger.buyer_order_ids(user_id, stream_id, limit, lot_ids):
         try:
             found.append(await sales.get_order(order_id))
         except OrderNotFound:

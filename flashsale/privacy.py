@@ -21,7 +21,7 @@ from inventory.luascript import load_script
 
 
 def _sale_ids(keys: list[bytes], prefix: str) -> list[int]:
-    """Sale ids of ``<prefix>:{s<ID>}:orders`` key names."""
+    """Sale ids of ``<prefix>:{s<ID>}:...`` key names."""
     out = []
     for raw in keys:
         tag = raw.decode()[len(prefix) + 3 :].split("}", 1)[0]
@@ -41,8 +41,13 @@ class SaleForgetter:
         self._lots = LotForgetter(redis, prefix)  # auction bids and draw entrants
 
     async def sale_ids(self) -> list[int]:
-        """Every sale with order records in Redis."""
-        found = [k async for k in self._redis.scan_iter(f"{self._prefix}:{{s*}}:orders", 1000)]
+        """Every sale with order records, a lot or draw entrants in Redis."""
+        # A lot still running and a draw still open hold bidders and entrants but no order yet.
+        found = [
+            k
+            for kind in ("orders", "lot", "entrants")
+            async for k in self._redis.scan_iter(f"{self._prefix}:{{s*}}:{kind}", 1000)
+        ]
         return _sale_ids(found, self._prefix)
 
     async def live_orders(self, user_id: str) -> list[OrderView]:

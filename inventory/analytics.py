@@ -8,6 +8,7 @@ figures come from the ledger itself. Everything here is an aggregate: no user id
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import BigInteger, String, delete, select
@@ -15,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Mapped, mapped_column
 
 from inventory.database import Database
+from inventory.ledger import in_stream
 from inventory.models import Base, Order, OrderAttribution, Product, Sale
 from inventory.rehearsal import is_rehearsal, real_sale
 
@@ -77,7 +79,7 @@ class ShowAnalytics:
             query = select(ShowStat).where(ShowStat.stream_id == stream_id)
             return list((await s.scalars(query)).all())
 
-    async def _orders(self, stream_id: str) -> list[Any]:
+    async def _orders(self, stream_id: str, lot_ids: Collection[int]) -> list[Any]:
         query = (
             select(Order.id, Order.user_id, Order.sale_id, Sale.product_id, Product.name,
                    Order.state, Order.qty, Order.unit_price_cents, Order.created_at_ms,
@@ -85,27 +87,32 @@ class ShowAnalytics:
             .join(Sale, Sale.id == Order.sale_id)
             .join(Product, Product.id == Sale.product_id)
             .outerjoin(OrderAttribution, OrderAttribution.order_id == Order.id)
-            .where(Sale.stream_id == stream_id, real_sale())
+            .where(in_stream(stream_id, lot_ids), real_sale())
         )  # fmt: skip
         async with self._db.session() as s:
             return list((await s.execute(query)).all())
 
-    async def _products_of(self, stream_id: str) -> dict[int, tuple[int, str]]:
+    async def _products_of(
+        self, stream_id: str, lot_ids: Collection[int]
+    ) -> dict[int, tuple[int, str]]:
         query = (
             select(Sale.id, Sale.product_id, Product.name)
             .join(Product, Product.id == Sale.product_id)
-            .where(Sale.stream_id == stream_id)
+            .where(in_stream(stream_id, lot_ids))
         )
         async with self._db.session() as s:
             return {sid: (pid, name) for sid, pid, name in await s.execute(query)}
 
-    async def report(self, stream_id: str) -> dict[str, Any]:
-        """The show's totals, its figures by minute, per product and per promoter."""
+    async def report(self, stream_id: str, lot_ids: Collection[int] = ()) -> dict[str, Any]:
+        """The show's totals, its figures by minute, per product and per promoter.
+
+        ``lot_ids``: the stream's auction lots, whose sales do not name the stream.
+        """
         minutes: dict[int, dict[str, Any]] = {}
         samples: Counter[int] = Counter()
         sums: Counter[int] = Counter()
         products: dict[int, dict[str, Any]] = {}
-        sales = await self._products_of(stream_id)
+        sales = await self._products_of(stream_id, lot_ids)
 
         def minute(m: int) -> dict[str, Any]:
             return minutes.setdefault(m, _empty_minute(m))
@@ -153,7 +160,7 @@ class ShowAnalytics:
             created,
             updated,
             promoter,
-        ) in await self._orders(stream_id):
+        ) in await self._orders(stream_id, lot_ids):
             cents = qty * price
             prod = product(pid, name)
             minute(created - created % MINUTE_MS)["orders"] += 1

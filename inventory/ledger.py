@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import asdict, dataclass, field, replace
 
-from sqlalchemy import false, func, insert, select, update
+from sqlalchemy import ColumnElement, false, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
 from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
 from inventory.outbox import current_ranks, record_transitions
+
+
+def in_stream(stream_id: str, lot_ids: Collection[int] = ()) -> ColumnElement[bool]:
+    """A WHERE clause over ``Sale``: the stream's sales, and its auction lots' sales.
+
+    A lot's sale names no stream (the room's sale card must not offer it for buying): the
+    caller names the stream's lots (``Auctions.lot_ids_for_stream``), whose orders are the
+    show's all the same.
+    """
+    if not lot_ids:
+        return Sale.stream_id == stream_id
+    return or_(Sale.stream_id == stream_id, Sale.id.in_(list(lot_ids)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,8 +106,13 @@ class Ledger:
         hold_s: int,
         created_by: str,
         stream_id: str | None = None,
+        rehearsal_of: str | None = None,
     ) -> SaleRecord:
-        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one)."""
+        """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one).
+
+        ``rehearsal_of`` names the stream whose flag to copy when the sale itself carries none
+        (a lot's sale: it sells in its stream without being offered on the room's sale card).
+        """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
             ends_at_ms, hold_s, "scheduled", created_by,
@@ -104,7 +121,8 @@ class Ledger:
         # The flag is read inside the INSERT: a SELECT first would make this transaction a
         # reader that must then upgrade to a writer, which SQLite refuses under load ("database
         # is locked") instead of waiting.
-        flag = select(Stream.rehearsal).where(Stream.id == stream_id).scalar_subquery()
+        flagged = stream_id if stream_id is not None else rehearsal_of
+        flag = select(Stream.rehearsal).where(Stream.id == flagged).scalar_subquery()
         stmt = (
             insert(Sale)
             .values(**values, created_at_ms=int(time.time() * 1000))
@@ -245,12 +263,14 @@ class Ledger:
             row = await s.get(Order, order_id)
             return None if row is None else _order(row)
 
-    async def buyer_order_ids(self, user_id: str, stream_id: str, limit: int = 30) -> list[str]:
-        """The buyer's newest order ids in one stream's sales (through the sale/user index)."""
+    async def buyer_order_ids(
+        self, user_id: str, stream_id: str, limit: int = 30, lot_ids: Collection[int] = ()
+    ) -> list[str]:
+        """The buyer's newest order ids in one stream's sales and lots (sale/user index)."""
         query = (
             select(Order.id)
             .join(Sale, Sale.id == Order.sale_id)
-            .where(Sale.stream_id == stream_id, Order.user_id == user_id)
+            .where(in_stream(stream_id, lot_ids), Order.user_id == user_id)
             .order_by(Order.created_at_ms.desc())
             .limit(limit)
         )

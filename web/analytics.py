@@ -19,7 +19,7 @@ from chat.member import TokenBucket
 from inventory.analytics import to_csv_rows
 from inventory.errors import NotFound
 from web.http import BadRequest, is_json_int, json_body
-from web.keys import SALES, SHOW_ANALYTICS, SHOW_ROLLUP, SHOW_TALLY
+from web.keys import AUCTIONS, SALES, SHOW_ANALYTICS, SHOW_ROLLUP, SHOW_TALLY
 from web.ops import hosted_stream
 
 routes = web.RouteTableDef()
@@ -54,7 +54,8 @@ async def stream_analytics(request: web.Request) -> web.StreamResponse:
     stream = await hosted_stream(request, "analytics")
     stream_id = stream.id
     await request.app[SHOW_ROLLUP].roll(stream_id)
-    report = await request.app[SHOW_ANALYTICS].report(stream_id)
+    lots = await request.app[AUCTIONS].lot_ids_for_stream(stream_id)
+    report = await request.app[SHOW_ANALYTICS].report(stream_id, lots)
     if request.query.get("format") != "csv":
         return web.json_response({**report, "status": stream.status, "rehearsal": stream.rehearsal})
     out = io.StringIO()

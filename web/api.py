@@ -6,10 +6,10 @@ from dataclasses import asdict
 
 from aiohttp import web
 
-from flashsale.auction import SaleIsALot
 from flashsale.audit import audit_sale
 from flashsale.buyerorders import buyer_orders
 from flashsale.errors import BadSaleInput
+from flashsale.lot import SaleIsALot
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
 from web.http import BadRequest, field, int_param, json_body, principal, require
@@ -261,7 +261,11 @@ async def my_orders(request: web.Request) -> web.Response:
     stream_id = request.query.get("stream_id", "")
     if not stream_id or len(stream_id) > 64:
         raise BadRequest("stream_id (at most 64 characters) is required")
-    orders = await buyer_orders(request.app[SALES], request.app[LEDGER], who.user_id, stream_id)
+    # A lot's sale names no stream: the stream's lots are asked for by id.
+    lots = await request.app[AUCTIONS].lot_ids_for_stream(stream_id)
+    orders = await buyer_orders(
+        request.app[SALES], request.app[LEDGER], who.user_id, stream_id, lot_ids=lots
+    )
     return web.json_response({"orders": [o.to_json() for o in orders]})
 
 

@@ -38,6 +38,8 @@ SAMPLE_S = 2.0
 HISTORY_S = 15 * 60
 #: Sales shown on the ops page and in the studio (newest first).
 SALES_SHOWN = 12
+#: Shows the ops page offers to chart (newest first).
+SHOWS_LISTED = 30
 
 
 class LoopLag:
@@ -230,14 +232,18 @@ async def _or(coro: Any, default: Any, what: str) -> Any:
         return default
 
 
+def _show_row(s: StreamView) -> dict[str, Any]:
+    return {"id": s.id, "title": s.title, "status": s.status, "rehearsal": s.rehearsal}
+
+
 @routes.get("/api/ops/overview")
 async def overview(request: web.Request) -> web.Response:
     """Health, live streams, recent sales and 15 minutes of chart history (admin)."""
     require(request, Role.ADMIN)
     app = request.app
     settings = app[SETTINGS]
-    streams = await _or(app[CATALOG].list_streams(), [], "streams")
-    streams = [s for s in streams if s.status == "live"]
+    every = await _or(app[CATALOG].list_streams(), [], "streams")
+    streams = [s for s in every if s.status == "live"]
     figures = await _or(app[ROOM_HUB].figures([s.id for s in streams]), {}, "room figures")
     relay = app.get(RELAY)
     b = await _or(backlog(app[REDIS], settings.redis_prefix), None, "persister backlog")
@@ -260,6 +266,8 @@ async def overview(request: web.Request) -> web.Response:
             "server_time_ms": int(time.time() * 1000),
             "health": health,
             "streams": [_stream_row(s, figures.get(s.id, unknown), relay) for s in streams],
+            # The newest shows, live or not, for the page's analytics picker.
+            "shows": [_show_row(s) for s in every[:SHOWS_LISTED]],
             "sales": await _or(_sales_with_totals(app, None), [], "sales"),
             "series": app[PULSE].series(),
         }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -118,3 +119,79 @@ async def test_the_room_shows_reviews_and_your_data(
     assert await page.locator("#mydata").count() == 1
     assert not await page.locator("#mydata").get_attribute("hidden")
     await screenshot(page, "room-reviews-phone")
+
+
+async def _lot_won_and_paid(admin: Api, buyer: Api, stream_id: str, product_id: int) -> None:
+    """A one-second lot of the show that ``buyer`` wins at 1500 and pays."""
+    body = {"product_id": product_id, "start_cents": 1500, "increment_cents": 100,
+            "duration_s": 1, "window_s": 0, "stream_id": stream_id}  # fmt: skip
+    lot = await admin.call("POST", "/api/lots", body, 201)
+    await admin.call("POST", f"/api/lots/{lot['id']}/open")
+    buyer.headers["Idempotency-Key"] = "lot"
+    await buyer.call("POST", f"/api/lots/{lot['id']}/bids", {"amount_cents": 1500}, 201)
+
+    async def won() -> Any:
+        now = await buyer.call("GET", f"/api/lots/{lot['id']}")
+        return now["order_id"] if now["state"] == "won" else None
+
+    order_id = await eventually(won, what="the lot closed")
+    await buyer.call("POST", f"/api/orders/{order_id}/pay")
+
+
+async def test_the_ops_page_charts_a_shows_analytics(
+    browser: Any, live_server: LiveServer, http: aiohttp.ClientSession, host_api: Api
+) -> None:
+    """Picked on the ops page, a show with orders (a lot's among them) gets totals and charts."""
+    stream_id = await new_show(host_api, f"Ops chart {uuid.uuid4().hex[:4]}")
+    admin = Api(live_server, http, live_server.token("admin", "ops"))
+    product = await admin.call("POST", "/api/products", {"name": "Jug", "price_cents": 2000}, 201)
+    body = {"product_id": product["id"], "quantity": 5, "per_user_limit": 1, "stream_id": stream_id}
+    sale = await admin.call("POST", "/api/sales", body, 201)
+    await admin.call("POST", f"/api/sales/{sale['id']}/open")
+    for user in ("oa", "ob"):
+        buyer = Api(live_server, http, live_server.token("viewer", user))
+        buyer.headers["Idempotency-Key"] = "k"
+        order = (await buyer.call("POST", f"/api/sales/{sale['id']}/buy", {}, 201))["order"]
+        if user == "oa":
+            await buyer.call("POST", f"/api/orders/{order['id']}/pay")
+    await _lot_won_and_paid(admin, buyer, stream_id, product["id"])
+
+    async def persisted() -> bool:
+        report = await admin.call("GET", f"/api/streams/{stream_id}/analytics")
+        return report["totals"]["paid_orders"] == 2
+
+    await eventually(persisted, what="the orders reached SQL")
+    token = live_server.token("admin", "ops")
+    page = await open_page(browser, f"{live_server.url}/ops#token={token}", DESKTOP,
+                           accept_downloads=True)  # fmt: skip
+    await page.wait_for_selector(f'#an-stream option[value="{stream_id}"]', state="attached")
+    await page.select_option("#an-stream", stream_id)
+    await page.wait_for_selector('#an-totals dd[data-key="orders"]')
+    totals = {
+        key: await page.locator(f'#an-totals dd[data-key="{key}"]').inner_text()
+        for key in ("orders", "paid_orders", "gmv_cents")
+    }
+    assert totals == {"orders": "3", "paid_orders": "2", "gmv_cents": "$55.00"}
+    for key in ("orders", "gmv_cents"):
+        canvas = page.locator(f'#an-charts canvas[data-key="{key}"]')
+        assert int(await canvas.get_attribute("data-points") or 0) >= 1, key
+    # The orders line is really drawn: pixels of its colour (#ff5a36) on the canvas.
+    drawn = await page.evaluate("""() => {
+        const c = document.querySelector('#an-charts canvas[data-key="orders"]');
+        const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+        let n = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i] > 240 && Math.abs(d[i + 1] - 90) < 12
+            && Math.abs(d[i + 2] - 54) < 12 && d[i + 3] > 240) n++;
+        return n;
+    }""")
+    assert drawn > 10
+    assert await page.is_visible("#an-csv")
+    async with page.expect_download() as download:
+        await page.click("#an-csv")
+    saved = Path(await (await download.value).path())
+    csv_text = await asyncio.to_thread(saved.read_text)
+    assert csv_text.startswith("minute_ms,")
+    assert sum(int(row.split(",")[-1]) for row in csv_text.splitlines()[1:]) == 5500  # GMV
+    await page.locator("#show-analytics").scroll_into_view_if_needed()
+    await screenshot(page, "ops-analytics-desktop")
+    assert page.errors == []

@@ -15,6 +15,20 @@ from tests.browser.conftest import (
 )
 
 
+async def studio_desk(browser: Any, live_server: LiveServer, stream_id: str, desk: str,
+                      form: str, fields: dict[str, Any]) -> Any:  # fmt: skip
+    """The host's studio with its ``desk`` (lot or draw) form filled with ``fields`` and sent."""
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.click(f"#{desk}-desk summary")
+    for name, value in fields.items():
+        await studio.fill(f"#{form}-{name}", str(value))
+    await studio.click(f"#{form}-create")
+    return studio
+
+
 async def text_of(page: Any, selector: str) -> str:
     """The element's text (empty when missing)."""
     return (await page.text_content(selector)) or ""
@@ -123,16 +137,8 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
                           + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
     await dee.wait_for_selector("body[data-state=waiting]")
-    token = live_server.token("host", "hana", "Hana")
-    studio = await open_page(
-        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
-    )
-    await studio.click("#draw-desk summary")
-    await studio.fill("#df-product", str(product["id"]))
-    await studio.fill("#df-price", "19900")
-    await studio.fill("#df-units", "1")
-    await studio.fill("#df-window", "600")
-    await studio.click("#df-create")
+    fields = {"product": product["id"], "price": 19900, "units": 1, "window": 600}
+    studio = await studio_desk(browser, live_server, stream_id, "draw", "df", fields)
     await studio.wait_for_selector("#draw-now:not([hidden])")
     status = await text_of(studio, "#draw-status")
     assert "0 entered" in status and "closes in" in status, status
@@ -185,3 +191,35 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     )
     assert others == {"orders": []}
     assert studio.errors == [] and dee.errors == []
+
+
+async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """The studio's auction desk creates and opens a lot, then lists bids with bidder ids."""
+    stream_id = await new_show(host_api, "Lot desk")
+    product = await host_api.call(
+        "POST", "/api/products", {"name": "Kettle", "price_cents": 3000}, status=201
+    )
+    fields = {"product": product["id"], "start": 2500, "inc": 100, "duration": 120}
+    studio = await studio_desk(browser, live_server, stream_id, "lot", "lf", fields)
+
+    async def opened() -> str:
+        status = await text_of(studio, "#lot-status")
+        return status if "open" in status else ""
+
+    status = await eventually(opened, 10, "the studio shows the open lot")
+    assert "Starts at $25.00" in status, status
+    lot_id = int(status.split("#")[1].split(" ")[0])
+    lot = await host_api.call("GET", f"/api/lots/{lot_id}")
+    assert (lot["state"], lot["stream_id"], lot["start_cents"]) == ("open", stream_id, 2500)
+    bidder = Api(live_server, host_api.session, live_server.token("viewer", "ivy", "Ivy"))
+    bidder.headers["Idempotency-Key"] = "b1"
+    await bidder.call("POST", f"/api/lots/{lot_id}/bids", {"amount_cents": 2600}, status=201)
+
+    async def listed() -> bool:
+        return "ivy: $26.00" in await text_of(studio, "#lot-bids")
+
+    await eventually(listed, 10, "the studio lists Ivy's bid with her id")
+    assert "Current bid $26.00" in await text_of(studio, "#lot-status")
+    assert studio.errors == []

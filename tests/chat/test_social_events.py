@@ -56,7 +56,7 @@ async def test_a_group_opens_fills_and_expires_in_the_room_on_two_servers_once(
     client: TestClient, other: TestClient, auth: Auth, signer: TokenSigner
 ) -> None:
     sid = await make_stream(client, auth)
-    sale = await make_sale(client, auth, quantity=6, limit=1, stream_id=sid)
+    sale = await make_sale(client, auth, quantity=6, limit=1, stream_id=sid, host="hostess")
     one = await connect(client, f"/ws/rooms/{sid}")
     two = await connect(other, f"/ws/rooms/{sid}")
     host = auth("host", "hostess")
@@ -137,7 +137,7 @@ async def test_a_coupon_drop_is_claimed_out_in_the_room(
 ) -> None:
     sid = await make_stream(client, auth)
     elsewhere = await make_stream(client, auth)
-    sale = await make_sale(client, auth, quantity=6, limit=1, stream_id=sid)
+    sale = await make_sale(client, auth, quantity=6, limit=1, stream_id=sid, host="hostess")
     one = await connect(client, f"/ws/rooms/{sid}")
     two = await connect(other, f"/ws/rooms/{sid}")
     body = {"kind": "amount", "value": 500, "count": 2, "expires_s": 60,

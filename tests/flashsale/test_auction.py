@@ -9,17 +9,10 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from flashsale.auction import (
-    AuctionEvent,
-    Auctions,
-    AuctionSweeper,
-    BidTooLow,
-    LotClosed,
-    LotNotOpen,
-    NoRunnerUp,
-)
+from flashsale.auction import Auctions, AuctionSweeper
 from flashsale.audit import audit_sale
 from flashsale.errors import NotOpen
+from flashsale.lot import AuctionEvent, BidTooLow, LotClosed, LotNotOpen, NoRunnerUp
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from flashsale.sweeper import Sweeper
@@ -69,6 +62,22 @@ async def until_closed(auctions: Auctions, lot_id: int, timeout_s: float = 15.0)
             return lot.state
         await asyncio.sleep(0.02)
     raise AssertionError(f"lot {lot_id} never closed")
+
+
+async def keys_naming(core: Core, user: str) -> list[bytes]:
+    """The Redis keys (hashes, lists, sets, sorted sets) whose contents name ``user``."""
+    found = []
+    for key in await core.redis.keys(f"{core.prefix}:*"):
+        kind = (await core.redis.type(key)).decode()
+        dump = {
+            "hash": core.redis.hgetall,
+            "list": lambda k: core.redis.lrange(k, 0, -1),
+            "set": core.redis.smembers,
+            "zset": lambda k: core.redis.zrange(k, 0, -1),
+        }.get(kind)
+        if dump is not None and user.encode() in repr(await dump(key)).encode():
+            found.append(key)
+    return found
 
 
 async def until_heard(heard: Heard, pred: Callable[[AuctionEvent], bool]) -> None:
@@ -175,7 +184,8 @@ async def test_reserve_not_met_and_runner_up_offer(core: Core, auctions: Auction
                                        reserve_cents=1000)  # fmt: skip
     await auctions.open_lot(unsold.id)
     await auctions.bid(unsold.id, "ann", "k", 500)
-    lot = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1, hold_s=1)
+    # A 3 s hold: with 1 s, a loaded machine let it lapse before "bob still holds it" ran.
+    lot = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1, hold_s=3)
     await auctions.open_lot(lot.id)
     await auctions.bid(lot.id, "ann", "k", 100)
     await auctions.bid(lot.id, "bob", "k", 150)
@@ -204,26 +214,47 @@ async def test_reserve_not_met_and_runner_up_offer(core: Core, auctions: Auction
 async def test_erasing_a_bidder_leaves_no_id_in_the_lot_and_the_audit_passes(
     core: Core, auctions: Auctions
 ) -> None:
-    """DELETE /api/me/data's Redis pass pseudonymises bids, the winner and the winning order."""
+    """DELETE /api/me/data's Redis pass pseudonymises bids, the winner and the winning order.
+
+    A lot still running and a draw still open hold no order records yet: erased all the same.
+    """
+    from flashsale.draw import Draws
     from flashsale.privacy import SaleForgetter
 
     product = await core.catalog.create_product("Bowl", 1000)
     lot = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=1)
-    await auctions.open_lot(lot.id)
+    running = await auctions.create_lot(product.id, OPS, 100, 10, duration_s=60)
+    for opened in (lot, running):
+        await auctions.open_lot(opened.id)
     await auctions.bid(lot.id, "zed-erase", "k1", 100, public_name="Zed")
     await auctions.bid(lot.id, "amy", "k1", 110)
     await auctions.bid(lot.id, "zed-erase", "k2", 120, public_name="Zed")
+    await auctions.bid(running.id, "zed-erase", "k1", 100, public_name="Zed")
+    draws = Draws(core.redis, core.sales, core.prefix, b"entry key")
+    drawn = await core.sales.create_sale(product.id, 1, 1, OPS, hold_s=300)
+    await draws.create(drawn.id, window_s=600, by=OPS)
+    await draws.enter(drawn.id, "zed-erase")
     assert await until_closed(auctions, lot.id) == "won"
     await SaleForgetter(core.redis, core.ledger, core.prefix).forget("zed-erase", "erased-1")
-    for key in await core.redis.keys(f"{core.prefix}:*"):
-        kind = (await core.redis.type(key)).decode()
-        dump = {
-            "hash": core.redis.hgetall,
-            "list": lambda k: core.redis.lrange(k, 0, -1),
-            "set": core.redis.smembers,
-            "zset": lambda k: core.redis.zrange(k, 0, -1),
-        }.get(kind)
-        if dump is not None:
-            assert b"zed-erase" not in repr(await dump(key)).encode(), key
+    assert await keys_naming(core, "zed-erase") == []
     assert (await auctions.get_lot(lot.id)).winner == "erased-1"
+    assert (await auctions.bid_history(running.id))[0]["user_id"] == "erased-1"
     await audit_ok(core, lot.id)
+
+
+async def test_bids_of_many_lots_share_a_round_trip_even_after_redis_forgets_the_script(
+    core: Core, auctions: Auctions
+) -> None:
+    """Concurrent bids on several lots ride one pipeline; a NOSCRIPT reloads, no bid is lost."""
+    product = await core.catalog.create_product("Jug", 1000)
+    lots = [await auctions.create_lot(product.id, OPS, 100, 10, duration_s=30)
+            for _ in range(3)]  # fmt: skip
+    for lot in lots:
+        await auctions.open_lot(lot.id)
+    await core.redis.script_flush()  # as after a Redis restart or a Cluster failover
+    bids = [auctions.bid(lot.id, f"u{n}", "k", 100 + 10 * n) for lot in lots for n in range(4)]
+    results = await asyncio.gather(*bids, return_exceptions=True)
+    assert all(not isinstance(r, BaseException) for r in results), results
+    for lot in lots:
+        now = await auctions.get_lot(lot.id)
+        assert (now.bids, now.bid_cents) == (4, 130)

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from inventory.rehearsal import is_rehearsal_sale
 from tests.chat.test_room_ws import Auth, connect, make_stream, token
 from tests.flashsale.helpers import make_sale
 from web.auth import TokenSigner
-from web.keys import ATTRIBUTION, SHOW_TALLY
+from web.keys import ATTRIBUTION, DATABASE, SHOW_TALLY
 
 
 async def _report(client: TestClient, sid: str, auth: Auth, until: Any) -> dict[str, Any]:
@@ -132,3 +133,72 @@ async def test_the_beacon_is_rate_limited(client: TestClient, auth: Auth) -> Non
     sid = await make_stream(client, auth)
     codes = [(await client.post(f"/api/streams/{sid}/beacon", json={})).status for _ in range(15)]
     assert codes[:10] == [202] * 10 and 429 in codes[10:]
+
+
+async def _won_and_paid_lot(
+    client: TestClient, auth: Auth, sid: str, buyer: str
+) -> tuple[int, str]:
+    """A lot of ``sid`` that ``buyer`` won at 1500 and paid; its id and its order's."""
+    r = await client.post("/api/products", json={"name": "Vase", "price_cents": 900},
+                          headers=auth("admin", "ops"))  # fmt: skip
+    assert r.status == 201, await r.text()
+    r = await client.post("/api/lots", headers=auth("host", "hostess"), json={
+        "product_id": (await r.json())["id"], "start_cents": 1000, "increment_cents": 500,
+        "duration_s": 1, "window_s": 0, "stream_id": sid,
+    })  # fmt: skip
+    assert r.status == 201, await r.text()
+    lot_id = (await r.json())["id"]
+    r = await client.post(f"/api/lots/{lot_id}/open", headers=auth("host", "hostess"))
+    assert r.status == 200, await r.text()
+    for key, cents in (("b1", 1000), ("b2", 1500)):
+        headers = {**auth("viewer", buyer), "Idempotency-Key": key}
+        r = await client.post(f"/api/lots/{lot_id}/bids", json={"amount_cents": cents},
+                              headers=headers)  # fmt: skip
+        assert r.status == 201, await r.text()
+    for _ in range(150):  # the sweeper closes it by Redis's clock
+        lot = await (await client.get(f"/api/lots/{lot_id}", headers=auth("viewer", buyer))).json()
+        if lot["state"] == "won":
+            break
+        await asyncio.sleep(0.05)
+    assert lot["state"] == "won" and lot["order_id"], lot
+    r = await client.post(f"/api/orders/{lot['order_id']}/pay", headers=auth("viewer", buyer))
+    assert r.status == 200, await r.text()
+    return int(lot_id), lot["order_id"]
+
+
+async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
+    client: TestClient, auth: Auth
+) -> None:
+    """A lot's sale names no stream, yet its order is the show's sale; a rehearsal's is not.
+
+    The winner finds it among their orders of the show too (the room's "Your orders").
+    """
+    sid = await make_stream(client, auth)
+    _, order_id = await _won_and_paid_lot(client, auth, sid, "amy")
+    report = await _report(client, sid, auth, lambda r: r["totals"]["paid_orders"] == 1)
+    t = report["totals"]
+    assert (t["orders"], t["paid_orders"], t["gmv_cents"], t["paid_cents"], t["units"]) == (
+        1, 1, 1500, 1500, 1
+    )  # fmt: skip
+    [product] = report["products"]
+    assert (product["name"], product["orders"], product["gmv_cents"]) == ("Vase", 1, 1500)
+    assert sum(m["gmv_cents"] for m in report["by_minute"]) == 1500
+    host = auth("host", "hostess")
+    r = await client.get(f"/api/streams/{sid}/analytics?format=csv", headers=host)
+    rows = list(csv.DictReader(io.StringIO(await r.text())))
+    assert sum(int(row["paid_orders"]) for row in rows) == 1
+    assert sum(int(row["gmv_cents"]) for row in rows) == 1500
+    r = await client.get(f"/api/me/orders?stream_id={sid}", headers=auth("viewer", "amy"))
+    assert [(o["id"], o["state"]) for o in (await r.json())["orders"]] == [(order_id, "paid")]
+    # Another show's analytics do not count it; a rehearsal's lot counts nowhere.
+    other = await make_stream(client, auth)
+    r = await client.get(f"/api/streams/{other}/analytics", headers=auth("host", "hostess"))
+    assert (await r.json())["totals"]["orders"] == 0
+    practice = f"p{other}"
+    body = {"id": practice, "title": "Practice", "rehearsal": True}
+    r = await client.post("/api/streams", headers=host, json=body)
+    assert r.status == 201, await r.text()
+    practice_lot, _ = await _won_and_paid_lot(client, auth, practice, "bea")
+    assert await is_rehearsal_sale(client.app[DATABASE], practice_lot)
+    r = await client.get(f"/api/streams/{practice}/analytics", headers=auth("host", "hostess"))
+    assert (await r.json())["totals"]["orders"] == 0

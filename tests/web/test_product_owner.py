@@ -22,7 +22,7 @@ async def call(
     return r.status, await r.json()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)
 async def test_the_owner_edits_others_cannot_and_orders_keep_their_price(
     client: TestClient, auth: Auth
 ) -> None:

@@ -1,18 +1,24 @@
 // ops.js: the operator's dashboard. Every 2 s it reads GET /api/ops/overview (admin) and draws
 // health tiles, three 15-minute charts (buys/s, viewers, chat/min) on hand-drawn canvases,
-// the live streams and the recent sales; each sale's audit runs from its row.
+// the live streams and the recent sales; each sale's audit runs from its row. One show picked
+// from the newest (a live one first) gets its analytics charted as in the studio (analytics.js).
 
+import { downloadCsv, renderMinuteCharts, renderTotals } from "./analytics.js";
 import { api, clearSession, token } from "./api.js";
 import { LineChart } from "./chart.js";
 import { $, button, el, show } from "./dom.js";
-import { applyI18n, langSwitch, money, number, onLangChange, t, time } from "./i18n.js";
+import { applyI18n, errorText, langSwitch, money, number, onLangChange, t, time } from "./i18n.js";
 import { signInFor } from "./signinform.js";
 
 const REFRESH_MS = 2000;
+// A report rolls the show's counters into SQL first: fetched on a pick, then this often.
+const ANALYTICS_MS = 30_000;
 const audits = new Map(); // sale id -> {ok, problems} | "running"
 let data = null;
 let charts = null;
 let failures = 0;
+let picked = null; // the show whose analytics are charted
+let analytics = null; // its last report
 
 function tile(label, value, level, detail) {
   const li = el("li", `tile tile-${level}`);
@@ -84,9 +90,9 @@ function renderStreams(streams) {
       const tr = el("tr");
       const a = el("a", null, s.title || s.id);
       a.href = `/live/${encodeURIComponent(s.id)}`;
-      // The show's analytics (charts, CSV) open in the studio: studio-analytics.js.
-      const an = el("a", "small", t("analytics.open"));
-      an.href = `/studio/${encodeURIComponent(s.id)}#analytics`;
+      // The show's analytics are charted in the panel above.
+      const an = button(t("analytics.open"), "btn-small btn-ghost", () => pick(s.id));
+      an.setAttribute("aria-label", t("ops.analytics.chartLabel", { title: s.title || s.id }));
       const title = el("span");
       title.append(a, " · ", an);
       // Its audience may be synthetic: the charts above leave it out.
@@ -172,12 +178,63 @@ function renderSales(sales) {
   show($("sales-empty"), sales.length === 0);
 }
 
+function renderShows(shows) {
+  const select = $("an-stream");
+  if (!picked && shows.length) picked = (shows.find((s) => s.status === "live") || shows[0]).id;
+  const options = shows.map((s) => {
+    const o = el("option", null, `${s.title || s.id} · ${t(`ops.analytics.status.${s.status}`)}`);
+    o.value = s.id;
+    return o;
+  });
+  if (picked && !shows.some((s) => s.id === picked)) {
+    const o = el("option", null, picked);
+    o.value = picked;
+    options.push(o);
+  }
+  select.replaceChildren(...options);
+  select.value = picked || "";
+  show($("an-empty"), !picked);
+  show($("an-csv"), Boolean(picked));
+}
+
+function renderAnalytics() {
+  if (!analytics) return;
+  renderTotals($("an-totals"), analytics.totals);
+  renderMinuteCharts($("an-charts"), analytics.by_minute);
+}
+
+async function loadAnalytics() {
+  if (!picked) return;
+  const id = picked;
+  try {
+    const r = await api(`/api/streams/${encodeURIComponent(id)}/analytics`);
+    if (id !== picked) return; // another show was picked meanwhile
+    analytics = r;
+    $("an-error").textContent = "";
+    renderAnalytics();
+  } catch (e) {
+    if (id === picked) $("an-error").textContent = t("common.error", { message: errorText(e) });
+  }
+}
+
+function pick(id) {
+  picked = id;
+  analytics = null;
+  $("an-totals").replaceChildren();
+  $("an-charts").replaceChildren();
+  if (data) renderShows(data.shows || []);
+  $("show-analytics").scrollIntoView({ block: "nearest" });
+  loadAnalytics();
+}
+
 function render() {
   if (!data) return;
+  renderShows(data.shows || []);
   renderTiles(data.health);
   renderCharts(data.series, data.server_time_ms);
   renderStreams(data.streams);
   renderSales(data.sales);
+  renderAnalytics();
   $("updated").textContent = t("ops.updated", { time: time(data.server_time_ms) });
 }
 
@@ -208,9 +265,16 @@ async function main() {
   const me = await signInFor((m) => m.role === "admin", "ops.signin.notAdmin");
   if (!me) return;
   show($("view-ops"), true);
+  $("an-stream").addEventListener("change", (e) => pick(e.target.value));
+  $("an-csv").addEventListener("click", () => picked && downloadCsv(picked));
   await refresh();
+  await loadAnalytics();
   setInterval(refresh, REFRESH_MS);
-  addEventListener("resize", () => data && renderCharts(data.series, data.server_time_ms));
+  setInterval(loadAnalytics, ANALYTICS_MS);
+  addEventListener("resize", () => {
+    if (data) renderCharts(data.series, data.server_time_ms);
+    renderAnalytics();
+  });
 }
 
 main();
