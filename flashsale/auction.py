@@ -128,7 +128,7 @@ class Auctions:
         # It copies the stream's rehearsal flag all the same: a practice lot's order is no sale.
         sale = await self._sales.create_sale(
             product_id, 1, 1, by, price_cents=start_cents, duration_s=duration_s,
-            hold_s=hold_s, rehearsal_of=stream_id,
+            hold_s=hold_s, lot_stream_id=stream_id,
         )  # fmt: skip
         k = LotKeys.of(self._prefix, sale.id)
         await guarded(self._redis.hset(k.lot, mapping={

@@ -113,7 +113,7 @@ class SaleService:
         hold_s: int = 300,
         starts_at_ms: int | None = None,
         stream_id: str | None = None,
-        rehearsal_of: str | None = None,
+        lot_stream_id: str | None = None,
     ) -> SaleView:
         """Create a scheduled sale of a product ``by`` owns (or any, for an admin).
 
@@ -129,7 +129,7 @@ class SaleService:
         end = start + duration_s * 1000 if start else NOT_SCHEDULED_END_MS
         rec = await self._ledger.create_sale(
             product_id, price, quantity, per_user_limit, start, end, hold_s, by.user_id, stream_id,
-            rehearsal_of,
+            lot_stream_id,
         )  # fmt: skip
         await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
         self._stream_of.put(rec.id, stream_id)

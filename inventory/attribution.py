@@ -25,6 +25,7 @@ from inventory.models import (
     Product,
     ProductCommission,
     Sale,
+    sale_stream,
 )
 from inventory.rehearsal import real_sale
 
@@ -98,13 +99,14 @@ class Attribution:
 
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""
+        stream = sale_stream()  # a lot's order is attributed in its show like any other
         touched = and_(AttributionTouch.user_id == Order.user_id,
-                       AttributionTouch.stream_id == Sale.stream_id)  # fmt: skip
+                       AttributionTouch.stream_id == stream)  # fmt: skip
         query = (
             select(
                 Order.id,
                 Order.created_at_ms,
-                Sale.stream_id,
+                stream,
                 AttributionTouch.promoter_id,
                 AttributionTouch.at_ms,
                 ProductCommission.rate_bp,
@@ -114,7 +116,7 @@ class Attribution:
             .outerjoin(AttributionTouch, touched)
             .outerjoin(ProductCommission, ProductCommission.product_id == Sale.product_id)
             # A rehearsal's orders earn no commission: its buyers are practice or synthetic.
-            .where(OrderAttribution.order_id.is_(None), Sale.stream_id.is_not(None), real_sale())
+            .where(OrderAttribution.order_id.is_(None), stream.is_not(None), real_sale())
             .limit(limit)
         )
         now = _now_ms()

@@ -11,20 +11,19 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from inventory.database import Database
 from inventory.errors import NotFound
-from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream
+from inventory.models import ORDER_STATE_RANK, CouponRedemption, Order, Sale, Stream, sale_stream
 from inventory.outbox import current_ranks, record_transitions
 
 
 def in_stream(stream_id: str, lot_ids: Collection[int] = ()) -> ColumnElement[bool]:
     """A WHERE clause over ``Sale``: the stream's sales, and its auction lots' sales.
 
-    A lot's sale names no stream (the room's sale card must not offer it for buying): the
-    caller names the stream's lots (``Auctions.lot_ids_for_stream``), whose orders are the
-    show's all the same.
+    A lot's sale names its stream in ``lot_stream_id`` (the room's sale card must not offer it
+    for buying); lots made before that column existed are named by the caller
+    (``Auctions.lot_ids_for_stream``), whose orders are the show's all the same.
     """
-    if not lot_ids:
-        return Sale.stream_id == stream_id
-    return or_(Sale.stream_id == stream_id, Sale.id.in_(list(lot_ids)))
+    mine = sale_stream() == stream_id
+    return or_(mine, Sale.id.in_(list(lot_ids))) if lot_ids else mine
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,12 +105,12 @@ class Ledger:
         hold_s: int,
         created_by: str,
         stream_id: str | None = None,
-        rehearsal_of: str | None = None,
+        lot_stream_id: str | None = None,
     ) -> SaleRecord:
         """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one).
 
-        ``rehearsal_of`` names the stream whose flag to copy when the sale itself carries none
-        (a lot's sale: it sells in its stream without being offered on the room's sale card).
+        ``lot_stream_id``: the stream a lot's sale sells in without being offered on the room's
+        sale card (``stream_id`` stays None); its rehearsal flag is copied all the same.
         """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
@@ -121,11 +120,11 @@ class Ledger:
         # The flag is read inside the INSERT: a SELECT first would make this transaction a
         # reader that must then upgrade to a writer, which SQLite refuses under load ("database
         # is locked") instead of waiting.
-        flagged = stream_id if stream_id is not None else rehearsal_of
+        flagged = stream_id if stream_id is not None else lot_stream_id
         flag = select(Stream.rehearsal).where(Stream.id == flagged).scalar_subquery()
         stmt = (
             insert(Sale)
-            .values(**values, created_at_ms=int(time.time() * 1000))
+            .values(**values, created_at_ms=int(time.time() * 1000), lot_stream_id=lot_stream_id)
             .values(rehearsal=func.coalesce(flag, false()))
             .returning(Sale.id, Sale.rehearsal)
         )

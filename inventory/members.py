@@ -20,7 +20,7 @@ from sqlalchemy.orm import aliased
 
 from inventory.database import Database
 from inventory.errors import Conflict, InvalidInput
-from inventory.models import Order, PointsEntry, Sale, StoreMember, Stream
+from inventory.models import Order, PointsEntry, Sale, StoreMember, Stream, sale_stream
 from inventory.rehearsal import real_sale
 
 #: Points earned per 100 cents paid (1% back); one point is worth one cent when spent.
@@ -193,7 +193,7 @@ class Members:
         query = (
             select(Stream.host_id, Order.user_id, Order.id, Order.qty * Order.unit_price_cents)
             .join(Sale, Sale.id == Order.sale_id)
-            .join(Stream, Stream.id == Sale.stream_id)
+            .join(Stream, Stream.id == sale_stream())  # a won lot's order earns points too
             .join(StoreMember, member)
             .outerjoin(PointsEntry, credited)
             .where(Order.state == "paid", Order.created_at_ms >= StoreMember.joined_at_ms)

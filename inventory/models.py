@@ -2,7 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, false
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    false,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 #: Order states and their rank: a later event may only move an order to a higher rank,
@@ -65,6 +76,14 @@ class Sale(Base):
     # Copied from the stream when the sale is made, and frozen once the sale has orders:
     # a stream later switched to a real show must not turn practice orders into real ones.
     rehearsal: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A lot's sale sells in this stream without being offered on its flash-sale card (so
+    # stream_id stays NULL); attribution, points, webhooks and reports read sale_stream().
+    lot_stream_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+
+
+def sale_stream() -> ColumnElement[str | None]:
+    """The stream a sale sells in, a lot's included (NULL: none)."""
+    return func.coalesce(Sale.stream_id, Sale.lot_stream_id)
 
 
 class Order(Base):

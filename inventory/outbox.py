@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from inventory.database import Database
-from inventory.models import ORDER_STATE_RANK, Order, Product, Sale, WebhookEvent
+from inventory.models import ORDER_STATE_RANK, Order, Product, Sale, WebhookEvent, sale_stream
 
 if TYPE_CHECKING:  # the ledger imports this module to call record_transitions
     from inventory.ledger import OrderRecord
@@ -73,7 +73,7 @@ async def current_ranks(
 
 async def _sale_infos(session: AsyncSession, sale_ids: set[int]) -> dict[int, SaleInfo]:
     rows = await session.execute(
-        select(Sale.id, Sale.product_id, Sale.stream_id, Product.currency, Sale.rehearsal)
+        select(Sale.id, Sale.product_id, sale_stream(), Product.currency, Sale.rehearsal)
         .join(Product, Product.id == Sale.product_id)
         .where(Sale.id.in_(sale_ids))
     )

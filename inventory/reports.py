@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func, select
 
 from inventory.database import Database
-from inventory.models import Order, Sale
+from inventory.models import Order, Sale, sale_stream
 from inventory.rehearsal import real_sale
 
 #: Order states whose units are held by a buyer (and count towards a show's GMV).
@@ -74,7 +74,7 @@ class Reports:
                 func.coalesce(func.sum(Order.qty * Order.unit_price_cents), 0),
             )
             .join(Sale, Sale.id == Order.sale_id)
-            .where(Sale.stream_id == stream_id)
+            .where(sale_stream() == stream_id)  # its lots' orders included
             .group_by(Order.state)
         )
         totals = OrderTotals()

@@ -14,7 +14,7 @@ from inventory.rehearsal import is_rehearsal_sale
 from tests.chat.test_room_ws import Auth, connect, make_stream, token
 from tests.flashsale.helpers import make_sale
 from web.auth import TokenSigner
-from web.keys import ATTRIBUTION, DATABASE, SHOW_TALLY
+from web.keys import ATTRIBUTION, DATABASE, MEMBERS, SHOW_TALLY
 
 
 async def _report(client: TestClient, sid: str, auth: Auth, until: Any) -> dict[str, Any]:
@@ -140,7 +140,7 @@ async def _won_and_paid_lot(
 ) -> tuple[int, str]:
     """A lot of ``sid`` that ``buyer`` won at 1500 and paid; its id and its order's."""
     r = await client.post("/api/products", json={"name": "Vase", "price_cents": 900},
-                          headers=auth("admin", "ops"))  # fmt: skip
+                          headers=auth("host", "hostess"))  # fmt: skip
     assert r.status == 201, await r.text()
     r = await client.post("/api/lots", headers=auth("host", "hostess"), json={
         "product_id": (await r.json())["id"], "start_cents": 1000, "increment_cents": 500,
@@ -174,8 +174,24 @@ async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
     The winner finds it among their orders of the show too (the room's "Your orders").
     """
     sid = await make_stream(client, auth)
+    # amy came through pat's share link and is a member of the host's store.
+    r = await client.post(
+        f"/api/streams/{sid}/touch", json={"ref": "pat"}, headers=auth("viewer", "amy")
+    )
+    assert r.status == 200, await r.text()
+    r = await client.post("/api/stores/hostess/join", headers=auth("viewer", "amy"))
+    assert r.status == 201, await r.text()
     _, order_id = await _won_and_paid_lot(client, auth, sid, "amy")
+    await client.app[ATTRIBUTION].attribute_orders()
     report = await _report(client, sid, auth, lambda r: r["totals"]["paid_orders"] == 1)
+    # The lot's order is the show's in SQL too: credited to its promoter, earning points.
+    assert [(p["promoter_id"], p["paid_orders"], p["gmv_cents"]) for p in report["promoters"]] == [
+        ("pat", 1, 1500)
+    ]
+    members = client.app[MEMBERS]
+    await members.credit_paid_orders()  # (the app's own points pass may have run first)
+    membership = await members.membership("hostess", "amy")
+    assert membership is not None and membership.balance > 0
     t = report["totals"]
     assert (t["orders"], t["paid_orders"], t["gmv_cents"], t["paid_cents"], t["units"]) == (
         1, 1, 1500, 1500, 1
