@@ -61,8 +61,13 @@ class CrowdPlan:
 
     @property
     def open_ns(self) -> int:
-        """When the host means to open the sale (the start of sale-open delivery)."""
+        """When the host means to call open (the countdown starts then)."""
         return self.origin_ns + int(self.scenario.sale_at_s * 1e9)
+
+    @property
+    def opens_ns(self) -> int:
+        """When the sale is meant to open, after its countdown: sale-open delivery runs from it."""
+        return self.open_ns + int(self.scenario.countdown_s * 1e9)
 
     @property
     def end_ns(self) -> int:
@@ -132,7 +137,7 @@ class Crowd:
             ts = ramp + self.rng.random() * max(0.0, quiet - ramp)
             self.at(origin + int(ts * 1e9), self._leave)
         if plan.sale_id:
-            self.at(plan.open_ns, self._expect_open)
+            self.at(plan.opens_ns, self._expect_open)
 
     async def run(self) -> None:
         """Walk the schedule until the show's end, then let stragglers arrive and hang up."""
@@ -341,8 +346,8 @@ class Crowd:
             return
         v.last_sale = sale_id
         if delivered and v.live and self.plan.sale_id:  # a rehearsal's host opens unplanned
-            self.rec.latency("sale_open", self.plan.open_ns, now)
-            self.comp.arrived("open", self.plan.open_ns, now)
+            self.rec.latency("sale_open", self.plan.opens_ns, now)
+            self.comp.arrived("open", self.plan.opens_ns, now)
         if v.buyer:
             wait_ms = max(0, int(sale.get("starts_at_ms", 0)) - int(sale.get("server_time_ms", 0)))
             tap = now + wait_ms * 1_000_000 + int(v.tap_offset_s * 1e9)
