@@ -27,7 +27,7 @@ from inventory.errors import NotFound
 
 if TYPE_CHECKING:
     from flashsale.coupons import Claim, CouponDrop
-    from flashsale.groupbuy import GroupOffer, GroupResult, GroupView
+    from flashsale.group import GroupOffer, GroupResult, GroupView
 
 log = logging.getLogger("livesell.chat")
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from redis.asyncio import Redis
 
-from flashsale.groupbuy import GroupKeys, GroupView
+from flashsale.group import GroupKeys, GroupView
 from flashsale.order import OrderView
 from flashsale.redisguard import text
 

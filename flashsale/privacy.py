@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from flashsale.auction import LotForgetter
 from flashsale.coupons import CouponKeys
-from flashsale.groupbuy import GroupKeys
+from flashsale.group import GroupKeys
 from flashsale.keys import SaleKeys
 from flashsale.order import OrderView
 from flashsale.persister import Persister

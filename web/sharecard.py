@@ -20,7 +20,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from flashsale.groupbuy import GroupView
+from flashsale.group import GroupView
 from inventory.catalog import ProductView
 from inventory.errors import DomainError
 from web.keys import CATALOG, GROUP_BUYS, SALES, SETTINGS

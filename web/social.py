@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from flashsale.errors import BadSaleInput
-from flashsale.groupbuy import GroupBuys, GroupResult
+from flashsale.group import GroupResult
+from flashsale.groupbuy import GroupBuys
 from flashsale.groupreaper import GroupReaper
 from flashsale.points import points_accrual
 from flashsale.sweeper import Repeat, running

@@ -11,13 +11,13 @@ import pytest
 
 from flashsale.audit import audit_sale
 from flashsale.errors import LimitReached, SoldOut
+from flashsale.group import sale_id_of_group
 from flashsale.groupbuy import (
     GroupBuys,
     GroupExpired,
     GroupFull,
     LeftGroup,
     NoGroupOffer,
-    sale_id_of_group,
 )
 from flashsale.groupreaper import GroupReaper
 from flashsale.persister import Persister

@@ -9,7 +9,7 @@ from redis.crc import key_slot
 
 from chat.keys import RoomKeys
 from flashsale.coupons import CouponKeys
-from flashsale.groupbuy import GroupKeys
+from flashsale.group import GroupKeys
 from flashsale.keys import SaleKeys
 from flashsale.lot import LotKeys
 from inventory.redisclient import cluster_seeds, is_cluster_url

@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 
 from aiohttp.test_utils import TestClient
 
-from flashsale.groupbuy import GroupView
+from flashsale.group import GroupView
 from inventory.catalog import ProductView
 from tests.flashsale.helpers import Auth
 from web.sharecard import group_card
