@@ -135,7 +135,7 @@ class Auctions:
             "state": "scheduled", "product": product_id, "start": start_cents,
             "inc": increment_cents, "reserve": reserve_cents, "duration_ms": duration_s * 1000,
             "window_ms": window_s * 1000, "extend_ms": extend_s * 1000, "end_ms": 0, "bid": 0,
-            "nbids": 0, "stream": stream_id or "", "leader_name": "",
+            "nbids": 0, "stream": stream_id or "", "leader_name": "", "seller": by.user_id,
         }))  # fmt: skip
         if stream_id is not None:
             await guarded(

@@ -46,6 +46,12 @@ class BidTooLow(Conflict):
     code = "bid_too_low"
 
 
+class OwnLot(Conflict):
+    """The lot's seller may not bid on it (shill bidding)."""
+
+    code = "own_lot"
+
+
 class NoRunnerUp(Conflict):
     """The lot cannot be offered to a runner-up (the winner still holds it, or nobody is left)."""
 
@@ -57,6 +63,7 @@ BID_ERRORS: dict[str, type[DomainError]] = {
     "lot_not_open": LotNotOpen,
     "lot_closed": LotClosed,
     "bid_too_low": BidTooLow,
+    "own_lot": OwnLot,
     "too_many_attempts": errors.TooManyAttempts,
 }
 

@@ -1,13 +1,14 @@
 -- Accept or refuse a batch of bids on one lot, atomically, by Redis's clock. Loaded after
 -- auction_common.lua. KEYS: lot, bids, meta, users, orders, holds, events, bid idempotency
 -- ARGV: n, then n quads (user, idempotency key, amount, public name or '')
--- A bid is accepted when the lot is open, Redis's clock is before its end, and the amount is
+-- A bid is accepted when the lot is open, Redis's clock is before its end, the bidder is not
+-- the lot's seller (who would bid their own price up), and the amount is
 -- at least the start (first bid) or the current bid plus the increment. A bid within the
 -- extension window of the end moves the end to ``now + extend_ms``.
 -- Returns per bid {code, amount, end_ms, bids, current}; ends with {'#', last accepted
 -- bid's amount, end_ms, bids, leader name, extended (0/1)} for the room.
 local lot = redis.call('HMGET', KEYS[1], 'state', 'start', 'inc', 'end_ms', 'window_ms',
-  'extend_ms', 'bid', 'nbids')
+  'extend_ms', 'bid', 'nbids', 'seller')
 local n = tonumber(ARGV[1])
 local out = {}
 if not lot[1] then
@@ -18,7 +19,7 @@ if not lot[1] then
 end
 local state, start, inc = lot[1], tonumber(lot[2]), tonumber(lot[3])
 local end_ms, window, extend = tonumber(lot[4]), tonumber(lot[5]), tonumber(lot[6])
-local bid, nbids = tonumber(lot[7]), tonumber(lot[8])
+local bid, nbids, seller = tonumber(lot[7]), tonumber(lot[8]), lot[9]
 local accepted, extended, leader_name = false, 0, ''
 for i = 0, n - 1 do
   local user, key, amount, name = ARGV[2 + i * 4], ARGV[3 + i * 4], tonumber(ARGV[4 + i * 4]),
@@ -31,6 +32,8 @@ for i = 0, n - 1 do
     out[i + 1] = {'lot_not_open', 0, end_ms, nbids, bid}
   elseif state ~= 'open' or now >= end_ms then
     out[i + 1] = {'lot_closed', 0, end_ms, nbids, bid}
+  elseif user == seller then
+    out[i + 1] = {'own_lot', 0, end_ms, nbids, bid}
   else
     local tries = redis.call('HINCRBY', KEYS[8], '#|' .. user, 1)
     local least = nbids == 0 and start or bid + inc

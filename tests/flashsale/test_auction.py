@@ -12,7 +12,7 @@ import pytest
 from flashsale.auction import Auctions, AuctionSweeper
 from flashsale.audit import audit_sale
 from flashsale.errors import NotOpen
-from flashsale.lot import AuctionEvent, BidTooLow, LotClosed, LotNotOpen, NoRunnerUp
+from flashsale.lot import AuctionEvent, BidTooLow, LotClosed, LotNotOpen, NoRunnerUp, OwnLot
 from flashsale.persister import Persister
 from flashsale.reaper import Reaper
 from flashsale.sweeper import Sweeper
@@ -158,6 +158,8 @@ async def test_bids_are_idempotent_refused_before_open_and_not_buyable(
     await auctions.open_lot(lot.id)
     with pytest.raises(BidTooLow):
         await auctions.bid(lot.id, "ann", "k0", 499)
+    with pytest.raises(OwnLot):  # its seller may not bid its price up
+        await auctions.bid(lot.id, OPS.user_id, "k0", 500)
     first = await auctions.bid(lot.id, "ann", "k1", 500, public_name="Ann")
     await until_heard(heard, lambda e: e.lot["bid_cents"] == 500)
     again = await auctions.bid(lot.id, "ann", "k1", 500)
