@@ -182,6 +182,7 @@ async def test_a_lot_won_and_paid_counts_in_its_streams_analytics(
     r = await client.post("/api/stores/hostess/join", headers=auth("viewer", "amy"))
     assert r.status == 201, await r.text()
     _, order_id = await _won_and_paid_lot(client, auth, sid, "amy")
+    await _report(client, sid, auth, lambda r: r["totals"]["paid_orders"] == 1)  # in SQL now
     await client.app[ATTRIBUTION].attribute_orders()
     report = await _report(client, sid, auth, lambda r: r["totals"]["paid_orders"] == 1)
     # The lot's order is the show's in SQL too: credited to its promoter, earning points.
