@@ -227,10 +227,19 @@ async def _rush(server: Server, args: argparse.Namespace) -> dict[str, Any]:
     ]
     out: dict[str, Any] = {}
     for name, step in steps:
-        before = await _await_quiet(args.quiet_wait)
-        out[name] = await step()
-        out[name]["others_busy_cores_before"] = before
-        print(f"rush {name:7s} {json.dumps(out[name])}", flush=True)
+        # The burst is over in half a second, so one run is at the mercy of a passing job:
+        # it runs once per round and the run with the median last answer is reported.
+        tries = []
+        for _ in range(args.runs if name == "burst" else 1):
+            before = await _await_quiet(args.quiet_wait)
+            result = await step()
+            result["others_busy_cores_before"] = before
+            print(f"rush {name:7s} {json.dumps(result)}", flush=True)
+            tries.append(result)
+        tries.sort(key=lambda r: float(r.get("last_answer_after_first_tap_s", 0.0)))
+        out[name] = tries[len(tries) // 2]
+        if len(tries) > 1:
+            out[name]["last_answer_runs_s"] = [r["last_answer_after_first_tap_s"] for r in tries]
     return out
 
 
