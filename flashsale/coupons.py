@@ -22,7 +22,6 @@ from flashsale.keys import SaleKeys, sale_id_of_order
 from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import SaleService
-from flashsale.streamcache import StreamCache
 from inventory.catalog import Actor
 from inventory.errors import Conflict, DomainError, Gone, NotFound
 from inventory.luascript import load_script
@@ -183,7 +182,6 @@ class Coupons:
         self._sales = sales
         self._prefix = prefix
         self._observer: SaleObserver = observer or NullObserver()
-        self._streams = StreamCache(sales)
         # Concurrent claims of one sale ride one script call, as buys do.
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
         self._claim = load_script(redis, "flashsale", "coupon_claim")
@@ -195,7 +193,7 @@ class Coupons:
 
     async def _emit(self, kind: SaleEventKind, drop: CouponDrop, remaining: int) -> None:
         try:
-            stream = await self._streams.stream_of(drop.sale_id)
+            stream = await self._sales.stream_of(drop.sale_id)
             self._observer.sale_event(SaleEvent(
                 kind, drop.sale_id, stream, remaining, int(time.time() * 1000),
                 ref_id=drop.id, size=drop.total, count=drop.left, deadline_ms=drop.expires_at_ms,
@@ -310,7 +308,7 @@ class Coupons:
             return CouponPayment(order, drop_id, int(reply[2]))
         try:
             self._observer.sale_event(SaleEvent(
-                "paid", sale_id, await self._streams.stream_of(sale_id), int(reply[3]),
+                "paid", sale_id, await self._sales.stream_of(sale_id), int(reply[3]),
                 int(time.time() * 1000), order_id=order_id, user_id=user_id, qty=order.qty,
                 ref_id=drop_id,
             ))  # fmt: skip

@@ -33,7 +33,6 @@ from flashsale.keys import active_sales_key
 from flashsale.order import OrderView
 from flashsale.redisguard import guarded, text
 from flashsale.service import IDEMPOTENCY_KEY_RE, SaleService
-from flashsale.streamcache import StreamCache
 from inventory.catalog import Actor
 from inventory.errors import Conflict, DomainError, Gone
 from inventory.luascript import load_script
@@ -99,7 +98,6 @@ class GroupBuys:
         self._observer: SaleObserver = observer or NullObserver()
         self._join = load_script(redis, "flashsale", "group_common", "group_join")
         self._expire = load_script(redis, "flashsale", "group_common", "group_expire")
-        self._streams = StreamCache(sales)
         # Concurrent opens and joins of one sale ride one script call, as buys do.
         self._coalescer = Coalescer(self._run_batch) if coalesce else None
 
@@ -109,7 +107,7 @@ class GroupBuys:
 
     async def stream_of(self, sale_id: int) -> str | None:
         """The stream a sale sells in (cached: a sale never changes stream)."""
-        return await self._streams.stream_of(sale_id)
+        return await self._sales.stream_of(sale_id)
 
     async def _emit(self, kind: SaleEventKind, group: GroupView, remaining: int,
                     **fields: Any) -> None:  # fmt: skip
@@ -154,7 +152,7 @@ class GroupBuys:
         if got is None:
             raise NoGroupOffer(f"sale {sale_id} has no group offer")
         await guarded(self._redis.hset(self.keys(sale_id).offer, "state", "closed"))
-        self._offered(sale_id, 0, self._streams.known(sale_id))
+        self._offered(sale_id, 0, self._sales.known_stream_of(sale_id))
         return GroupOffer(sale_id, "closed", got.price_cents, got.size, got.ttl_s)
 
     def _offered(self, sale_id: int, remaining: int, stream_id: str | None) -> None:
@@ -229,7 +227,7 @@ class GroupBuys:
 
     def _sale_event(self, kind: SaleEventKind, sale_id: int, remaining: int, qty: int = 0) -> None:
         try:
-            stream = self._streams.known(sale_id)
+            stream = self._sales.known_stream_of(sale_id)
             self._observer.sale_event(
                 SaleEvent(kind, sale_id, stream, remaining, int(time.time() * 1000), qty=qty)
             )

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from flashsale import errors
 from flashsale.order import OrderView
 from flashsale.service import SaleService
-from flashsale.streamcache import StreamCache
 from flashsale.sweeper import Repeat
 from inventory.catalog import Catalog
 from inventory.errors import Conflict, DomainError, InvalidInput
@@ -45,11 +44,10 @@ class PointsCheckout:
         self._sales = sales
         self._catalog = catalog
         self._members = members
-        self._streams = StreamCache(sales)
 
     async def host_of_sale(self, sale_id: int) -> str:
         """The host whose store a sale belongs to (a sale outside a show has none)."""
-        stream_id = await self._streams.stream_of(sale_id)
+        stream_id = await self._sales.stream_of(sale_id)
         stream = None if stream_id is None else await self._catalog.get_stream(stream_id)
         if stream is None:
             raise NotAMember("this sale belongs to no store")

@@ -214,6 +214,10 @@ class SaleService:
 
         return await self._stream_of.get(sale_id, load)
 
+    def known_stream_of(self, sale_id: int) -> str | None:
+        """The sale's stream if this process has already looked it up, without asking SQL."""
+        return self._stream_of.known(sale_id)
+
     async def remaining_many(self, sale_ids: Sequence[int]) -> list[int | None]:
         """The live remaining stock of each sale, in one round trip (None: no live state)."""
         async with self._redis.pipeline(transaction=False) as p:
