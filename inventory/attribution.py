@@ -5,15 +5,22 @@ the last touch wins). Orders are attributed from SQL once the persister has writ
 order gets exactly one row, naming the promoter whose touch came last before it within the
 window (or nobody), with the product's commission rate at that time. Being keyed by user id in
 SQL, attribution survives a reload and follows the viewer to a second device.
+
+Orders are attributed in the transaction that writes them (``orders_written``, a ledger hook),
+so the work is proportional to the orders written. A sweep over every order (``attribute_orders``)
+only catches up orders written without the hook (an older persister during an upgrade): it
+re-reads the whole orders table, which ran every 2 s before and grew with every order ever sold.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from inventory.catalog import Actor, require_owner
 from inventory.database import Database
@@ -99,6 +106,18 @@ class Attribution:
 
     async def attribute_orders(self, limit: int = 500) -> int:
         """Attribute orders of shows not yet attributed (each exactly once); returns how many."""
+        async with self._db.transaction() as s:
+            return await self._attribute(s, None, limit)
+
+    async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
+        """Attribute the orders ``session`` has just written, inside its transaction."""
+        # Chunks keep the IN list far below SQLite's bound-parameter limit.
+        for i in range(0, len(order_ids), 500):
+            await self._attribute(session, Order.id.in_(order_ids[i : i + 500]), None)
+
+    async def _attribute(
+        self, s: AsyncSession, which: ColumnElement[bool] | None, limit: int | None
+    ) -> int:
         stream = sale_stream()  # a lot's order is attributed in its show like any other
         touched = and_(AttributionTouch.user_id == Order.user_id,
                        AttributionTouch.stream_id == stream)  # fmt: skip
@@ -119,20 +138,21 @@ class Attribution:
             .where(OrderAttribution.order_id.is_(None), stream.is_not(None), real_sale())
             .limit(limit)
         )
+        if which is not None:
+            query = query.where(which)
         now = _now_ms()
-        async with self._db.transaction() as s:
-            rows = [
-                {"order_id": oid, "stream_id": stream,
-                 "promoter_id": promoter if promoter is not None
-                 and touched_at <= created <= touched_at + self._window_ms else "",
-                 "commission_bp": rate or 0, "at_ms": now}
-                for oid, created, stream, promoter, touched_at, rate in await s.execute(query)
-            ]  # fmt: skip
-            if rows:
-                stmt = self._insert(OrderAttribution).on_conflict_do_nothing(
-                    index_elements=["order_id"]
-                )
-                await s.execute(stmt, rows)
+        rows = [
+            {"order_id": oid, "stream_id": stream,
+             "promoter_id": promoter if promoter is not None
+             and touched_at <= created <= touched_at + self._window_ms else "",
+             "commission_bp": rate or 0, "at_ms": now}
+            for oid, created, stream, promoter, touched_at, rate in await s.execute(query)
+        ]  # fmt: skip
+        if rows:
+            stmt = self._insert(OrderAttribution).on_conflict_do_nothing(
+                index_elements=["order_id"]
+            )
+            await s.execute(stmt, rows)
         return len(rows)
 
     async def promoter_of(self, order_id: str) -> str | None:

@@ -243,6 +243,7 @@ async def _open_when_reachable(db: Any) -> None:
 
 async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from flashsale.persister import Persister
+    from inventory.attribution import Attribution
     from inventory.database import Database
     from inventory.ledger import Ledger
     from web.resources import make_redis
@@ -257,7 +258,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     await _open_when_reachable(db)
     persister = Persister(
         redis,
-        Ledger(db, outbox=settings.webhooks_on),
+        Ledger(db, outbox=settings.webhooks_on, hooks=(Attribution(db),)),
         settings.redis_prefix,
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,

@@ -77,7 +77,9 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     """Build the ledger, sale service, room and relay; start them; stop them in reverse."""
     settings = app[SETTINGS]
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
-    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on)
+    attribution = app[ATTRIBUTION] = Attribution(app[DATABASE])
+    # The in-process persister attributes each order as it writes it (inventory/attribution.py).
+    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on, hooks=(attribution,))
     feed = SaleFeed()
     members = app[MEMBERS] = Members(app[DATABASE])
     prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog, redis, prefix)
@@ -129,7 +131,6 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     app[COUPONS] = coupons
     app[POINTS] = PointsCheckout(sales, catalog, members)
     app[PAYMENTS] = PaymentConfirmations(sales, PaymentEvents(app[DATABASE]))
-    app[ATTRIBUTION] = Attribution(app[DATABASE])
     app[ROOM_HUB] = room
     app[STREAM_REGISTRY] = registry
     app[RELAY] = relay

@@ -295,11 +295,13 @@ async def my_figures(request: web.Request) -> web.Response:
 
 
 async def social_workers_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Sweep expired groups, credit points, attribute orders (each is safe anywhere)."""
+    """Sweep expired groups, credit points, catch up attributions (each is safe anywhere)."""
     workers = [
         GroupReaper(app[GROUP_BUYS], app[SETTINGS].reaper_interval_s),
         points_accrual(app[MEMBERS]),
-        Repeat("attribution", app[ATTRIBUTION].attribute_orders, 2.0),
+        # Orders are attributed as the persister writes them; this only catches up what an older
+        # persister wrote without doing so, and it reads every order, so it runs rarely.
+        Repeat("attribution-catch-up", app[ATTRIBUTION].attribute_orders, 3600.0),
     ]
     async with running(workers):
         yield

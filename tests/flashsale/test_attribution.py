@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from flashsale.persister import Persister
 from inventory.attribution import Attribution
+from inventory.ledger import Ledger
 from tests.flashsale.conftest import OPS, Core
 from tests.flashsale.helpers import Auth, make_sale
 
@@ -41,6 +42,38 @@ async def test_orders_go_to_the_last_promoter_within_the_window(core: Core) -> N
     assert board["pat"].commission_cents == 900 and board["pat"].visits == 1
     assert board["quinn"].orders == 1 and board["quinn"].visits == 1
     assert await attribution.promoter_of(unpaid.id) == "pat"
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_the_persister_attributes_orders_as_it_writes_them(core: Core) -> None:
+    attribution = Attribution(core.db, window_ms=60_000)
+    ledger = Ledger(core.db, hooks=(attribution,))
+    await core.catalog.create_stream("show-hooked", "hana")
+    product = await core.catalog.create_product("Lamp", 4500)
+    await attribution.set_commission(product.id, 1000, OPS)
+    sale = await core.sales.create_sale(product.id, 20, 5, OPS, stream_id="show-hooked")
+    off_stream = await core.sales.create_sale(product.id, 20, 5, OPS)
+    for s in (sale, off_stream):
+        await core.sales.open_sale(s.id)
+    await attribution.touch("amy", "show-hooked", "pat")
+    amy = (await core.sales.buy(sale.id, "amy", "k")).order
+    cy = (await core.sales.buy(sale.id, "cy", "k")).order
+    elsewhere = (await core.sales.buy(off_stream.id, "amy", "k")).order
+    persister = Persister(core.redis, ledger, core.prefix, consumer="t")
+    for s in (sale, off_stream):
+        await persister.drain(s.id)
+    # No sweep ran: the write itself attributed the show's orders, and only those.
+    assert await attribution.promoter_of(amy.id) == "pat"
+    assert await attribution.promoter_of(cy.id) == ""
+    assert await attribution.promoter_of(elsewhere.id) is None
+    await attribution.touch("amy", "show-hooked", "quinn")
+    await core.sales.pay(amy.id, "amy")  # written again (paid): its attribution stays
+    await persister.drain(sale.id)
+    assert (await ledger.get_order(amy.id)).state == "paid"  # type: ignore[union-attr]
+    assert await attribution.promoter_of(amy.id) == "pat"
+    assert await attribution.attribute_orders() == 0  # nothing left for the catch-up
+    board = {p.promoter_id: p for p in await attribution.leaderboard(stream_id="show-hooked")}
+    assert board["pat"].orders == 1 and board["pat"].commission_cents == 450
 
 
 async def test_a_touch_outside_the_window_credits_nobody(core: Core) -> None:
@@ -81,7 +114,7 @@ async def test_attribution_follows_the_viewer_to_a_second_device(
     r = await client.post(f"/api/orders/{order['id']}/pay", headers=laptop)
     assert r.status == 200
     board: list[dict[str, object]] = []
-    for _ in range(50):  # the persister, then the attribution sweep (every 2 s)
+    for _ in range(50):  # the persister writes the order and attributes it
         r = await client.get("/api/streams/show3/promoters", headers=auth("host", "hana"))
         board = (await r.json())["promoters"]
         if board and board[0]["orders"] == 1:
