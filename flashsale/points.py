@@ -77,10 +77,14 @@ class PointsCheckout:
         return PointsPayment(paid, points, balance)
 
 
-def points_accrual(members: Members, interval_s: float = 2.0) -> Repeat:
-    """Credits members for paid orders and undoes refunded ones, from SQL; safe to run anywhere.
+def points_accrual(members: Members, interval_s: float = 3600.0) -> Repeat:
+    """Catches up points the persister did not settle as it wrote the orders; safe anywhere.
 
-    Each line is written once (the ledger's unique key), so any number of processes may run it.
+    The persister credits and undoes points in the transaction that writes an order
+    (``Members.orders_written``). This pass reads every paid order, so it runs rarely: it
+    finds what an older persister wrote without doing so, and a spend whose order had already
+    ended in SQL when a crash cut the checkout short. Each line is written once (the ledger's
+    unique key), so any number of processes may run it.
     """
 
     async def step() -> int:

@@ -4,13 +4,15 @@ Points are never a counter that could drift: every change is a ledger line, uniq
 (member, reason, ref) so a replay adds nothing. A spend takes the member's row lock first (an
 UPDATE of its ``version``: a row lock on PostgreSQL, the write lock on SQLite) and only then
 reads the balance, so concurrent spends are serialised and the balance never goes negative.
-A refunded order's points are undone the same way, under the same lock (``settle_refunds``).
+A refunded order's points are undone the same way, under the same lock. An order's points are
+credited and undone in the transaction that writes it (``orders_written``, a ledger hook);
+``credit_paid_orders`` and ``settle_refunds`` are catch-up passes that read every order.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import Select, and_, case, func, or_, select, update
@@ -183,14 +185,14 @@ class Members:
                               ref=ref, at_ms=_now_ms()))  # fmt: skip
             return balance - points
 
-    async def credit_paid_orders(self, limit: int = 500) -> int:
-        """Credit members for their paid orders not yet credited (made since they joined)."""
+    @staticmethod
+    def _credit_query() -> Select[tuple[str, str, str, int]]:
         credited = and_(
             PointsEntry.host_id == Stream.host_id, PointsEntry.user_id == Order.user_id,
             PointsEntry.reason == "order", PointsEntry.ref == Order.id,
         )  # fmt: skip
         member = and_(StoreMember.host_id == Stream.host_id, StoreMember.user_id == Order.user_id)
-        query = (
+        return (
             select(Stream.host_id, Order.user_id, Order.id, Order.qty * Order.unit_price_cents)
             .join(Sale, Sale.id == Order.sale_id)
             .join(Stream, Stream.id == sale_stream())  # a won lot's order earns points too
@@ -200,16 +202,49 @@ class Members:
             .where(real_sale())  # a rehearsal's orders earn no points
             .where(Order.qty * Order.unit_price_cents >= CENTS_PER_POINT_EARNED)
             .where(PointsEntry.id.is_(None))
-            .limit(limit)
         )
+
+    async def credit_paid_orders(self, limit: int = 500) -> int:
+        """Catch up: credit members for paid orders not yet credited (made since they joined).
+
+        Orders are credited as the persister writes them (``orders_written``); this reads every
+        order, so it only runs as a rare catch-up.
+        """
         async with self._db.session() as s:
-            rows = list(await s.execute(query))
+            rows = list(await s.execute(self._credit_query().limit(limit)))
         n = 0
         for host_id, user_id, order_id, cents in rows:
             points = int(cents) // CENTS_PER_POINT_EARNED
             if points > 0 and await self.credit(host_id, user_id, points, "order", order_id):
                 n += 1
         return n
+
+    async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
+        """Credit and undo the points of orders just written, inside the writer's transaction."""
+        for i in range(0, len(order_ids), 500):
+            chunk = order_ids[i : i + 500]
+            for host_id, user_id, order_id, cents in await session.execute(
+                self._credit_query().where(Order.id.in_(chunk))
+            ):
+                stmt = self._insert(PointsEntry).values(
+                    host_id=host_id, user_id=user_id, delta=int(cents) // CENTS_PER_POINT_EARNED,
+                    reason="order", ref=order_id, at_ms=_now_ms(),
+                )  # fmt: skip
+                await session.execute(stmt.on_conflict_do_nothing(
+                    index_elements=["host_id", "user_id", "reason", "ref"]
+                ))  # fmt: skip
+            member = and_(
+                StoreMember.host_id == Stream.host_id, StoreMember.user_id == Order.user_id
+            )
+            ended = (
+                select(Stream.host_id, Order.user_id, Order.id)
+                .join(Sale, Sale.id == Order.sale_id)
+                .join(Stream, Stream.id == sale_stream())
+                .join(StoreMember, member)
+                .where(Order.id.in_(chunk), Order.state.in_(UNDONE_IN["spend"]))
+            )
+            for host_id, user_id, order_id in list(await session.execute(ended)):
+                await self._undo(session, host_id, user_id, order_id)
 
     async def settle_refunds(self, limit: int = 500) -> int:
         """Undo the points lines of refunded (or never paid) orders; returns the lines added.
@@ -251,31 +286,34 @@ class Members:
         in no state of ``UNDONE_IN``. Returns the lines added.
         """
         async with self._db.transaction() as s:
-            if not await self._lock(s, host_id, user_id):
-                return 0
-            got = await s.execute(
-                select(PointsEntry.reason, PointsEntry.delta).where(
-                    PointsEntry.host_id == host_id, PointsEntry.user_id == user_id,
-                    PointsEntry.ref == order_id,
-                )
+            return await self._undo(s, host_id, user_id, order_id)
+
+    async def _undo(self, s: AsyncSession, host_id: str, user_id: str, order_id: str) -> int:
+        if not await self._lock(s, host_id, user_id):
+            return 0
+        got = await s.execute(
+            select(PointsEntry.reason, PointsEntry.delta).where(
+                PointsEntry.host_id == host_id, PointsEntry.user_id == user_id,
+                PointsEntry.ref == order_id,
+            )
+        )  # fmt: skip
+        lines = dict(got.tuples().all())
+        state = await s.scalar(select(Order.state).where(Order.id == order_id))
+        balance = int(await s.scalar(self._balance_query(host_id, user_id)) or 0)
+        due = {r for r, states in UNDONE_IN.items() if r in lines and state in states}
+        due -= {r for r, undo in UNDO_REASON.items() if undo in lines}
+        added: list[tuple[str, int]] = []
+        if "spend" in due:
+            added.append(("unspend", -lines["spend"]))
+            balance -= lines["spend"]
+        if "order" in due:
+            added.append(("refund", -min(lines["order"], max(balance, 0))))
+        for reason, delta in added:
+            stmt = self._insert(PointsEntry).values(
+                host_id=host_id, user_id=user_id, delta=delta, reason=reason, ref=order_id,
+                at_ms=_now_ms(),
             )  # fmt: skip
-            lines = dict(got.tuples().all())
-            state = await s.scalar(select(Order.state).where(Order.id == order_id))
-            balance = int(await s.scalar(self._balance_query(host_id, user_id)) or 0)
-            due = {r for r, states in UNDONE_IN.items() if r in lines and state in states}
-            due -= {r for r, undo in UNDO_REASON.items() if undo in lines}
-            added: list[tuple[str, int]] = []
-            if "spend" in due:
-                added.append(("unspend", -lines["spend"]))
-                balance -= lines["spend"]
-            if "order" in due:
-                added.append(("refund", -min(lines["order"], max(balance, 0))))
-            for reason, delta in added:
-                stmt = self._insert(PointsEntry).values(
-                    host_id=host_id, user_id=user_id, delta=delta, reason=reason, ref=order_id,
-                    at_ms=_now_ms(),
-                )  # fmt: skip
-                await s.execute(stmt.on_conflict_do_nothing(
-                    index_elements=["host_id", "user_id", "reason", "ref"]
-                ))  # fmt: skip
-            return len(added)
+            await s.execute(stmt.on_conflict_do_nothing(
+                index_elements=["host_id", "user_id", "reason", "ref"]
+            ))  # fmt: skip
+        return len(added)

@@ -246,6 +246,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     from inventory.attribution import Attribution
     from inventory.database import Database
     from inventory.ledger import Ledger
+    from inventory.members import Members
     from web.resources import make_redis
     from web.webhooks import WebhookDelivery
 
@@ -258,7 +259,7 @@ async def _persist(settings: Settings, parent_pid: int | None) -> None:
     await _open_when_reachable(db)
     persister = Persister(
         redis,
-        Ledger(db, outbox=settings.webhooks_on, hooks=(Attribution(db),)),
+        Ledger(db, outbox=settings.webhooks_on, hooks=(Attribution(db), Members(db))),
         settings.redis_prefix,
         interval_s=settings.persister_interval_s,
         claim_idle_ms=settings.persister_claim_idle_ms,

@@ -78,10 +78,10 @@ async def services_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis, catalog, prefix = app[REDIS], app[CATALOG], settings.redis_prefix
     attribution = app[ATTRIBUTION] = Attribution(app[DATABASE])
-    # The in-process persister attributes each order as it writes it (inventory/attribution.py).
-    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on, hooks=(attribution,))
-    feed = SaleFeed()
     members = app[MEMBERS] = Members(app[DATABASE])
+    # An in-process persister attributes each order and settles its points as it writes it.
+    ledger = Ledger(app[DATABASE], outbox=settings.webhooks_on, hooks=(attribution, members))
+    feed = SaleFeed()
     prices = app[MEMBER_PRICES] = MemberPrices(members, ledger, catalog, redis, prefix)
     sales = SaleService(
         redis, ledger, catalog, prefix, observer=feed, meter=app[METRICS], member_prices=prices

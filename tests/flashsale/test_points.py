@@ -15,6 +15,7 @@ from flashsale.points import PointsCheckout, points_accrual
 from flashsale.reaper import Reaper
 from flashsale.view import SaleView
 from inventory.errors import DomainError
+from inventory.ledger import Ledger
 from inventory.members import InsufficientPoints, Members, NotAMember
 from inventory.models import PointsEntry
 from tests.flashsale.conftest import OPS, Core
@@ -148,3 +149,29 @@ async def test_a_refunded_group_order_gives_points_back_and_takes_its_points_onc
     balances = [await members.membership("hana", u) for u in ("amy", "bob")]
     assert [b.balance for b in balances if b is not None] == [0, 5]
     await groups.close()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)
+async def test_the_persister_settles_points_as_it_writes_orders(core: Core) -> None:
+    members = Members(core.db)
+    persister = Persister(core.redis, Ledger(core.db, hooks=(members,)), core.prefix, "t")
+    groups = GroupBuys(core.redis, core.sales, core.prefix)
+    sale = await show_sale(core, hold_s=1)
+    await groups.offer(sale.id, 3000, size=3, ttl_s=1, by=OPS)
+    for user in ("amy", "bob"):
+        await members.join("hana", user)
+    mine = (await groups.open_group(sale.id, "amy", "k1")).order
+    await core.sales.pay(mine.id, "amy")
+    stuck = (await core.sales.buy(sale.id, "bob", "s")).order
+    await members.credit("hana", "bob", 5, "gift", "welcome")
+    await members.spend("hana", "bob", 5, ref=stuck.id)  # then the checkout "crashes"
+    await persister.drain(sale.id)
+    # No sweep ran: writing amy's paid order credited it.
+    assert await lines_of(core, "amy") == {("order", mine.id): 30}
+    await asyncio.sleep(1.1)
+    assert await groups.expire_due(sale.id) == 1  # the group fails: amy's order is refunded
+    await Reaper(core.sales).sweep()  # bob's hold runs out
+    await persister.drain(sale.id)
+    assert await lines_of(core, "amy") == {("order", mine.id): 30, ("refund", mine.id): -30}
+    assert (await lines_of(core, "bob"))[("unspend", stuck.id)] == 5
+    assert await points_accrual(members).sweep() == 0  # nothing left for the catch-up
