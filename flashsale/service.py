@@ -15,7 +15,7 @@ from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key
-from flashsale.memberprice import MemberPrices, member_price_for
+from flashsale.memberprice import MemberPrices, kept_member_price, member_price_for
 from flashsale.memo import Memo
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
@@ -127,11 +127,12 @@ class SaleService:
             raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
         start = starts_at_ms or 0
         end = start + duration_s * 1000 if start else NOT_SCHEDULED_END_MS
+        member_price = member_price_for(product, price)
         rec = await self._ledger.create_sale(
             product_id, price, quantity, per_user_limit, start, end, hold_s, by.user_id, stream_id,
-            lot_stream_id,
+            lot_stream_id, member_price,
         )  # fmt: skip
-        await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
+        await self._init_redis(rec, duration_s * 1000, member_price)
         self._stream_of.put(rec.id, stream_id)
         self._emit("scheduled", rec.id, quantity)
         return await self.get_sale(rec.id)
@@ -164,8 +165,7 @@ class SaleService:
                 f"sale {rec.id} has orders but no live state in Redis; it needs reconciling"
             )
         duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
-        product = await self._catalog.get_product(rec.product_id)
-        await self._init_redis(rec, duration, member_price_for(product, rec.price_cents))
+        await self._init_redis(rec, duration, await kept_member_price(rec, self._catalog))
 
     async def own_sale(self, sale_id: int, by: Actor) -> SaleView:
         """The sale, once ``by`` is shown to own its product (or be an admin): Forbidden if not.
