@@ -24,7 +24,7 @@ from flashsale.keys import SaleKeys
 from flashsale.memo import Memo
 from flashsale.roster import JoinLog, StoreRosters
 from inventory.catalog import Catalog, ProductView
-from inventory.ledger import Ledger
+from inventory.ledger import Ledger, SaleRecord
 
 
 class MemberCheck(JoinLog, Protocol):
@@ -39,6 +39,15 @@ def member_price_for(product: ProductView, sale_price_cents: int) -> int | None:
     """The member price a sale of ``product`` at ``sale_price_cents`` offers, if it is lower."""
     mp = product.member_price_cents
     return mp if mp is not None and mp < sale_price_cents else None
+
+
+async def kept_member_price(rec: SaleRecord, catalog: Catalog) -> int | None:
+    """The member price SQL kept for the sale ``rec`` (None: none), to rebuild it from SQL."""
+    if rec.member_price_cents is None:
+        # A sale made before migration 0013 did not keep its own: the product's current member
+        # price stands in, though its owner may have changed or cleared it since.
+        return member_price_for(await catalog.get_product(rec.product_id), rec.price_cents)
+    return rec.member_price_cents if rec.member_price_cents < rec.price_cents else None
 
 
 class _NoLiveState(Exception):

@@ -24,7 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from flashsale.keys import SaleKeys, active_sales_key
-from flashsale.memberprice import member_price_for
+from flashsale.memberprice import kept_member_price
 from flashsale.persister import GROUP, Persister
 from flashsale.redisguard import guarded, text
 from flashsale.view import now_ms
@@ -147,8 +147,7 @@ class Reconciler:
     async def _arguments(
         self, rec: SaleRecord, orders: list[OrderRecord], force: bool, last: str
     ) -> list[Any]:
-        product = await self._catalog.get_product(rec.product_id)
-        mprice = member_price_for(product, rec.price_cents)
+        mprice = await kept_member_price(rec, self._catalog)  # not the product's: edited since
         started = rec.starts_at_ms > 0
         duration = rec.ends_at_ms - rec.starts_at_ms if started else UNOPENED_DURATION_MS
         held = sum(o.qty for o in orders if o.state in ("reserved", "paid"))

@@ -1,4 +1,8 @@
-"""The flash-sale service: create, open, close, buy; pay and cancel via flashsale/settlement.py."""
+"""The flash-sale service: create, open, close, buy.
+
+Pay and cancel go through flashsale/settlement.py, retiring a finished sale through
+flashsale/retirement.py.
+"""
 
 from __future__ import annotations
 
@@ -15,13 +19,14 @@ from flashsale import errors
 from flashsale.coalescer import BuyRequest, Coalescer
 from flashsale.events import NullObserver, SaleEvent, SaleObserver
 from flashsale.keys import SaleKeys, active_sales_key
-from flashsale.memberprice import MemberPrices, member_price_for
+from flashsale.memberprice import MemberPrices, kept_member_price, member_price_for
 from flashsale.memo import Memo
 from flashsale.meter import BuyMeter, NullMeter
 from flashsale.order import OrderView
 from flashsale.phases import PhaseReport, SalePhases
 from flashsale.redisguard import guarded
 from flashsale.redisguard import text as _s
+from flashsale.retirement import Retirement
 from flashsale.saleterms import check_price, check_terms
 from flashsale.scripts import Scripts
 from flashsale.settlement import Settlement
@@ -32,10 +37,6 @@ from inventory.ledger import Ledger, SaleRecord
 
 log = logging.getLogger("livesell.flashsale")
 
-#: A sale ended by its clock is retired only this long after its end (clock skew margin).
-RETIRE_GRACE_MS = 5_000
-#: How long a retired sale's Redis state is kept before SQL alone holds it.
-RETAIN_RETIRED_MS = 7 * 86_400_000
 IDEMPOTENCY_KEY_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,80}\Z")
 _BUY_ERRORS: dict[str, type[DomainError]] = {
     "sold_out": errors.SoldOut,
@@ -82,6 +83,7 @@ class SaleService:
         self._phases = SalePhases(redis, prefix)
         self._member_prices = member_prices
         self._settlement = Settlement(redis, ledger, self._scripts, prefix, self._emit, self._meter)
+        self._retirement = Retirement(redis, ledger, prefix)
 
     def keys(self, sale_id: int) -> SaleKeys:
         """The Redis keys of a sale."""
@@ -127,11 +129,12 @@ class SaleService:
             raise NotFound(f"stream {stream_id} not found", code="stream_not_found")
         start = starts_at_ms or 0
         end = start + duration_s * 1000 if start else NOT_SCHEDULED_END_MS
+        member_price = member_price_for(product, price)
         rec = await self._ledger.create_sale(
             product_id, price, quantity, per_user_limit, start, end, hold_s, by.user_id, stream_id,
-            lot_stream_id,
+            lot_stream_id, member_price,
         )  # fmt: skip
-        await self._init_redis(rec, duration_s * 1000, member_price_for(product, price))
+        await self._init_redis(rec, duration_s * 1000, member_price)
         self._stream_of.put(rec.id, stream_id)
         self._emit("scheduled", rec.id, quantity)
         return await self.get_sale(rec.id)
@@ -164,8 +167,7 @@ class SaleService:
                 f"sale {rec.id} has orders but no live state in Redis; it needs reconciling"
             )
         duration = rec.ends_at_ms - rec.starts_at_ms if rec.starts_at_ms else 300_000
-        product = await self._catalog.get_product(rec.product_id)
-        await self._init_redis(rec, duration, member_price_for(product, rec.price_cents))
+        await self._init_redis(rec, duration, await kept_member_price(rec, self._catalog))
 
     async def own_sale(self, sale_id: int, by: Actor) -> SaleView:
         """The sale, once ``by`` is shown to own its product (or be an admin): Forbidden if not.
@@ -351,42 +353,8 @@ class SaleService:
         return await self._settlement.expire_due(sale_id, limit)
 
     async def retire_if_done(self, sale_id: int, group: str = "persister") -> bool:
-        """Stop watching a sale once it has ended, holds no reservations and is fully persisted.
-
-        Nothing can change such a sale any more (buys are refused, and only reserved orders can
-        be paid, cancelled or expired), so the workers need not poll it again.
-        """
-        k = self.keys(sale_id)
-        m = await self._call(self._redis.hmget(k.meta, ["state", "end_ms", "ann"]))
-        if m[0] is None:
-            return False
-        if m[2] is not None and _s(m[2]) != "closed":
-            return False  # the rooms have not heard it end yet (chat.saleannouncer tells them)
-        # Redis's clock decides when a sale ends, so judge by it too, with a grace margin.
-        sec, usec = await self._call(self._redis.time())
-        if _s(m[0]) != "closed" and sec * 1000 + usec // 1000 < int(m[1]) + RETIRE_GRACE_MS:
-            return False
-        if await self._call(self._redis.zcard(k.holds)):
-            return False
-        if await self._call(self._redis.exists(k.events)):
-            groups = await self._call(self._redis.xinfo_groups(k.events))
-            mine = [g for g in groups if _s(g["name"]) == group]
-            if not mine or mine[0]["pending"] or mine[0].get("lag") not in (0, None):
-                return False
-            if mine[0].get("lag") is None:
-                last = await self._call(self._redis.xinfo_stream(k.events))
-                if _s(last["last-generated-id"]) != _s(mine[0]["last-delivered-id"]):
-                    return False
-        await self._call(self._redis.srem(active_sales_key(self._prefix), sale_id))
-        # So that joins stop reading it (and its units from the orders, once Redis forgot it).
-        await self._ledger.mark_closed(sale_id)
-        # Its Redis state stays for a while (audits, order look-ups), then SQL is the record.
-        pipe = self._redis.pipeline(transaction=False)
-        for key in (k.meta, k.users, k.idem, k.orders, k.holds, k.events, k.phases):
-            pipe.pexpire(key, RETAIN_RETIRED_MS)
-        await self._call(pipe.execute())
-        log.info("sale %d retired from the active set", sale_id)
-        return True
+        """Stop watching a sale that is done (see flashsale/retirement.py); True if retired."""
+        return await self._retirement.retire_if_done(sale_id, group)
 
     async def active_sale_ids(self) -> list[int]:
         """Ids of sales the background workers watch."""

@@ -46,6 +46,9 @@ class SaleRecord:
     #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
     #: fields without defaults).
     rehearsal: bool = field(default=False, kw_only=True)
+    #: What a member of the host's store pays, fixed when the sale was made: its price when it
+    #: has no member price. None only for sales made before migration 0013, which did not keep it.
+    member_price_cents: int | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +79,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.state,
         s.created_by,
         rehearsal=bool(s.rehearsal),
+        member_price_cents=s.member_price_cents,
     )
 
 
@@ -119,15 +123,20 @@ class Ledger:
         created_by: str,
         stream_id: str | None = None,
         lot_stream_id: str | None = None,
+        member_price_cents: int | None = None,
     ) -> SaleRecord:
         """Insert a scheduled sale and return it with its id (a rehearsal if its stream is one).
 
         ``lot_stream_id``: the stream a lot's sale sells in without being offered on the room's
         sale card (``stream_id`` stays None); its rehearsal flag is copied all the same.
+        ``member_price_cents``: the sale's member price (None: it has none), kept so that a sale
+        rebuilt from SQL charges members what it did, whatever the product's says by then.
         """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
             ends_at_ms, hold_s, "scheduled", created_by,
+            # Stored as the sale's price when there is none: NULL means "made before 0013".
+            member_price_cents=price_cents if member_price_cents is None else member_price_cents,
         )  # fmt: skip
         values = {k: v for k, v in asdict(rec).items() if k not in ("id", "rehearsal")}
         # The flag is read inside the INSERT: a SELECT first would make this transaction a

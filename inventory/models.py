@@ -79,6 +79,10 @@ class Sale(Base):
     # A lot's sale sells in this stream without being offered on its flash-sale card (so
     # stream_id stays NULL); attribution, points, webhooks and reports read sale_stream().
     lot_stream_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    # What a member of the host's store pays in this sale, copied from the product when the
+    # sale is made (its owner may change or clear the product's later); the sale's own price
+    # when it has no member price. NULL only for sales made before migration 0013.
+    member_price_cents: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 def sale_stream() -> ColumnElement[str | None]:

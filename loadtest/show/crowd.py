@@ -14,7 +14,6 @@ import itertools
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,8 +21,9 @@ from loadtest.chat_load import WsClient
 from loadtest.show.api import ShowApi
 from loadtest.show.completeness import Completeness
 from loadtest.show.frames import FrameBook
+from loadtest.show.plan import CrowdPlan
 from loadtest.show.recorder import Recorder
-from loadtest.show.scenario import Scenario, join_times, rate_times
+from loadtest.show.scenario import join_times, rate_times
 from loadtest.show.viewer import Viewer
 
 #: How often bulk arrivals become latency samples.
@@ -44,35 +44,6 @@ SEQUENCED = frozenset(
         "sale",
     )
 )
-
-
-@dataclass
-class CrowdPlan:
-    """What one generator process runs: its viewers (index -> token) and the shared clock."""
-
-    scenario: Scenario
-    stream_id: str
-    sale_id: int
-    tokens: dict[int, str]
-    origin_ns: int
-    marker: str
-    worker: int = 0
-    workers: int = 1
-
-    @property
-    def open_ns(self) -> int:
-        """When the host means to call open (the countdown starts then)."""
-        return self.origin_ns + int(self.scenario.sale_at_s * 1e9)
-
-    @property
-    def opens_ns(self) -> int:
-        """When the sale is meant to open, after its countdown: sale-open delivery runs from it."""
-        return self.open_ns + int(self.scenario.countdown_s * 1e9)
-
-    @property
-    def end_ns(self) -> int:
-        """When the show's schedule ends."""
-        return self.origin_ns + int(self.scenario.duration_s * 1e9)
 
 
 class Crowd:

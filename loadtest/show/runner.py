@@ -18,9 +18,9 @@ from typing import Any, TextIO
 from loadtest.flashsale_load import livesell_command, mint_tokens
 from loadtest.show.api import ShowApi, ShowError
 from loadtest.show.completeness import Completeness
-from loadtest.show.crowd import CrowdPlan
 from loadtest.show.guard import invalid_reasons
 from loadtest.show.host import Host
+from loadtest.show.plan import CrowdPlan
 from loadtest.show.recorder import Recorder
 from loadtest.show.rehearsal import check_rehearsal
 from loadtest.show.scenario import Scenario

@@ -17,29 +17,10 @@ from typing import Any
 
 from loadtest.show.api import ShowApi
 from loadtest.show.completeness import Completeness
-from loadtest.show.crowd import Crowd, CrowdPlan
+from loadtest.show.crowd import Crowd
 from loadtest.show.guard import Guard
+from loadtest.show.plan import CrowdPlan, plan_from_json, plan_to_json
 from loadtest.show.recorder import Recorder
-from loadtest.show.scenario import Scenario
-
-
-def plan_to_json(plan: CrowdPlan) -> dict[str, Any]:
-    """A plan as plain data."""
-    return {
-        "scenario": plan.scenario.to_json(), "stream_id": plan.stream_id,
-        "sale_id": plan.sale_id, "tokens": {str(k): v for k, v in plan.tokens.items()},
-        "origin_ns": plan.origin_ns, "marker": plan.marker, "worker": plan.worker,
-        "workers": plan.workers,
-    }  # fmt: skip
-
-
-def plan_from_json(data: dict[str, Any]) -> CrowdPlan:
-    """The inverse of ``plan_to_json``."""
-    return CrowdPlan(
-        Scenario.from_json(data["scenario"]), data["stream_id"], int(data["sale_id"]),
-        {int(k): v for k, v in data["tokens"].items()}, int(data["origin_ns"]), data["marker"],
-        int(data["worker"]), int(data["workers"]),
-    )  # fmt: skip
 
 
 def progress(crowd: Crowd) -> dict[str, Any]:

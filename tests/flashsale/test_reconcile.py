@@ -12,13 +12,18 @@ from collections import Counter
 
 import pytest
 from aiohttp.test_utils import TestClient
+from sqlalchemy import update
 
 from flashsale import errors
 from flashsale.audit import audit_sale
 from flashsale.coupons import CouponNotFound, Coupons
 from flashsale.groupbuy import GroupBuys, NoGroupOffer
+from flashsale.memberprice import MemberPrices
 from flashsale.persister import Persister
 from flashsale.reconciler import SEQ_GAP, Reconciler, SaleStatePresent
+from flashsale.service import SaleService
+from inventory.members import Members
+from inventory.models import Sale
 from tests.conftest import TEST_SECRET
 from tests.flashsale.conftest import OPS, Core
 from tests.flashsale.helpers import Auth, buy
@@ -198,3 +203,51 @@ async def test_group_and_coupon_state_only_redis_held_is_not_rebuilt_and_the_aud
     finally:
         await groups.close()
         await coupons.close()
+
+
+def _member_sales(core: Core) -> SaleService:
+    """A sale service that charges members, as a process started at this point would build it."""
+    prices = MemberPrices(Members(core.db), core.ledger, core.catalog, core.redis, core.prefix)
+    return SaleService(core.redis, core.ledger, core.catalog, core.prefix, member_prices=prices)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgresql"], indirect=True)
+async def test_a_rebuilt_sale_charges_members_its_own_member_price_not_the_products(
+    core: Core,
+) -> None:
+    await core.catalog.create_stream("show1", "hana")
+    await Members(core.db).join("hana", "amy")
+    lamp = await core.catalog.create_product("Lamp", 4500, member_price_cents=3900)
+    vase = await core.catalog.create_product("Vase", 4500)  # no member price when sold
+    before = _member_sales(core)
+    try:
+        sold = []
+        for product in (lamp, vase, vase):
+            sale = await before.create_sale(product.id, 10, 2, OPS, stream_id="show1")
+            sold.append((await before.open_sale(sale.id)).id)
+        assert (await before.buy(sold[0], "amy", "k1")).order.unit_price_cents == 3900
+    finally:
+        await before.close()
+    # The third sale is as one made before SQL kept a sale's member price (migration 0013).
+    async with core.db.transaction() as s:
+        await s.execute(update(Sale).where(Sale.id == sold[2]).values(member_price_cents=None))
+    # Mid-sale, the owner changes then clears the lamp's member price and gives the vase one.
+    await core.catalog.update_product(lamp.id, OPS, {"member_price_cents": 3000})
+    await core.catalog.update_product(lamp.id, OPS, {"member_price_cents": None})
+    await core.catalog.update_product(vase.id, OPS, {"member_price_cents": 2000})
+    for sale_id in sold:
+        await Persister(core.redis, core.ledger, core.prefix, consumer="p").drain(sale_id)
+        assert await _wipe(core, sale_id) >= 1
+        await _reconciler(core).reconcile(sale_id)
+
+    after = _member_sales(core)
+    try:
+        amy = [(await after.buy(sale_id, "amy", "k2")).order.unit_price_cents for sale_id in sold]
+        bob = (await after.buy(sold[0], "bob", "k1")).order.unit_price_cents
+    finally:
+        await after.close()
+    # Each sale as it was made; the old row falls back to the product's member price of now.
+    assert amy == [3900, 4500, 2000] and bob == 4500
+    for sale_id in sold:
+        report = await audit_sale(core.redis, core.ledger, core.prefix, sale_id)
+        assert report.ok, report.to_json()
