@@ -22,6 +22,7 @@ import aiohttp
 import msgpack
 import psutil
 from hdrh.histogram import HdrHistogram
+from prometheus_client.parser import text_string_to_metric_families
 
 from loadtest.benchprocs import Server
 from loadtest.chat_load import WsClient, open_sockets
@@ -165,8 +166,29 @@ async def socket_buys(server: Server, admin: str, viewers: int, per_socket: int)
     }  # fmt: skip
 
 
+async def _gc_pauses(url: str) -> dict[str, tuple[float, float]]:
+    """The server's garbage-collector pauses so far: generation -> (count, seconds)."""
+    async with aiohttp.ClientSession() as s, s.get(f"{url}/metrics") as r:
+        text = await r.text()
+    out: dict[str, list[float]] = {}
+    for family in text_string_to_metric_families(text):
+        if family.name != "livesell_gc_pause_seconds":
+            continue
+        for sample in family.samples:
+            slot = {"livesell_gc_pause_seconds_count": 0, "livesell_gc_pause_seconds_sum": 1}
+            if sample.name in slot:
+                gen = sample.labels["generation"]
+                out.setdefault(gen, [0.0, 0.0])[slot[sample.name]] += sample.value
+    return {g: (c, t) for g, (c, t) in out.items()}
+
+
 async def burst(server: Server, admin: str, viewers: int) -> dict[str, Any]:
-    """(f): ``viewers`` connected sockets tap buy once, at once, for ``viewers // 2`` units."""
+    """(f): ``viewers`` connected sockets tap buy once, at once, for ``viewers // 2`` units.
+
+    The server's garbage-collector pauses between the first tap and the last answer are
+    reported too (``gc_pauses``): a full collection with 5,000 sockets open takes long enough
+    to decide whether a burst is slow.
+    """
     stock = viewers // 2
     sid, sale_id = await _sale(server, admin, stock, 1)
     tokens = await mint_tokens(
@@ -175,6 +197,7 @@ async def burst(server: Server, admin: str, viewers: int) -> dict[str, Any]:
     answers = _Answers(viewers, viewers)
     socks = await _connect_buyers(server, sid, tokens, answers)
     answers.expected = len(socks)
+    gc_before = await _gc_pauses(server.url)
     first = time.monotonic_ns()
     for i, s in enumerate(socks):
         answers.sent_at[i] = time.monotonic_ns()
@@ -184,6 +207,12 @@ async def burst(server: Server, admin: str, viewers: int) -> dict[str, Any]:
         await asyncio.wait_for(answers.done, 120)
     except TimeoutError:
         pass
+    gc_after = await _gc_pauses(server.url)
+    gc_pauses = {
+        f"gen{g}": {"count": int(c - gc_before.get(g, (0, 0))[0]),
+                    "ms": round((t - gc_before.get(g, (0, 0))[1]) * 1000, 1)}
+        for g, (c, t) in sorted(gc_after.items())
+    }  # fmt: skip
     for s in socks:
         s.close()
     return {
@@ -191,6 +220,7 @@ async def burst(server: Server, admin: str, viewers: int) -> dict[str, Any]:
         "answered": answers.got, "taps_sent_within_s": round(sent_s, 3),
         "last_answer_after_first_tap_s": round((answers.last - first) / 1e9, 3),
         "latency_ms": _ms(answers.hist), "oversold": max(0, answers.ok - stock),
+        "gc_pauses": gc_pauses,
     }  # fmt: skip
 
 

@@ -14,6 +14,7 @@ variable before the workers start), and whichever worker answers a scrape sums t
 from __future__ import annotations
 
 import asyncio
+import gc
 import glob
 import logging
 import os
@@ -49,6 +50,7 @@ log = logging.getLogger("livesell.metrics")
 #: prometheus-client's own switch into multiprocess mode (read by it when first imported).
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_GC_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 _LUA_BUCKETS = (0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 #: A process's own state, summed over the live workers.
 _PER_PROCESS: Final = "livesum"
@@ -130,6 +132,10 @@ class Metrics:
         self.expired = Counter(
             "livesell_holds_expired", "Unpaid reservations expired (stock back on sale).",
             registry=own,
+        )  # fmt: skip
+        self.gc_pause = Histogram(
+            "livesell_gc_pause_seconds", "Garbage-collector pauses (the whole process stops).",
+            ["generation"], buckets=_GC_BUCKETS, registry=own,
         )  # fmt: skip
         self.loop_lag = Histogram(
             "livesell_event_loop_lag_seconds", "How late the event loop ran a timer.",
@@ -216,6 +222,26 @@ class Metrics:
         return generate_latest(self.registry)
 
 
+class GcPauses:
+    """Times each garbage collection into ``livesell_gc_pause_seconds`` (a ``gc.callbacks`` hook).
+
+    A full collection walks every live object: with thousands of sockets it stops the process
+    long enough to show in a rush's tail, and nothing else would say so.
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._by_gen = [metrics.gc_pause.labels(str(g)) for g in range(3)]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        """Called by the collector at the start and the stop of each collection."""
+        if phase == "start":
+            self._started = time.perf_counter()
+        elif self._started:
+            self._by_gen[info["generation"]].observe(time.perf_counter() - self._started)
+            self._started = 0.0
+
+
 class Sampler:
     """Copies this process's room and relay state into the gauges; measures event-loop lag."""
 
@@ -284,9 +310,12 @@ async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
     sampler = Sampler(app[METRICS], app[ROOM_HUB], app[RELAY], app[REDIS], settings.redis_prefix)
     app[SAMPLER] = sampler
     tasks = [supervise(sampler.run(), "metrics-sampler")]
+    pauses = GcPauses(app[METRICS])
+    gc.callbacks.append(pauses)
     try:
         yield
     finally:
+        gc.callbacks.remove(pauses)  # tests build many apps in one process
         await cancel_all(tasks)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -257,3 +258,19 @@ async def test_two_workers_report_the_sum(tmp_path: Path, redis_url: str, auth: 
         parent.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(parent.wait(), 40)
     assert code == 0
+
+
+async def test_garbage_collector_pauses_are_timed(client: TestClient) -> None:
+    url = str(client.make_url("")).rstrip("/")
+    before = value(parse(await scrape_text(url)), "livesell_gc_pause_seconds_count", generation="2")
+    garbage: list[list[object]] = [[i] for i in range(200_000)]
+    for i in range(0, len(garbage), 2):
+        garbage[i].append(garbage[i + 1])  # cycles only the collector frees
+        garbage[i + 1].append(garbage[i])
+    del garbage
+    gc.collect(2)
+    after = parse(await scrape_text(url))
+    assert value(after, "livesell_gc_pause_seconds_count", generation="2") >= before + 1
+    # A full pass over 200,000 cyclic lists takes measurable time.
+    assert value(after, "livesell_gc_pause_seconds_sum", generation="2") > 0
+    assert value(after, "livesell_gc_pause_seconds_bucket", generation="2", le="+Inf") >= 1
