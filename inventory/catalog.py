@@ -51,17 +51,21 @@ def _validated(
     """The product's name, stripped, once every field is valid; else InvalidInput."""
     name = name.strip()
     if not 1 <= len(name) <= 200:
-        raise InvalidInput("name must be 1..200 characters")
+        raise InvalidInput("name must be 1..200 characters", field="name")
     if not 0 <= price_cents <= 10**12:
-        raise InvalidInput("price_cents must be between 0 and 10^12")
+        raise InvalidInput("price_cents must be between 0 and 10^12", field="price_cents")
     if member_price_cents is not None and not 0 <= member_price_cents < price_cents:
-        raise InvalidInput("member_price_cents must be below price_cents")
+        raise InvalidInput(
+            "member_price_cents must be below price_cents", field="member_price_cents"
+        )
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        raise InvalidInput("currency must be a 3-letter ISO code")
-    if len(description) > 5000 or len(image_url) > 500:
-        raise InvalidInput("description or image_url too long")
+        raise InvalidInput("currency must be a 3-letter ISO code", field="currency")
+    if len(description) > 5000:
+        raise InvalidInput("description must be at most 5000 characters", field="description")
+    if len(image_url) > 500:
+        raise InvalidInput("image_url must be at most 500 characters", field="image_url")
     if image_url and not image_url.startswith(("https://", "http://", "/")):
-        raise InvalidInput("image_url must be an http(s) URL or a path")
+        raise InvalidInput("image_url must be an http(s) URL or a path", field="image_url")
     return name
 
 

@@ -8,11 +8,18 @@ class DomainError(Exception):
 
     code = "error"
     status = 400  # the HTTP status the edge uses; domain code never sends it itself
+    #: The input field at fault, when one is (e.g. "member_price_cents"): a page shows the
+    #: refusal next to that input. Stable API, like ``code``.
+    field: str | None = None
 
-    def __init__(self, message: str = "", code: str | None = None) -> None:
+    def __init__(
+        self, message: str = "", code: str | None = None, *, field: str | None = None
+    ) -> None:
         super().__init__(message or self.__class__.__doc__ or self.code)
         if code is not None:
             self.code = code
+        if field is not None:
+            self.field = field
 
     @property
     def message(self) -> str:

@@ -43,9 +43,18 @@ SDP: Schema = {"type": "string", "description": "an SDP document (RFC 8866)"}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": {
-        **obj(("error", "message"), error=STR, message=STR),
+        **obj(
+            ("error", "message"),
+            error=STR,
+            message=STR,
+            field={
+                "type": "string",
+                "description": "the request field at fault, when one is (e.g. member_price_cents)",
+            },
+        ),
         "additionalProperties": False,
-        "description": "Every error: a stable code and a human-readable message, never a trace.",
+        "description": "Every error: a stable code and a human-readable message, never a trace; "
+        "a refused input also names its field.",
     },
     "Product": obj(
         ("id", "name", "price_cents"),

@@ -32,9 +32,15 @@ DATABASE_DOWN = (
 )
 
 
-def json_error(status: int, code: str, message: str, **headers: str) -> web.Response:
-    """A JSON error response ``{"error": code, "message": ...}``."""
-    return web.json_response({"error": code, "message": message}, status=status, headers=headers)
+def json_error(
+    status: int, code: str, message: str, field: str | None = None, **headers: str
+) -> web.Response:
+    """A JSON error response ``{"error": code, "message": ...}``, with ``"field"`` when one is
+    at fault."""
+    body = {"error": code, "message": message}
+    if field is not None:
+        body["field"] = field
+    return web.json_response(body, status=status, headers=headers)
 
 
 @web.middleware
@@ -48,7 +54,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             # Whole seconds, rounded up: a client retrying on the header is never early.
             retry = str(max(1, -(-retry_ms // 1000)))
             return json_error(429, exc.code, exc.message, **{"Retry-After": retry})
-        return json_error(exc.status, exc.code, exc.message)
+        return json_error(exc.status, exc.code, exc.message, exc.field)
     except AuthError as exc:
         return json_error(401, exc.code, str(exc), **{"WWW-Authenticate": "Bearer"})
     except ForbiddenError as exc:
@@ -147,13 +153,15 @@ def field(
     """Read one typed field from a JSON body; a wrong type or a missing field is a 400."""
     if name not in body or (optional and body[name] is None):
         if default is ...:
-            raise BadRequest(f"field {name!r} is required")
+            raise BadRequest(f"field {name!r} is required", field=name)
         return default
     value = body[name]
     if kind is int and not is_json_int(value):
-        raise BadRequest(f"field {name!r} must be an integer of at most 2^53 - 1 in magnitude")
+        raise BadRequest(
+            f"field {name!r} must be an integer of at most 2^53 - 1 in magnitude", field=name
+        )
     if kind is not int and not isinstance(value, kind):
-        raise BadRequest(f"field {name!r} must be {kind.__name__}")
+        raise BadRequest(f"field {name!r} must be {kind.__name__}", field=name)
     return value
 
 

@@ -358,7 +358,8 @@ def build_document() -> Schema:
             "title": "livesell",
             "version": "1",
             "description": "Live-streaming selling: rooms, flash sales, auctions, the relay. "
-            'Every error is JSON {"error": code, "message": text}.',
+            'Every error is JSON {"error": code, "message": text}, plus "field" when one '
+            "input is at fault.",
         },
         "security": [{"bearer": []}],
         "paths": paths,

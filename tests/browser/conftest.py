@@ -211,6 +211,18 @@ async def new_show(api: Api, title: str = "Spring drop") -> str:
     return stream_id
 
 
+async def open_sale(api: Api, stream_id: str, name: str, price_cents: int, **terms: Any) -> Any:
+    """A new product ``name`` of the API's caller on sale in ``stream_id`` (5 units unless
+    ``terms`` say otherwise), opened; the sale."""
+    product = await api.call(
+        "POST", "/api/products", {"name": name, "price_cents": price_cents}, 201
+    )
+    body = {"product_id": product["id"], "quantity": 5, "stream_id": stream_id, **terms}
+    sale = await api.call("POST", "/api/sales", body, 201)
+    await api.call("POST", f"/api/sales/{sale['id']}/open")
+    return sale
+
+
 async def go_live(api: Api, stream_id: str, codec: str | None = None) -> Any:
     """Publish counter video (VP8 unless ``codec``) from an aiortc host over WHIP; returns the
     peer (close it).

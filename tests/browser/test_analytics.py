@@ -23,6 +23,7 @@ from tests.browser.conftest import (
     go_live,
     new_show,
     open_page,
+    open_sale,
     screenshot,
 )
 
@@ -144,17 +145,14 @@ async def test_the_ops_page_charts_a_shows_analytics(
     """Picked on the ops page, a show with orders (a lot's among them) gets totals and charts."""
     stream_id = await new_show(host_api, f"Ops chart {uuid.uuid4().hex[:4]}")
     admin = Api(live_server, http, live_server.token("admin", "ops"))
-    product = await admin.call("POST", "/api/products", {"name": "Jug", "price_cents": 2000}, 201)
-    body = {"product_id": product["id"], "quantity": 5, "per_user_limit": 1, "stream_id": stream_id}
-    sale = await admin.call("POST", "/api/sales", body, 201)
-    await admin.call("POST", f"/api/sales/{sale['id']}/open")
+    sale = await open_sale(admin, stream_id, "Jug", 2000, per_user_limit=1)
     for user in ("oa", "ob"):
         buyer = Api(live_server, http, live_server.token("viewer", user))
         buyer.headers["Idempotency-Key"] = "k"
         order = (await buyer.call("POST", f"/api/sales/{sale['id']}/buy", {}, 201))["order"]
         if user == "oa":
             await buyer.call("POST", f"/api/orders/{order['id']}/pay")
-    await _lot_won_and_paid(admin, buyer, stream_id, product["id"])
+    await _lot_won_and_paid(admin, buyer, stream_id, sale["product_id"])
 
     async def persisted() -> bool:
         report = await admin.call("GET", f"/api/streams/{stream_id}/analytics")

@@ -1,7 +1,8 @@
 """The studio's product list: a host sees and edits only their own products.
 
-A host edits a product's name and price inline (a refused edit says why, as text), pins it, and
-the room's product card shows the new name; another host's product is never listed.
+A host edits a product's name and price inline (a refused edit says which field and why, under
+that input, as text), pins it, and the room's product card shows the new name; another host's
+product is never listed. The new-product form places a refusal the same way.
 """
 
 from __future__ import annotations
@@ -45,13 +46,21 @@ async def test_a_host_edits_their_product_and_the_room_shows_it_after_a_pin(
     form = studio.locator(f"#products form.product-edit[data-product='{mug['id']}']")
     await form.locator("input[name=name]").fill(f"Glazed mug {tag}")
     await form.locator("input[name=price]").fill("15.00")
-    # A member price above the price is refused: the form says so and stays open.
-    await form.locator("input[name=member_price]").fill("20.00")
+    # A member price above the price is refused: the form names the member price and the rule
+    # under that input, and stays open.
+    member = form.locator("input[name=member_price]")
+    await member.fill("20.00")
     await form.locator("button[type=submit]").click()
-    error = form.locator(".form-error", has_text="Something went wrong")
-    await error.wait_for()  # the refusal, as text
+    note = form.locator(".field-error")
+    await note.wait_for()
+    assert await note.text_content() == "The member price must be below the price"
+    beside = "i => i.closest('label').querySelector('.field-error').textContent"
+    assert await member.evaluate(beside) == await note.text_content()  # in the input's label
+    assert await member.get_attribute("aria-invalid") == "true"
+    assert await form.locator(".form-error").text_content() == ""  # said once, where it happened
     await screenshot(studio, "studio-product-edit-refused-desktop")
-    await form.locator("input[name=member_price]").fill("")
+    await member.fill("")
+    assert await note.count() == 0  # typing there takes the note away
     await form.locator("button[type=submit]").click()
     edited = studio.locator("#products .product", has_text=f"Glazed mug {tag}")
     await edited.wait_for()
@@ -60,6 +69,17 @@ async def test_a_host_edits_their_product_and_the_room_shows_it_after_a_pin(
     saved = next(p for p in (await host_api.call("GET", "/api/products?mine=1"))["products"]
                  if p["id"] == mug["id"])  # fmt: skip
     assert (saved["name"], saved["price_cents"]) == (f"Glazed mug {tag}", 1500)
+
+    # Creating one: the same refusal under the new-product form's member price.
+    await studio.click("#new-product")
+    await studio.fill("#pf-name", f"Bowl {tag}")
+    await studio.fill("#pf-price", "10.00")
+    await studio.fill("#pf-member-price", "10.00")
+    await studio.click("#product-form button[type=submit]")
+    created = studio.locator("#product-form .field-error[data-field=member_price_cents]")
+    await created.wait_for()
+    assert await created.text_content() == "The member price must be below the price"
+    await studio.click("#pf-cancel")
 
     viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}")
     await edited.get_by_role("button", name=f"Pin Glazed mug {tag} for viewers").click()

@@ -39,12 +39,20 @@ async def test_the_owner_edits_others_cannot_and_orders_keep_their_price(
     assert (await call(client, "PATCH", path, auth("viewer", "amy"), {"name": "x"}))[0] == 403
     assert (await call(client, "PATCH", path, {}, {"name": "x"}))[0] == 401
     assert (await call(client, "PATCH", "/api/products/999", hana, {"name": "x"}))[0] == 404
-    # Validated as on create: nothing is written when any field is wrong.
-    for bad in ({"member_price_cents": 1000}, {"price_cents": -1}, {"name": " "},
-                {"image_url": "javascript:alert(1)"}, {"currency": "EUR"}, {},
-                {"price_cents": "9"}, {"name": None}):  # fmt: skip
+    # Validated as on create: nothing is written when any field is wrong, and the refusal names
+    # the field at fault when there is one (a page shows it next to that input).
+    for bad, at_fault in (({"member_price_cents": 1000}, "member_price_cents"),
+                          ({"price_cents": -1}, "price_cents"), ({"name": " "}, "name"),
+                          ({"image_url": "javascript:alert(1)"}, "image_url"),
+                          ({"description": "x" * 5001}, "description"),
+                          ({"currency": "EUR"}, None), ({}, None), ({"name": None}, "name"),
+                          ({"price_cents": "9"}, "price_cents")):  # fmt: skip
         status, body = await call(client, "PATCH", path, hana, bad)
-        assert (status, body["error"]) == (400, "bad_request"), bad
+        assert (status, body["error"], body.get("field")) == (400, "bad_request", at_fault), bad
+    cap = {"name": "Cap", "price_cents": 500, "member_price_cents": 500}
+    status, body = await call(client, "POST", "/api/products", hana, cap)
+    assert (status, body["field"]) == (400, "member_price_cents")
+    assert body["message"] == "member_price_cents must be below price_cents"
 
     # A sale copies the price it sells at: a reserved order keeps it after an edit.
     sale_body = {"product_id": hat["id"], "quantity": 5}

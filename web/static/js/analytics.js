@@ -35,18 +35,24 @@ export function renderMinuteCharts(box, minutes, currency = "USD") {
   const end = minutes.length ? minutes[minutes.length - 1].minute_ms + 60_000 : Date.now();
   const span = Math.max(60_000, end - (minutes.length ? minutes[0].minute_ms : end));
   box.replaceChildren();
-  for (const [key, color] of CHARTS) {
+  const charts = CHARTS.map(([key, color]) => {
     const fig = el("figure", "an-chart");
     const canvas = el("canvas");
     canvas.dataset.key = key;
     canvas.setAttribute("role", "img");
-    canvas.setAttribute("aria-label", t(`analytics.${key}`));
     fig.append(el("figcaption", "", t(`analytics.${key}`)), canvas);
     box.append(fig);
-    const fmt = key === "gmv_cents" ? (v) => money(v, currency) : number;
-    new LineChart(canvas, { color, windowMs: span, caption: (max) => t("analytics.max", { max: fmt(max) }) })
-      .draw(times, minutes.map((m) => m[key]), end);
-  }
+    const format = key === "gmv_cents" ? (v) => money(v, currency) : number;
+    const caption = (max, points) =>
+      max <= 0 ? t(`analytics.none.${key}`)
+      : points === 1 ? t("analytics.oneMinute", { value: format(max) })
+      : t("analytics.max", { max: format(max) });
+    const chart = new LineChart(canvas, { color, windowMs: span, caption, format, label: t(`analytics.${key}`) });
+    return [chart, key];
+  });
+  // Drawn once every figure is in the grid: a canvas sized before its neighbours arrive takes
+  // the whole row's width and its text comes out squeezed once the grid shares the row.
+  for (const [chart, key] of charts) chart.draw(times, minutes.map((m) => m[key]), end);
 }
 
 /** Download the show's figures by minute as CSV (the route needs the bearer token). */

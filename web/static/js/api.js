@@ -3,8 +3,8 @@
 //   import { api, ApiError, token, who, setSession, clearSession, signInFromUrl, guestSignIn } from "./api.js";
 //   await api("/api/streams")                          -> parsed JSON (GET)
 //   await api("/api/sales/3/buy", { method: "POST", body: {qty: 1}, idempotencyKey: k })
-//        throws ApiError { status, code, message, retryAfterMs } for any non-2xx or network
-//        failure (status 0, code "network").
+//        throws ApiError { status, code, message, retryAfterMs, field } for any non-2xx or
+//        network failure (status 0, code "network"); `field` names the input at fault, or null.
 //   token()  -> the token in sessionStorage["livesell.token"], or null
 //   who()    -> { user_id, role, name } from the token's claims, or null
 //   setSession(token) / clearSession()
@@ -17,11 +17,12 @@
 const KEY = "livesell.token";
 
 export class ApiError extends Error {
-  constructor(status, code, message, retryAfterMs = 0) {
+  constructor(status, code, message, retryAfterMs = 0, field = null) {
     super(message || code);
     this.status = status;
     this.code = code;
     this.retryAfterMs = retryAfterMs;
+    this.field = field;
   }
 }
 
@@ -88,6 +89,7 @@ export async function api(path, { method = "GET", body, headers = {}, idempotenc
       (data && data.error) || `http_${resp.status}`,
       (data && data.message) || resp.statusText,
       retry,
+      (data && typeof data.field === "string" && data.field) || null,
     );
   }
   return data;

@@ -8,7 +8,8 @@
 //   lang() -> "en" | "zh";  setLang("zh") saves the choice in localStorage and re-applies
 //   onLangChange(fn)      called after setLang, so a page can redraw what it built in code
 //   money(cents, currency), number(n), clock(ms) -> "mm:ss" (or "h:mm:ss")
-//   errorText(err)        an ApiError's or RoomError's code as a sentence ("error.<code>")
+//   errorText(err)        an ApiError's or RoomError's code as a sentence ("error.<code>"), or
+//                         "error.<code>.<field>" when the error names a field that has one
 //
 // The language comes from localStorage["livesell.lang"], else navigator.language.
 // Each page keeps its strings in its own delimited block below, keyed "<page>.<thing>".
@@ -26,6 +27,12 @@ const STRINGS = {
     // ---- error codes from the server and the socket (errorText) ------------------------
     "error.generic": "please try again",
     "error.bad_request": "Something entered is not valid",
+    "error.bad_request.name": "Give it a name of 1 to 200 characters",
+    "error.bad_request.price_cents": "Enter a price of 0 or more",
+    "error.bad_request.member_price_cents": "The member price must be below the price",
+    "error.bad_request.currency": "Pick a currency such as USD",
+    "error.bad_request.description": "The description can be at most 5,000 characters",
+    "error.bad_request.image_url": "The image URL must start with https://, http:// or / and be at most 500 characters",
     "error.unprocessable": "That cannot be done",
     "error.payload_too_large": "That is too large",
     "error.too_long": "That is too long",
@@ -554,6 +561,11 @@ const STRINGS = {
     "analytics.title": "Show analytics",
     "analytics.csv": "Download CSV",
     "analytics.max": "max {max}",
+    "analytics.oneMinute": "{value} in the first minute",
+    "analytics.none.viewers_peak": "No viewers yet",
+    "analytics.none.chat_messages": "No chat yet",
+    "analytics.none.orders": "No orders yet",
+    "analytics.none.gmv_cents": "No sales yet",
     "analytics.viewers_peak": "Peak viewers",
     "analytics.viewers_avg": "Average viewers",
     "analytics.watch_s": "Watch time (min)",
@@ -596,6 +608,12 @@ const STRINGS = {
     // ---- error codes from the server and the socket (errorText) ------------------------
     "error.generic": "请重试",
     "error.bad_request": "输入的内容无效",
+    "error.bad_request.name": "名称需为 1 到 200 个字符",
+    "error.bad_request.price_cents": "请输入不小于 0 的价格",
+    "error.bad_request.member_price_cents": "会员价必须低于价格",
+    "error.bad_request.currency": "请选择币种，例如 USD",
+    "error.bad_request.description": "商品描述最多 5000 个字符",
+    "error.bad_request.image_url": "图片链接须以 https://、http:// 或 / 开头，且不超过 500 个字符",
     "error.unprocessable": "无法执行该操作",
     "error.payload_too_large": "内容过大",
     "error.too_long": "内容过长",
@@ -1124,6 +1142,11 @@ const STRINGS = {
     "analytics.title": "直播数据",
     "analytics.csv": "下载 CSV",
     "analytics.max": "最高 {max}",
+    "analytics.oneMinute": "第一分钟 {value}",
+    "analytics.none.viewers_peak": "还没有观众",
+    "analytics.none.chat_messages": "还没有弹幕",
+    "analytics.none.orders": "还没有订单",
+    "analytics.none.gmv_cents": "还没有成交",
     "analytics.viewers_peak": "最高在线",
     "analytics.viewers_avg": "平均在线",
     "analytics.watch_s": "观看时长（分钟）",
@@ -1188,6 +1211,8 @@ export function t(id, parts = {}) {
 /** An error from the API or the room socket in the page's language (never the server's English). */
 export function errorText(err) {
   const key = `error.${err && err.code}`;
+  const named = err && err.field ? `${key}.${err.field}` : null;
+  if (named && named in STRINGS.en) return t(named);
   return key in STRINGS.en ? t(key) : t("error.generic");
 }
 

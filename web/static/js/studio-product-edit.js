@@ -1,10 +1,12 @@
 // studio-product-edit.js: the inline form that edits one of the host's own products (name,
 // price, member price, description, image URL) through PATCH /api/products/{id}. The server
-// validates as on create; its error is shown as text. Sales already made keep their price.
+// validates as on create; a refusal naming a field is shown under that input (fielderror.js).
+// Sales already made keep their price.
 
 import { api } from "./api.js";
 import { button, el } from "./dom.js";
-import { errorText, t } from "./i18n.js";
+import { clearFieldErrors, showFieldError } from "./fielderror.js";
+import { t } from "./i18n.js";
 
 const toCents = (v) => Math.round(parseFloat(v) * 100);
 const amount = (cents) => (cents === null || cents === undefined ? "" : (cents / 100).toFixed(2));
@@ -49,6 +51,7 @@ export function productEditForm(product, { onSaved, onCancel }) {
     actions,
     error,
   );
+  const inputs = { name, price_cents: price, member_price_cents: member, description, image_url: image };
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const m = member.value.trim();
@@ -60,11 +63,11 @@ export function productEditForm(product, { onSaved, onCancel }) {
       image_url: image.value.trim(),
     };
     save.disabled = true;
-    error.textContent = "";
+    clearFieldErrors(inputs, error);
     try {
       onSaved(await api(`/api/products/${product.id}`, { method: "PATCH", body }));
     } catch (e) {
-      error.textContent = t("common.error", { message: errorText(e) });
+      showFieldError(e, inputs, error);
     } finally {
       save.disabled = false;
     }

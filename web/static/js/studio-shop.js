@@ -8,6 +8,7 @@
 
 import { api } from "./api.js";
 import { $, button, el, show } from "./dom.js";
+import { clearFieldErrors, showFieldError } from "./fielderror.js";
 import { clock, errorText, money, number, t } from "./i18n.js";
 import { productEditForm } from "./studio-product-edit.js";
 
@@ -204,6 +205,11 @@ export class Shop {
     };
     const member = $("pf-member-price").value.trim();
     if (member) body.member_price_cents = toCents(member);
+    const inputs = {
+      name: $("pf-name"), price_cents: $("pf-price"), currency: $("pf-currency"),
+      member_price_cents: $("pf-member-price"), image_url: $("pf-image"),
+    };
+    clearFieldErrors(inputs, $("pf-error"));
     try {
       const p = await api("/api/products", { method: "POST", body });
       this.products.push(p);
@@ -213,9 +219,8 @@ export class Shop {
       this.render();
       $("sf-product").value = String(p.id);
       this._defaultPrice();
-      $("pf-error").textContent = "";
     } catch (e) {
-      $("pf-error").textContent = t("common.error", { message: errorText(e) });
+      showFieldError(e, inputs, $("pf-error"));
     }
   }
 
