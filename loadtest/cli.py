@@ -30,7 +30,7 @@ def install_uvloop() -> None:
     # sale's opening (and marked the run invalid). The server does the same (web/app.py).
     gc.collect()
     gc.freeze()
-    gc.set_threshold(50_000, 20, 100)
+    gc.set_threshold(50_000, 2, 100)
 
 
 def _build_parser() -> tuple[argparse.ArgumentParser, dict[str, Runner]]:

@@ -56,7 +56,7 @@ def test_settings_from_env_with_defaults_and_errors() -> None:
 
 
 def test_gc_thresholds_are_three_positive_integers() -> None:
-    assert Settings.from_env({}).resolved_gc_thresholds() == (50_000, 20, 100)
+    assert Settings.from_env({}).resolved_gc_thresholds() == (50_000, 2, 100)
     env = {"LIVESELL_GC_THRESHOLDS": "700,10,10"}
     assert Settings.from_env(env).resolved_gc_thresholds() == (700, 10, 10)
     for bad in ("700,10", "a,b,c", "0,10,10"):
