@@ -15,7 +15,7 @@ from chat.figures import FiguresReader, RoomFigures
 from chat.history import RoomLog
 from chat.keys import RoomKeys
 from chat.member import ClientConnection, Delivery, Identity, Member, RoomLimits
-from chat.moderation import ACTIONS, Moderation, auth_ok
+from chat.moderation import ACTIONS, Moderation, WordFilter, auth_ok
 from chat.protocol import (
     CLOSE_ABUSE,
     CLOSE_BANNED,
@@ -35,6 +35,8 @@ from inventory.tasks import cancel_all, supervise
 log = logging.getLogger("livesell.chat")
 
 Authenticate = Callable[[str], Identity]
+#: Commands that wait on a coalesced sale call: they run beside the socket's next frames.
+SALE_COMMANDS = frozenset({"buy", "group_open", "group_join", "coupon_claim", "bid", "enter_draw"})
 
 
 class Hub:
@@ -153,6 +155,7 @@ class Hub:
 
     def leave(self, member: Member) -> None:
         """Forget a client (its socket closed)."""
+        member.cancel_in_flight()
         self.audience.leave(member)
 
     async def authenticate(self, member: Member, token: str, ref: Any = None) -> None:
@@ -191,18 +194,34 @@ class Hub:
             if cmd.type == "auth":
                 await self.authenticate(member, cmd["token"], ref)
                 return
+            if cmd.type in SALE_COMMANDS:
+                await member.run_beside(self._run(member, room.keys, room.stream, room.words, cmd))
+                return
             await self._commands.run(member, room.keys, room.stream, room.words, cmd)
-        except DomainError as exc:
+        except Exception as exc:
+            await self._failed(member, exc, ref)
+
+    async def _run(
+        self, member: Member, keys: RoomKeys, stream: StreamView, words: WordFilter, cmd: Command
+    ) -> None:
+        try:
+            await self._commands.run(member, keys, stream, words, cmd)
+        except Exception as exc:
+            await self._failed(member, exc, cmd.ref)
+
+    async def _failed(self, member: Member, exc: Exception, ref: Any) -> None:
+        """Answer a failed frame: an ``error`` event; repeated abuse closes 4008."""
+        if isinstance(exc, DomainError):
             if isinstance(exc, BadFrame):
                 ref = exc.ref
             member.send(error_reply(exc, ref))
             if is_strike(exc) and member.strike():
                 await member.conn.close(CLOSE_ABUSE, "too many invalid or rejected frames")
-        except RedisError:
-            log.warning("room command failed: Redis unavailable", exc_info=True)
+        elif isinstance(exc, RedisError):
+            log.warning("room command failed: Redis unavailable", exc_info=exc)
             member.send(error_event("unavailable", "the room store is unreachable; retry", ref))
-        except Exception:
-            log.exception("room command failed")
+        else:
+            log.error("room command failed", exc_info=exc)
             member.send(error_event("internal", "internal error", ref))
 
     def stats(self) -> dict[str, int]:

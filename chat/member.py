@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import time
 from collections import deque
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -111,6 +113,11 @@ class Delivery(enum.Enum):
     CLOSED = "closed"
 
 
+#: Sale commands one client may have waiting at once; a further one waits for the first
+#: to finish, which stops reading its socket (backpressure, bounded per client).
+MAX_IN_FLIGHT = 16
+
+
 class Member:
     """A client in a room. The Hub owns its delivery state; commands read its identity."""
 
@@ -132,6 +139,8 @@ class Member:
         self.reactions = TokenBucket(limits.reactions_per_s, limits.reactions_per_s)
         self._strikes: deque[float] = deque()
         self._limits = limits
+        #: Sale commands running beside the socket's next frames (``run_beside``).
+        self.in_flight: set[asyncio.Task[None]] = set()
 
     @property
     def user_id(self) -> str | None:
@@ -144,6 +153,23 @@ class Member:
         # and a lost buy_result would leave it guessing.
         if self.state is not Delivery.CLOSED:
             self.conn.send_frame(Frame(encode(event)), corked=True)
+
+    async def run_beside(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` (which answers its own errors) while the socket's next frames are read.
+
+        A client's taps then share a coalesced sale call and their replies one write, and its
+        chat or ping does not wait behind a buy. Never more than ``MAX_IN_FLIGHT`` at once.
+        """
+        while len(self.in_flight) >= MAX_IN_FLIGHT:
+            await asyncio.wait(self.in_flight, return_when=asyncio.FIRST_COMPLETED)
+        task = asyncio.get_running_loop().create_task(work)
+        self.in_flight.add(task)
+        task.add_done_callback(self.in_flight.discard)
+
+    def cancel_in_flight(self) -> None:
+        """Stop what the client still waits for (it left: nobody would read the answers)."""
+        for task in self.in_flight:
+            task.cancel()
 
     def strike(self) -> bool:
         """Count one abuse strike; True when the client crossed the limit and must go."""

@@ -44,8 +44,9 @@ class WsConnection:
     Broadcast frames are written straight to the transport as one pre-built websocket frame
     (server frames are unmasked, so the bytes are the same for every socket); the transport's
     write buffer is the client's bounded send queue. Replies are corked: those made in one
-    event-loop turn go out in one write (a batch of buys answers a socket's ten taps at once,
-    and each write is a syscall); any frame sent while replies wait joins them, in order.
+    event-loop turn go out in one write (a socket's taps run side by side, so one coalesced batch
+    answers them together, and each write is a syscall); any frame sent while replies wait
+    joins them, in order.
     """
 
     __slots__ = ("_corked", "_corked_bytes", "_limit", "_transport", "ws")

@@ -12,6 +12,11 @@ from inventory.catalog import ProductView, StreamView
 from inventory.errors import NotFound
 
 
+async def answered(member: Any) -> None:
+    """Wait until the member's sale commands, which run beside its next frames, are answered."""
+    await asyncio.gather(*member.in_flight)
+
+
 class FakeConnection:
     """chat.member.ClientConnection in memory; ``backlog`` simulates a client that stops reading."""
 

@@ -11,7 +11,7 @@ from chat.hub import Hub
 from chat.member import Identity, RoomLimits
 from chat.protocol import CLOSE_ABUSE, CLOSE_BANNED, CLOSE_UNAUTHORIZED, decode
 from tests.chat.conftest import FAST
-from tests.chat.helpers import FakeConnection, frame
+from tests.chat.helpers import FakeConnection, answered, frame
 
 HOST = Identity("hostess", "Hostess", "host")
 ALICE = Identity("alice", "Alice", "viewer")
@@ -38,6 +38,7 @@ async def test_anonymous_cannot_chat_or_buy(make_hub: Callable[..., Any]) -> Non
     anon = await hub.join("show", conn, None)
     await hub.receive(anon, frame("chat", text="hi", ref=1))
     await hub.receive(anon, frame("buy", sale_id=1, key="k1"))
+    await answered(anon)
     assert errors(conn) == ["unauthorized", "unauthorized"]
     assert conn.of_type("error")[0]["ref"] == 1
     # An auth event upgrades the same socket.

@@ -15,7 +15,7 @@ from chat.protocol import decode, encode
 from tests.flashsale.helpers import make_sale
 from web.app import create_app
 from web.auth import Role, TokenSigner
-from web.keys import REDIS, ROOM_HUB
+from web.keys import METRICS, REDIS, ROOM_HUB
 from web.settings import Settings
 
 Auth = Callable[..., dict[str, str]]
@@ -179,6 +179,40 @@ async def test_buy_over_socket_matches_http(
     assert stock["sale_id"] == sale["id"]
     r = await client.get(f"/api/sales/{sale['id']}")
     assert (await r.json())["remaining"] == 0
+
+
+async def test_a_sockets_taps_share_one_sale_call_and_each_is_answered(
+    client: TestClient, auth: Auth, signer: TokenSigner
+) -> None:
+    sid = await make_stream(client, auth)
+    sale = await make_sale(client, auth, quantity=20, limit=10, stream_id=sid)
+    registry = client.app[METRICS].registry
+
+    def lua_calls() -> float:
+        return registry.get_sample_value("livesell_buy_lua_call_seconds_count") or 0.0
+
+    alice = await connect(client, f"/ws/rooms/{sid}?token={token(signer, 'alice')}")
+    before = lua_calls()
+    frames = [encode({"type": "buy", "sale_id": sale["id"], "key": f"k{i}", "ref": i})
+              for i in range(10)]  # fmt: skip
+    for frame in frames:
+        await alice.ws.send_bytes(frame)
+    await alice.send("ping", t=1, ref="p")
+    for i in range(10):
+        await alice.until(lambda e, i=i: e["type"] == "buy_result" and e["ref"] == i)
+    await alice.until(lambda e: e["type"] == "pong" and e["ref"] == "p")
+    # Read one after another, each tap was its own script call (ten); run beside the
+    # socket's next frames, they ride the same coalesced call.
+    assert lua_calls() - before <= 2
+    orders = {e["order"]["id"] for e in alice.events if e["type"] == "buy_result"}
+    assert len(orders) == 10
+    r = await client.get(f"/api/sales/{sale['id']}")
+    assert (await r.json())["remaining"] == 10
+    # Over the limit, still answered with its ref, even when sent together.
+    await alice.ws.send_bytes(encode({"type": "buy", "sale_id": sale["id"], "key": "k10",
+                                      "ref": 10}))  # fmt: skip
+    err = await alice.until(lambda e: e["type"] == "error")
+    assert err["code"] == "limit_reached" and err["ref"] == 10
 
 
 async def test_bad_frames_and_close_codes(
