@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from chat.history import RoomLog
@@ -12,6 +13,7 @@ from chat.moderation import ANONYMOUS, HOST, MODERATOR, VIEWER, Moderation, is_h
 from chat.protocol import Frame, batch_payload
 from chat.room import RoomState
 from chat.salefeed import RoomSales
+from chat.sharedread import SharedRead
 from chat.social import RoomSocial
 from inventory.catalog import StreamView
 
@@ -50,6 +52,8 @@ class Snapshots:
         self._room_sales = sales
         #: Per room: when read, the room's sales version then, the records.
         self._sales: dict[str, tuple[float, int, list[SaleRecord]]] = {}
+        #: The room's sales and social state, one read at a time shared by the joiners.
+        self._offer: SharedRead[str, tuple[list[dict[str, Any]], dict[str, Any]]] = SharedRead()
 
     def forget_sale(self, stream_id: str) -> None:
         """A sale of the room changed: read it again on the next join."""
@@ -71,6 +75,12 @@ class Snapshots:
         live = [v.to_json() for v in await self._room_sales.live_views(cached[2])]
         return sorted((s for s in live if s["state"] != "ended"), key=sale_rank)
 
+    async def _sales_and_social(
+        self, stream_id: str, version: int
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        sales = await self._live_sales(stream_id, version)
+        return sales, await self._social.snapshot([int(s["id"]) for s in sales], stream_id)
+
     async def build(
         self, keys: RoomKeys, stream: StreamView, who: Identity | None
     ) -> dict[str, Any]:
@@ -80,9 +90,11 @@ class Snapshots:
         if who is not None:
             role = HOST if is_host(who, stream) else MODERATOR if snap.moderator else VIEWER
         you: dict[str, Any] = {"role": role}
-        # Read after the room: the sales are at least as new as every event up to ``seq``.
-        sales = await self._live_sales(stream.id, snap.sales_version)
-        social = await self._social.snapshot([int(s["id"]) for s in sales], stream.id)
+        # Read after the room: the sales are at least as new as every event up to ``seq``. A
+        # read begun after this one's room read is shared by every joiner waiting for one.
+        sales, social = await self._offer.get(
+            stream.id, snap.sales_version, partial(self._sales_and_social, stream.id)
+        )
         if who is not None:
             you.update(user_id=who.user_id, name=who.name, muted_until=snap.muted_until)
         return {
