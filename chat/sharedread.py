@@ -14,6 +14,8 @@ import asyncio
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Generic, TypeVar
 
+from flashsale.memo import settle_with
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
@@ -78,15 +80,6 @@ class SharedRead(Generic[K, V]):
         fut = fut or asyncio.get_running_loop().create_future()
         self._running[key] = fut
         try:
-            value = await load(version)
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: asyncio must not log it when nobody was waiting
-            raise
+            return await settle_with(fut, load(version))
         finally:
             del self._running[key]
-        fut.set_result(value)
-        return value

@@ -16,6 +16,21 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
+async def settle_with(fut: asyncio.Future[V], load: Awaitable[V]) -> V:
+    """Await ``load`` and end ``fut`` the same way: its value, its error, or cancelled."""
+    try:
+        value = await load
+    except asyncio.CancelledError:
+        fut.cancel()
+        raise
+    except BaseException as exc:
+        fut.set_exception(exc)
+        fut.exception()  # retrieved: asyncio must not log it when nobody was waiting
+        raise
+    fut.set_result(value)
+    return value
+
+
 class Memo(Generic[K, V]):
     """Values that never change once loaded (a sale's stream, its host), loaded once per key."""
 
@@ -46,18 +61,10 @@ class Memo(Generic[K, V]):
         fut: asyncio.Future[V] = asyncio.get_running_loop().create_future()
         self._loading[key] = fut
         try:
-            value = await load()
-        except asyncio.CancelledError:
-            fut.cancel()
-            raise
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # retrieved: asyncio must not log it when nobody was waiting
-            raise
+            value = await settle_with(fut, load())
         finally:
             del self._loading[key]
         self.put(key, value)
-        fut.set_result(value)
         return value
 
     def put(self, key: K, value: V) -> None:
