@@ -53,21 +53,19 @@ class RoomState:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
 
-    async def snapshot(self, keys: RoomKeys, user_id: str | None) -> RoomSnapshot:
-        """One atomic read (MULTI) of the room: its seq matches its history exactly."""
+    async def snapshot(self, keys: RoomKeys) -> RoomSnapshot:
+        """One atomic read (MULTI) of the room: its seq matches its history exactly.
+
+        The same for every viewer (joiners share it); a user's own standing is ``standing``.
+        """
         async with self._redis.pipeline(transaction=True) as p:
             p.get(keys.seq)
             p.lrange(keys.history, 0, -1)
             p.hgetall(keys.state)
             p.hgetall(keys.reactions)
-            if user_id is not None:
-                p.hget(keys.mutes, user_id)
-                p.sismember(keys.mods, user_id)
-                p.sismember(keys.bans, user_id)
             p.time()
-            *reply, (sec, usec) = await p.execute()
-        seq, history, state, reactions = reply[:4]
-        snap = RoomSnapshot(
+            seq, history, state, reactions, (sec, usec) = await p.execute()
+        return RoomSnapshot(
             seq=int(seq or 0),
             # LPUSH keeps the newest first; clients want them oldest first.
             messages=[decode(m) for m in reversed(history)],
@@ -80,12 +78,6 @@ class RoomState:
             server_time_ms=int(sec) * 1000 + int(usec) // 1000,
             sales_version=int(state.get(b"sales_v", 0)),
         )
-        if user_id is not None:
-            muted = int(reply[4] or 0)
-            snap.muted_until = muted if muted > now_ms() else 0
-            snap.moderator = bool(reply[5])
-            snap.banned = bool(reply[6])
-        return snap
 
     async def standing(self, keys: RoomKeys, user_id: str) -> RoomSnapshot:
         """Only the user's own standing (muted until, moderator, banned) in a RoomSnapshot."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,7 @@ from chat.keys import RoomKeys
 from chat.member import Identity, Member
 from chat.moderation import ANONYMOUS, HOST, MODERATOR, VIEWER, Moderation, is_host
 from chat.protocol import Frame, batch_payload
-from chat.room import RoomState
+from chat.room import RoomSnapshot, RoomState
 from chat.salefeed import RoomSales
 from chat.sharedread import SharedRead
 from chat.social import RoomSocial
@@ -52,6 +53,8 @@ class Snapshots:
         self._room_sales = sales
         #: Per room: when read, the room's sales version then, the records.
         self._sales: dict[str, tuple[float, int, list[SaleRecord]]] = {}
+        #: The room's shared state (seq, history, pin...), one read at a time shared by joiners.
+        self._rooms: SharedRead[str, RoomSnapshot] = SharedRead()
         #: The room's sales and social state, one read at a time shared by the joiners.
         self._offer: SharedRead[str, tuple[list[dict[str, Any]], dict[str, Any]]] = SharedRead()
 
@@ -85,18 +88,24 @@ class Snapshots:
         self, keys: RoomKeys, stream: StreamView, who: Identity | None
     ) -> dict[str, Any]:
         """The ``snapshot`` event for ``who`` (None: an anonymous viewer)."""
-        snap = await self._state.snapshot(keys, None if who is None else who.user_id)
+        # The room as one read begun after this call (shared by the joiners waiting for one),
+        # and the joiner's own standing beside it.
+        room = self._rooms.get(stream.id, 0, lambda _: self._state.snapshot(keys))
+        if who is None:
+            snap, standing = await room, None
+        else:
+            snap, standing = await asyncio.gather(room, self._state.standing(keys, who.user_id))
         role = ANONYMOUS
-        if who is not None:
-            role = HOST if is_host(who, stream) else MODERATOR if snap.moderator else VIEWER
+        if who is not None and standing is not None:
+            role = HOST if is_host(who, stream) else MODERATOR if standing.moderator else VIEWER
         you: dict[str, Any] = {"role": role}
         # Read after the room: the sales are at least as new as every event up to ``seq``. A
         # read begun after this one's room read is shared by every joiner waiting for one.
         sales, social = await self._offer.get(
             stream.id, snap.sales_version, partial(self._sales_and_social, stream.id)
         )
-        if who is not None:
-            you.update(user_id=who.user_id, name=who.name, muted_until=snap.muted_until)
+        if who is not None and standing is not None:
+            you.update(user_id=who.user_id, name=who.name, muted_until=standing.muted_until)
         return {
             "type": "snapshot",
             "seq": snap.seq,
