@@ -45,16 +45,19 @@ class SharedRead(Generic[K, V]):
         while True:
             running = self._running.get(key)
             if running is None:
-                return await self._lead(key, version, load, None)
+                # Whoever waits for a next read asked before now: this read serves them too.
+                nxt = self._next.pop(key, None)
+                if nxt is None:
+                    return await self._lead(key, version, load, None)
+                return await self._lead(key, max(version, nxt.version), load, nxt.fut)
             nxt = self._next.get(key)
             if nxt is None:
                 nxt = self._next[key] = _Next(asyncio.get_running_loop().create_future(), version)
             else:
                 nxt.version = max(nxt.version, version)
             await self._settled(running)
-            if self._next.get(key) is nxt and key not in self._running:
-                del self._next[key]
-                return await self._lead(key, nxt.version, load, nxt.fut)
+            if self._next.get(key) is nxt:
+                continue  # nobody has started it yet: start it (or wait for the read running)
             try:
                 # shield: a waiter cancelled must not cancel the read the others share.
                 return await asyncio.shield(nxt.fut)

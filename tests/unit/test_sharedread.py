@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
+import random
 
 import pytest
 
@@ -101,3 +103,47 @@ async def test_a_cancelled_caller_neither_cancels_the_read_nor_strands_the_other
     await settle()
     reads.gate.set()
     assert await follower_second == "read-5@v2"
+
+
+async def test_callers_arriving_at_any_moment_all_get_a_read_begun_after_they_asked() -> None:
+    rng = random.Random(7)
+    shared: SharedRead[str, int] = SharedRead()
+    clock = itertools.count()
+    reads = 0
+
+    async def load(version: int) -> int:
+        nonlocal reads
+        reads += 1
+        started = next(clock)
+        for _ in range(rng.randint(0, 3)):
+            await asyncio.sleep(0)
+        return started
+
+    async def caller() -> None:
+        for _ in range(rng.randint(0, 60)):
+            await asyncio.sleep(0)
+        asked = next(clock)
+        assert await shared.get("show", 1, load) > asked
+
+    # Every caller is answered (none waits for a read nobody starts), by far fewer reads.
+    await asyncio.wait_for(asyncio.gather(*(caller() for _ in range(2000))), 10)
+    assert reads < 400
+
+
+@pytest.mark.parametrize("ticks", [0, 1, 2, 3])
+async def test_a_caller_arriving_as_a_read_ends_does_not_strand_those_waiting(ticks: int) -> None:
+    shared: SharedRead[str, str] = SharedRead()
+    reads = Reads()
+    first = asyncio.create_task(shared.get("show", 1, reads))
+    await settle()
+    waiting = asyncio.create_task(shared.get("show", 1, reads))
+    await settle()
+    reads.gate.set()
+    for _ in range(ticks):
+        await asyncio.sleep(0)
+    newcomer = asyncio.create_task(shared.get("show", 1, reads))
+    await first
+    for _ in range(20):  # the reads after the first: each runs when let through
+        await settle()
+        reads.gate.set()
+    await asyncio.wait_for(asyncio.gather(waiting, newcomer), 2)
