@@ -106,8 +106,10 @@ def _check(live: LiveServer, response: requests.Response, log_offset: int) -> No
             doc = json.loads(body)
         except ValueError:
             raise AssertionError(("not JSON", where, response.headers, body[:300])) from None
-        assert set(doc) == {"error", "message"}, (where, doc)
+        # ``field`` names the input at fault, where the server knows it (docs/protocol.md).
+        assert {"error", "message"} <= set(doc) <= {"error", "message", "field"}, (where, doc)
         assert isinstance(doc["error"], str) and isinstance(doc["message"], str), (where, doc)
+        assert isinstance(doc.get("field", ""), str), (where, doc)
     with live.log.open("rb") as f:
         f.seek(log_offset)
         new = f.read()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from chat.hub import SALE_COMMANDS
 from chat.protocol import CLIENT_EVENTS, decode, encode
 from tests.conftest import _pg_reachable
 from web.auth import Role, TokenSigner
@@ -427,13 +428,16 @@ ACTIONS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
 ]
 
 
-async def _reply(ws: Any, ref: str) -> list[dict[str, Any]]:
-    """Every event up to the pong for ``ref`` (a ping sent right after the action)."""
+async def _reply(ws: Any, ref: str, also: str | None = None) -> list[dict[str, Any]]:
+    """Every event up to the pong for ``ref`` (a ping sent right after the action), and up to
+    the reply for ``also`` too (a sale command runs beside the ping: its reply may come later).
+    """
     seen: list[dict[str, Any]] = []
     while True:
         msg = decode((await ws.receive(timeout=5)).data)
         seen += msg["events"] if msg["type"] == "batch" else [msg]
-        if any(e["type"] == "pong" and e.get("ref") == ref for e in seen):
+        ponged = any(e["type"] == "pong" and e.get("ref") == ref for e in seen)
+        if ponged and (also is None or any(e.get("ref") == also for e in seen)):
             return seen
 
 
@@ -444,7 +448,8 @@ async def outcome(w: World, caller: str, action: str, fields: dict[str, Any]) ->
         await ws.receive(timeout=5)  # the snapshot
         await ws.send_bytes(encode({"type": action, **fields, "ref": "a"}))
         await ws.send_bytes(encode({"type": "ping", "ref": "p"}))
-        replies = [e for e in await _reply(ws, "p") if e.get("ref") == "a"]
+        also = "a" if action in SALE_COMMANDS else None
+        replies = [e for e in await _reply(ws, "p", also) if e.get("ref") == "a"]
     finally:
         await ws.close()
     errors = [e["code"] for e in replies if e["type"] == "error"]
