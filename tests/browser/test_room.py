@@ -136,6 +136,11 @@ async def test_sale_countdown_buy_reserve_and_pay(
     await buyer.wait_for_selector("#shelf-list .shelf-item", state="visible")
     await screenshot(buyer, "room-shop-sheet-phone")
     await buyer.click("#orders-close")
+    # Under the pointer (where "Buy now" was tapped) Pay keeps its green, so its dark text reads.
+    await buyer.hover("#pay")
+    await buyer.wait_for_timeout(400)  # past the buttons' background transition
+    bg = await buyer.eval_on_selector("#pay", "b => getComputedStyle(b).backgroundColor")
+    assert bg == "rgb(47, 191, 113)", f"the hovered Pay button is {bg}, not the success green"
     await buyer.click("#pay")
     await buyer.wait_for_selector("#buy[data-state=limit]")
     assert await buyer.text_content("#outcome") == "Paid. Thank you!"
