@@ -205,11 +205,11 @@ async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
     studio = await studio_desk(browser, live_server, stream_id, "lot", "lf", fields)
 
     async def opened() -> str:
-        status = await text_of(studio, "#lot-status")
-        return status if "open" in status else ""
+        return await text_of(studio, "#lot-status")
 
     status = await eventually(opened, 10, "the studio shows the open lot")
-    assert "Starts at $25.00" in status, status
+    # The lot's state in words, not the server's code ("open").
+    assert status.endswith(" · Open · Starts at $25.00"), status
     lot_id = int(status.split("#")[1].split(" ")[0])
     lot = await host_api.call("GET", f"/api/lots/{lot_id}")
     assert (lot["state"], lot["stream_id"], lot["start_cents"]) == ("open", stream_id, 2500)
