@@ -24,7 +24,10 @@ async def studio_desk(browser: Any, live_server: LiveServer, stream_id: str, des
     )
     await studio.click(f"#{desk}-desk summary")
     for name, value in fields.items():
-        await studio.fill(f"#{form}-{name}", str(value))
+        if name == "product":  # picked by the name the host sees: the studio shows no ids
+            await studio.select_option(f"#{form}-product", label=value)
+        else:
+            await studio.fill(f"#{form}-{name}", str(value))
     await studio.click(f"#{form}-create")
     return studio
 
@@ -137,7 +140,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
                           + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
     await dee.wait_for_selector("body[data-state=waiting]")
-    fields = {"product": product["id"], "price": 19900, "units": 1, "window": 600}
+    fields = {"product": "Watch · $250.00", "price": 19900, "units": 1, "window": 600}
     studio = await studio_desk(browser, live_server, stream_id, "draw", "df", fields)
     await studio.wait_for_selector("#draw-now:not([hidden])")
     status = await text_of(studio, "#draw-status")
@@ -145,6 +148,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     sale_id = int(status.split("#")[1].split(" ")[0])
     draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
     assert draw["commitment"] in await text_of(studio, "#draw-proof")
+    assert (await host_api.call("GET", f"/api/sales/{sale_id}"))["product_id"] == product["id"]
 
     await dee.wait_for_selector("#draw-enter:not([hidden])", timeout=10000)
     # The draw's sale is entered, never bought: no flash-sale strip offers it.
@@ -201,7 +205,7 @@ async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
     product = await host_api.call(
         "POST", "/api/products", {"name": "Kettle", "price_cents": 3000}, status=201
     )
-    fields = {"product": product["id"], "start": 2500, "inc": 100, "duration": 120}
+    fields = {"product": "Kettle · $30.00", "start": 2500, "inc": 100, "duration": 120}
     studio = await studio_desk(browser, live_server, stream_id, "lot", "lf", fields)
 
     async def opened() -> str:
@@ -212,7 +216,9 @@ async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
     assert status.endswith(" · Open · Starts at $25.00"), status
     lot_id = int(status.split("#")[1].split(" ")[0])
     lot = await host_api.call("GET", f"/api/lots/{lot_id}")
-    assert (lot["state"], lot["stream_id"], lot["start_cents"]) == ("open", stream_id, 2500)
+    assert (lot["state"], lot["stream_id"], lot["start_cents"], lot["product_id"]) == (
+        "open", stream_id, 2500, product["id"],
+    )  # fmt: skip
     bidder = Api(live_server, host_api.session, live_server.token("viewer", "ivy", "Ivy"))
     bidder.headers["Idempotency-Key"] = "b1"
     await bidder.call("POST", f"/api/lots/{lot_id}/bids", {"amount_cents": 2600}, status=201)

@@ -222,18 +222,22 @@ export class Shop {
   // -- sales ---------------------------------------------------------------------------------
 
   _renderSaleProducts() {
-    const sel = $("sf-product");
-    const keep = sel.value;
-    sel.replaceChildren(
-      ...this.products.map((p) => {
-        const o = el("option", null, `${p.name} · ${money(p.price_cents, p.currency)}`);
-        o.value = String(p.id);
-        return o;
-      }),
-    );
-    if (keep && this._product(Number(keep))) sel.value = keep;
-    else if (this.pinned) sel.value = String(this.pinned);
-    $("sf-start").disabled = this.products.length === 0;
+    // The sale form and the auction and draw desks pick the product by name: the host never
+    // sees a product's id, so a number field asked for something the studio does not show.
+    for (const id of ["sf-product", "lf-product", "df-product"]) {
+      const sel = $(id);
+      const keep = sel.value;
+      sel.replaceChildren(
+        ...this.products.map((p) => {
+          const o = el("option", null, `${p.name} · ${money(p.price_cents, p.currency)}`);
+          o.value = String(p.id);
+          return o;
+        }),
+      );
+      if (keep && this._product(Number(keep))) sel.value = keep;
+      else if (this.pinned) sel.value = String(this.pinned);
+    }
+    for (const id of ["sf-start", "lf-create", "df-create"]) $(id).disabled = this.products.length === 0;
   }
 
   _defaultPrice() {
