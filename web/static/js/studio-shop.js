@@ -200,6 +200,7 @@ export class Shop {
       name: $("pf-name").value.trim(),
       price_cents: toCents($("pf-price").value),
       currency: $("pf-currency").value,
+      description: $("pf-description").value,
       image_url: $("pf-image").value.trim(),
     };
     const member = $("pf-member-price").value.trim();
