@@ -88,9 +88,15 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
     won = await ben_api.call("GET", f"/api/lots/{lot['id']}")
     order = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
     assert (order["state"], order["unit_price_cents"]) == ("reserved", 1100)
-    # The won lot is in Ben's orders, payable there.
+    # The won lot is in Ben's orders, named by its product, payable there.
     await ben.click("#orders-btn")
     await ben.wait_for_selector("#order-list .order-pay", timeout=10000)
+
+    async def named() -> str:
+        line = await text_of(ben, "#order-list li span")
+        return line if "Vase" in line else ""
+
+    await eventually(named, 10, "the won order is named by its product, not #<sale id>")
     await ben.click("#order-list .order-pay")
     await ben.wait_for_selector("#order-list li[data-state=paid]", timeout=10000)
     paid = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
