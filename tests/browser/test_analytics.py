@@ -88,6 +88,13 @@ async def test_the_studio_shows_a_finished_shows_analytics(
     tiles = await page.locator("#an-totals dd").all_text_contents()
     assert "6" in tiles  # the chat messages
     assert await page.locator("#an-charts canvas").count() == 4
+    # Each chart's bitmap is as wide as the chart on screen: a wider one is squeezed to fit,
+    # squashing its "max" caption.
+    sizes = await page.eval_on_selector_all(
+        "#an-charts canvas",
+        "cs => cs.map(c => [c.width, Math.round(c.clientWidth * devicePixelRatio)])",
+    )
+    assert all(drawn == shown for drawn, shown in sizes), sizes
     assert "Celadon bowl" in await page.locator("#an-products").inner_text()
     await page.locator("#analytics").scroll_into_view_if_needed()
     await page.evaluate("document.getElementById('analytics').scrollIntoView()")

@@ -35,7 +35,7 @@ export function renderMinuteCharts(box, minutes, currency = "USD") {
   const end = minutes.length ? minutes[minutes.length - 1].minute_ms + 60_000 : Date.now();
   const span = Math.max(60_000, end - (minutes.length ? minutes[0].minute_ms : end));
   box.replaceChildren();
-  for (const [key, color] of CHARTS) {
+  const canvases = CHARTS.map(([key]) => {
     const fig = el("figure", "an-chart");
     const canvas = el("canvas");
     canvas.dataset.key = key;
@@ -43,10 +43,15 @@ export function renderMinuteCharts(box, minutes, currency = "USD") {
     canvas.setAttribute("aria-label", t(`analytics.${key}`));
     fig.append(el("figcaption", "", t(`analytics.${key}`)), canvas);
     box.append(fig);
+    return canvas;
+  });
+  // Drawn once every chart is in the grid: a chart sized while it was alone in its row was
+  // then squeezed into its column, squashing its caption's text.
+  CHARTS.forEach(([key, color], i) => {
     const fmt = key === "gmv_cents" ? (v) => money(v, currency) : number;
-    new LineChart(canvas, { color, windowMs: span, caption: (max) => t("analytics.max", { max: fmt(max) }) })
+    new LineChart(canvases[i], { color, windowMs: span, caption: (max) => t("analytics.max", { max: fmt(max) }) })
       .draw(times, minutes.map((m) => m[key]), end);
-  }
+  });
 }
 
 /** Download the show's figures by minute as CSV (the route needs the bearer token). */
