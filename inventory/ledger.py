@@ -46,6 +46,8 @@ class SaleRecord:
     #: A rehearsal's sale: its orders count in no real figure (keyword-only: subclasses add
     #: fields without defaults).
     rehearsal: bool = field(default=False, kw_only=True)
+    #: An auction lot's sale: the stream it sells in (``stream_id`` is None: no sale card).
+    lot_stream_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.state,
         s.created_by,
         rehearsal=bool(s.rehearsal),
+        lot_stream_id=s.lot_stream_id,
     )
 
 
@@ -127,7 +130,7 @@ class Ledger:
         """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
-            ends_at_ms, hold_s, "scheduled", created_by,
+            ends_at_ms, hold_s, "scheduled", created_by, lot_stream_id=lot_stream_id,
         )  # fmt: skip
         values = {k: v for k, v in asdict(rec).items() if k not in ("id", "rehearsal")}
         # The flag is read inside the INSERT: a SELECT first would make this transaction a
@@ -137,7 +140,7 @@ class Ledger:
         flag = select(Stream.rehearsal).where(Stream.id == flagged).scalar_subquery()
         stmt = (
             insert(Sale)
-            .values(**values, created_at_ms=int(time.time() * 1000), lot_stream_id=lot_stream_id)
+            .values(**values, created_at_ms=int(time.time() * 1000))
             .values(rehearsal=func.coalesce(flag, false()))
             .returning(Sale.id, Sale.rehearsal)
         )
