@@ -101,6 +101,23 @@ async def test_the_studio_shows_a_finished_shows_analytics(
     await screenshot(page, "studio-analytics-desktop")
 
 
+async def test_the_studio_shows_the_analytics_as_soon_as_the_show_ends(
+    browser: Any, live_server: LiveServer, http: aiohttp.ClientSession, host_api: Api
+) -> None:
+    """Ending the show brings up its analytics in the open studio, without a reload."""
+    stream_id = await new_show(host_api, "Short show")
+    peer = await go_live(host_api, stream_id)
+    token = live_server.token("host", "hana", "Hana")
+    page = await open_page(browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP)
+    await page.wait_for_selector("#view-console:not([hidden])")
+    assert await page.is_hidden("#analytics")
+    async with http.delete(live_server.url + peer.session_id, headers=host_api.headers) as r:
+        assert r.status in (200, 204), await r.text()
+    await peer.close()
+    await page.wait_for_selector("#analytics:not([hidden]) .an-tile", timeout=10000)
+    assert page.errors == []
+
+
 async def test_the_room_shows_reviews_and_your_data(
     browser: Any, live_server: LiveServer, http: aiohttp.ClientSession, host_api: Api
 ) -> None:

@@ -153,6 +153,8 @@ async function consoleView(me) {
       if (ev.type === "stream") {
         camera.streamStatus(ev.status, false);
         rehearsal.streamStatus(ev.status);
+        // The show just ended: what worked, now, rather than after a reload.
+        if (ev.status === "ended") showAnalytics(streamId, shop.currency());
       }
       shop.onEvent(ev);
       social.onEvent(ev);
