@@ -73,6 +73,13 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
         return await text_of(ann, "#lot-bid") == "Current bid $11.00"
 
     await eventually(ann_sees_ben, 10, "Ann sees Ben's bid")
+    # Ann's "your bid leads" gives way to the news that she was outbid.
+    assert await text_of(ann, "#lot-outcome") == "You were outbid: the bid is now $11.00"
+
+    async def ben_leads() -> bool:
+        return await text_of(ben, "#lot-outcome") == "Your bid of $11.00 leads"
+
+    await eventually(ben_leads, 10, "Ben is told his bid leads")
 
     async def ticking() -> bool:
         return await text_of(ann, "#lot-clock") != first_clock

@@ -22,6 +22,7 @@ export class LotCard {
     this.signIn = signIn;
     this.showName = showName;
     this.lot = null;
+    this.myBid = null; // {lot, cents}: this viewer's last accepted bid
     this.busy = false;
     this.el = {
       card: $("lot-card"), bid: $("lot-bid"), leader: $("lot-leader"), clock: $("lot-clock"),
@@ -91,6 +92,11 @@ export class LotCard {
         : t("lot.sold", { amount: money(lot.price_cents) });
     } else if (lot.state === "unsold") {
       this.el.outcome.textContent = t("lot.unsold");
+    } else if (open && this.myBid && this.myBid.lot === lot.id) {
+      // "Your bid leads" must not outlive a higher bid from someone else.
+      this.el.outcome.textContent = lot.bid_cents > this.myBid.cents
+        ? t("lot.outbid", { amount: money(lot.bid_cents) })
+        : t("lot.yourBid", { amount: money(this.myBid.cents) });
     }
     this.tick();
   }
@@ -120,7 +126,7 @@ export class LotCard {
       amount_cents: this.lot.next_bid_cents, show_name: this.showName() };
     try {
       await this.room.request(ev);
-      this.el.outcome.textContent = t("lot.yourBid", { amount: money(ev.amount_cents) });
+      this.myBid = { lot: ev.lot_id, cents: ev.amount_cents };
     } catch (err) {
       this.el.outcome.textContent = t("lot.refused", { reason: errorText(err) });
       this.load();
