@@ -48,8 +48,8 @@ async def test_a_host_edits_their_product_and_the_room_shows_it_after_a_pin(
     # A member price above the price is refused: the form says so and stays open.
     await form.locator("input[name=member_price]").fill("20.00")
     await form.locator("button[type=submit]").click()
-    error = form.locator(".form-error", has_text="Something went wrong")
-    await error.wait_for()  # the refusal, as text
+    error = form.locator(".form-error", has_text="The member price must be below the price")
+    await error.wait_for()  # the refusal, saying what to change
     await screenshot(studio, "studio-product-edit-refused-desktop")
     await form.locator("input[name=member_price]").fill("")
     await form.locator("button[type=submit]").click()
@@ -83,6 +83,12 @@ async def test_a_host_adds_a_product_with_its_description_from_the_studio(
     await studio.fill("#pf-name", f"Speckled mug {tag}")
     await studio.fill("#pf-price", "24.90")
     await studio.fill("#pf-description", "Thrown by hand; no two alike.")
+    await studio.fill("#pf-member-price", "30")
+    await studio.click("#product-form button[type=submit]")
+    await studio.locator(
+        "#pf-error", has_text="The member price must be below the price"
+    ).wait_for()
+    await studio.fill("#pf-member-price", "")
     await studio.click("#product-form button[type=submit]")
     await studio.locator("#products .product", has_text=f"Speckled mug {tag}").wait_for()
     saved = next(p for p in (await host_api.call("GET", "/api/products?mine=1"))["products"]

@@ -52,6 +52,11 @@ export function productEditForm(product, { onSaved, onCancel }) {
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     const m = member.value.trim();
+    // Said here, in words: the server's refusal would only say "not valid".
+    if (m && toCents(m) >= toCents(price.value)) {
+      error.textContent = t("studio.product.memberAbove");
+      return;
+    }
     const body = {
       name: name.value.trim(),
       price_cents: toCents(price.value),

@@ -205,6 +205,10 @@ export class Shop {
     };
     const member = $("pf-member-price").value.trim();
     if (member) body.member_price_cents = toCents(member);
+    if (member && body.member_price_cents >= body.price_cents) {
+      $("pf-error").textContent = t("studio.product.memberAbove"); // the server would only say "not valid"
+      return;
+    }
     try {
       const p = await api("/api/products", { method: "POST", body });
       this.products.push(p);
