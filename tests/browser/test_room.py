@@ -388,6 +388,25 @@ async def test_a_long_product_name_keeps_the_buy_button_on_a_phone(
     await screenshot(page, "room-long-name-phone")
 
 
+async def test_the_sale_strip_never_breaks_a_label_on_a_phone(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """'FLASH SALE', the clock and '5,000 of 5,000 left' each stay on one line at 390 px (the
+    strip wraps between them when it must, never inside one)."""
+    stream_id = await new_show(host_api)
+    _, sale_id = await sale_setup(host_api, stream_id, quantity=5000)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}")  # 390 px wide
+    await page.wait_for_selector("#buy[data-state=open]")
+    await text_becomes(page, "#sale-left", "5,000 of 5,000 left")
+    heights = await page.eval_on_selector_all(
+        ".sale-strip > *", "els => els.map(e => [e.textContent.trim(), e.offsetHeight])"
+    )
+    assert all(height < 26 for _, height in heights), heights  # two lines would be ~36 px
+    await assert_fits(page, "#product-card", "#sale-left")
+    await screenshot(page, "room-sale-strip-phone")
+
+
 async def test_chinese_page_says_server_errors_and_badges_in_chinese(
     browser: Any, live_server: LiveServer, host_api: Api, show_room: tuple[str, RoomClient]
 ) -> None:
