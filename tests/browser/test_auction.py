@@ -91,6 +91,10 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
 
     await eventually(ben_won, 20, "Ben is told he won")
     assert (await text_of(ann, "#lot-outcome")) == "Sold for $11.00"
+    # A closed lot has a final bid and no leader.
+    assert (await text_of(ann, "#lot-bid"), await text_of(ann, "#lot-leader")) == (
+        "Final bid $11.00", "",
+    )  # fmt: skip
     ben_api = Api(live_server, host_api.session, live_server.token("viewer", "ben", "Ben"))
     won = await ben_api.call("GET", f"/api/lots/{lot['id']}")
     order = await ben_api.call("GET", f"/api/orders/{won['order_id']}")

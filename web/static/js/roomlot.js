@@ -78,11 +78,13 @@ export class LotCard {
     this.el.card.hidden = !lot || lot.state === "scheduled";
     if (!lot) return;
     const open = lot.state === "open" && this.remainingMs() > 0;
-    this.el.bid.textContent = lot.bids
-      ? t("lot.current", { amount: money(lot.bid_cents) })
-      : t("lot.start", { amount: money(lot.start_cents) });
+    const closed = lot.state === "won" || lot.state === "unsold";
+    this.el.bid.textContent = !lot.bids
+      ? t("lot.start", { amount: money(lot.start_cents) })
+      : t(closed ? "lot.final" : "lot.current", { amount: money(lot.bid_cents) });
     this.el.count.textContent = t("lot.bids", { count: lot.bids });
-    this.el.leader.textContent = lot.bids ? t("lot.leader", { name: lot.leader_name || t("common.someone") }) : "";
+    // Nobody "leads" a closed lot: the outcome line says who won.
+    this.el.leader.textContent = lot.bids && !closed ? t("lot.leader", { name: lot.leader_name || t("common.someone") }) : "";
     this.el.button.hidden = !open;
     this.el.button.disabled = this.busy;
     this.el.button.textContent = t("lot.bidButton", { amount: money(lot.next_bid_cents) });
