@@ -140,7 +140,7 @@ async def test_a_viewer_enters_a_fair_draw_from_the_room_and_wins(
     await host_api.call("POST", f"/api/sales/{sale['id']}/draw/close", {"now": True})
 
     async def won() -> bool:
-        return await text_of(cy, "#draw-outcome") == "You won! Pay from My orders."
+        return await text_of(cy, "#draw-outcome") == "You won! Pay from Your orders."
 
     await eventually(won, 15, "the viewer learns they won")
     assert cy.errors == []
@@ -191,7 +191,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     )
 
     async def dee_won() -> bool:
-        return await text_of(dee, "#draw-outcome") == "You won! Pay from My orders."
+        return await text_of(dee, "#draw-outcome") == "You won! Pay from Your orders."
 
     await eventually(dee_won, 15, "Dee learns she won")
     # Her won order shows under "Your orders" (the bag shows a dot) with its own Pay button.

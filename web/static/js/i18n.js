@@ -513,7 +513,7 @@ const STRINGS = {
     "lot.outbid": "You were outbid: the bid is now {amount}",
     "lot.refused": "Bid not taken: {reason}",
     "lot.sold": "Sold for {amount}",
-    "lot.youWon": "You won at {amount}! Pay from My orders.",
+    "lot.youWon": "You won at {amount}! Pay from Your orders.",
     "lot.unsold": "Not sold: the reserve was not met",
     "error.bid_too_low": "Someone bid first: bid again",
     "error.lot_closed": "The auction has ended",
@@ -555,7 +555,7 @@ const STRINGS = {
     "draw.commitment": "Commitment {hash}…",
     "draw.seed": "Seed revealed {seed}…",
     "draw.entered": "You're in (entry {entry}…)",
-    "draw.won": "You won! Pay from My orders.",
+    "draw.won": "You won! Pay from Your orders.",
     "draw.lost": "Not drawn this time",
     // ---- end auctions and draws ----------------------------------------------------------
     // ---- analytics, reviews, your data (analytics helper) -----------------------------------
