@@ -49,6 +49,8 @@ class SaleRecord:
     #: What a member of the host's store pays, fixed when the sale was made: its price when it
     #: has no member price. None only for sales made before migration 0013, which did not keep it.
     member_price_cents: int | None = field(default=None, kw_only=True)
+    #: An auction lot's sale: the stream it sells in (``stream_id`` is None: no sale card).
+    lot_stream_id: str | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,7 @@ def _sale(s: Sale) -> SaleRecord:
         s.created_by,
         rehearsal=bool(s.rehearsal),
         member_price_cents=s.member_price_cents,
+        lot_stream_id=s.lot_stream_id,
     )
 
 
@@ -134,7 +137,7 @@ class Ledger:
         """
         rec = SaleRecord(
             0, product_id, stream_id, price_cents, quantity, per_user_limit, starts_at_ms,
-            ends_at_ms, hold_s, "scheduled", created_by,
+            ends_at_ms, hold_s, "scheduled", created_by, lot_stream_id=lot_stream_id,
             # Stored as the sale's price when there is none: NULL means "made before 0013".
             member_price_cents=price_cents if member_price_cents is None else member_price_cents,
         )  # fmt: skip
@@ -146,7 +149,7 @@ class Ledger:
         flag = select(Stream.rehearsal).where(Stream.id == flagged).scalar_subquery()
         stmt = (
             insert(Sale)
-            .values(**values, created_at_ms=int(time.time() * 1000), lot_stream_id=lot_stream_id)
+            .values(**values, created_at_ms=int(time.time() * 1000))
             .values(rehearsal=func.coalesce(flag, false()))
             .returning(Sale.id, Sale.rehearsal)
         )

@@ -163,7 +163,8 @@ async def _sales_with_totals(app: web.Application, stream_id: str | None) -> lis
     out = []
     for rec in records:
         sale = (await app[SALES].get_sale(rec.id)).to_json()
-        out.append({**sale, **totals[rec.id].to_json()})
+        # A lot's sale has no stream_id (no sale card offers it): ops names its show all the same.
+        out.append({**sale, **totals[rec.id].to_json(), "lot_stream_id": rec.lot_stream_id})
     return out
 
 

@@ -17,7 +17,6 @@ from flashsale.groupreaper import GroupReaper
 from flashsale.points import points_accrual
 from flashsale.sweeper import Repeat, running
 from inventory.attribution import PromoterFigures
-from inventory.members import NotAMember
 from web.api import IDEMPOTENCY_HEADER, _manage_sale
 from web.auth import USER_ID_RE, Principal, Role
 from web.errors import ForbiddenError
@@ -202,13 +201,19 @@ async def join_store(request: web.Request) -> web.Response:
 
 @routes.get("/api/stores/{host_id}/me")
 async def my_membership(request: web.Request) -> web.Response:
-    """The caller's membership of a host's store and their points balance."""
+    """The caller's membership of a host's store and their points balance.
+
+    Not being a member is an answer, not an error: every signed-in room asks on load, and a 409
+    there put a red "Failed to load resource" in every viewer's console.
+    """
     who = require(request)
     host_id = _host_param(request)
     membership = await request.app[MEMBERS].membership(host_id, who.user_id)
     if membership is None:
-        raise NotAMember(f"you are not a member of {host_id}'s store")
-    return web.json_response(membership.to_json())
+        return web.json_response(
+            {"host_id": host_id, "user_id": who.user_id, "member": False, "points": 0}
+        )
+    return web.json_response({**membership.to_json(), "member": True})
 
 
 @routes.get("/api/stores/{host_id}/members")

@@ -89,10 +89,34 @@ async def test_the_studio_shows_a_finished_shows_analytics(
     tiles = await page.locator("#an-totals dd").all_text_contents()
     assert "6" in tiles  # the chat messages
     assert await page.locator("#an-charts canvas").count() == 4
+    # Each chart's bitmap is as wide as the chart on screen: a wider one is squeezed to fit,
+    # squashing its "max" caption.
+    sizes = await page.eval_on_selector_all(
+        "#an-charts canvas",
+        "cs => cs.map(c => [c.width, Math.round(c.clientWidth * devicePixelRatio)])",
+    )
+    assert all(drawn == shown for drawn, shown in sizes), sizes
     assert "Celadon bowl" in await page.locator("#an-products").inner_text()
     await page.locator("#analytics").scroll_into_view_if_needed()
     await page.evaluate("document.getElementById('analytics').scrollIntoView()")
     await screenshot(page, "studio-analytics-desktop")
+
+
+async def test_the_studio_shows_the_analytics_as_soon_as_the_show_ends(
+    browser: Any, live_server: LiveServer, http: aiohttp.ClientSession, host_api: Api
+) -> None:
+    """Ending the show brings up its analytics in the open studio, without a reload."""
+    stream_id = await new_show(host_api, "Short show")
+    peer = await go_live(host_api, stream_id)
+    token = live_server.token("host", "hana", "Hana")
+    page = await open_page(browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP)
+    await page.wait_for_selector("#view-console:not([hidden])")
+    assert await page.is_hidden("#analytics")
+    async with http.delete(live_server.url + peer.session_id, headers=host_api.headers) as r:
+        assert r.status in (200, 204), await r.text()
+    await peer.close()
+    await page.wait_for_selector("#analytics:not([hidden]) .an-tile", timeout=10000)
+    assert page.errors == []
 
 
 async def test_the_room_shows_reviews_and_your_data(

@@ -24,7 +24,10 @@ async def studio_desk(browser: Any, live_server: LiveServer, stream_id: str, des
     )
     await studio.click(f"#{desk}-desk summary")
     for name, value in fields.items():
-        await studio.fill(f"#{form}-{name}", str(value))
+        if name == "product":  # picked by the name the host sees: the studio shows no ids
+            await studio.select_option(f"#{form}-product", label=value)
+        else:
+            await studio.fill(f"#{form}-{name}", str(value))
     await studio.click(f"#{form}-create")
     return studio
 
@@ -70,6 +73,13 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
         return await text_of(ann, "#lot-bid") == "Current bid $11.00"
 
     await eventually(ann_sees_ben, 10, "Ann sees Ben's bid")
+    # Ann's "your bid leads" gives way to the news that she was outbid.
+    assert await text_of(ann, "#lot-outcome") == "You were outbid: the bid is now $11.00"
+
+    async def ben_leads() -> bool:
+        return await text_of(ben, "#lot-outcome") == "Your bid of $11.00 leads"
+
+    await eventually(ben_leads, 10, "Ben is told his bid leads")
 
     async def ticking() -> bool:
         return await text_of(ann, "#lot-clock") != first_clock
@@ -81,13 +91,23 @@ async def test_two_viewers_bid_the_leader_and_timer_update_the_winner_has_an_ord
 
     await eventually(ben_won, 20, "Ben is told he won")
     assert (await text_of(ann, "#lot-outcome")) == "Sold for $11.00"
+    # A closed lot has a final bid and no leader.
+    assert (await text_of(ann, "#lot-bid"), await text_of(ann, "#lot-leader")) == (
+        "Final bid $11.00", "",
+    )  # fmt: skip
     ben_api = Api(live_server, host_api.session, live_server.token("viewer", "ben", "Ben"))
     won = await ben_api.call("GET", f"/api/lots/{lot['id']}")
     order = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
     assert (order["state"], order["unit_price_cents"]) == ("reserved", 1100)
-    # The won lot is in Ben's orders, payable there.
+    # The won lot is in Ben's orders, named by its product, payable there.
     await ben.click("#orders-btn")
     await ben.wait_for_selector("#order-list .order-pay", timeout=10000)
+
+    async def named() -> str:
+        line = await text_of(ben, "#order-list li span")
+        return line if "Vase" in line else ""
+
+    await eventually(named, 10, "the won order is named by its product, not #<sale id>")
     await ben.click("#order-list .order-pay")
     await ben.wait_for_selector("#order-list li[data-state=paid]", timeout=10000)
     paid = await ben_api.call("GET", f"/api/orders/{won['order_id']}")
@@ -120,7 +140,7 @@ async def test_a_viewer_enters_a_fair_draw_from_the_room_and_wins(
     await host_api.call("POST", f"/api/sales/{sale['id']}/draw/close", {"now": True})
 
     async def won() -> bool:
-        return await text_of(cy, "#draw-outcome") == "You won! Pay from My orders."
+        return await text_of(cy, "#draw-outcome") == "You won! Pay from Your orders."
 
     await eventually(won, 15, "the viewer learns they won")
     assert cy.errors == []
@@ -137,7 +157,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     dee = await open_page(browser, f"{live_server.url}/live/{stream_id}#token="
                           + live_server.token("viewer", "dee", "Dee"))  # fmt: skip
     await dee.wait_for_selector("body[data-state=waiting]")
-    fields = {"product": product["id"], "price": 19900, "units": 1, "window": 600}
+    fields = {"product": "Watch · $250.00", "price": 19900, "units": 1, "window": 600}
     studio = await studio_desk(browser, live_server, stream_id, "draw", "df", fields)
     await studio.wait_for_selector("#draw-now:not([hidden])")
     status = await text_of(studio, "#draw-status")
@@ -145,6 +165,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     sale_id = int(status.split("#")[1].split(" ")[0])
     draw = await host_api.call("GET", f"/api/sales/{sale_id}/draw")
     assert draw["commitment"] in await text_of(studio, "#draw-proof")
+    assert (await host_api.call("GET", f"/api/sales/{sale_id}"))["product_id"] == product["id"]
 
     await dee.wait_for_selector("#draw-enter:not([hidden])", timeout=10000)
     # The draw's sale is entered, never bought: no flash-sale strip offers it.
@@ -170,7 +191,7 @@ async def test_the_host_runs_a_fair_draw_from_the_studio_and_sees_the_proof(
     )
 
     async def dee_won() -> bool:
-        return await text_of(dee, "#draw-outcome") == "You won! Pay from My orders."
+        return await text_of(dee, "#draw-outcome") == "You won! Pay from Your orders."
 
     await eventually(dee_won, 15, "Dee learns she won")
     # Her won order shows under "Your orders" (the bag shows a dot) with its own Pay button.
@@ -201,18 +222,20 @@ async def test_the_host_starts_a_lot_from_the_studio_and_sees_its_bidders(
     product = await host_api.call(
         "POST", "/api/products", {"name": "Kettle", "price_cents": 3000}, status=201
     )
-    fields = {"product": product["id"], "start": 2500, "inc": 100, "duration": 120}
+    fields = {"product": "Kettle · $30.00", "start": 2500, "inc": 100, "duration": 120}
     studio = await studio_desk(browser, live_server, stream_id, "lot", "lf", fields)
 
     async def opened() -> str:
-        status = await text_of(studio, "#lot-status")
-        return status if "open" in status else ""
+        return await text_of(studio, "#lot-status")
 
     status = await eventually(opened, 10, "the studio shows the open lot")
-    assert "Starts at $25.00" in status, status
+    # The lot's state in words, not the server's code ("open").
+    assert status.endswith(" · Open · Starts at $25.00"), status
     lot_id = int(status.split("#")[1].split(" ")[0])
     lot = await host_api.call("GET", f"/api/lots/{lot_id}")
-    assert (lot["state"], lot["stream_id"], lot["start_cents"]) == ("open", stream_id, 2500)
+    assert (lot["state"], lot["stream_id"], lot["start_cents"], lot["product_id"]) == (
+        "open", stream_id, 2500, product["id"],
+    )  # fmt: skip
     bidder = Api(live_server, host_api.session, live_server.token("viewer", "ivy", "Ivy"))
     bidder.headers["Idempotency-Key"] = "b1"
     await bidder.call("POST", f"/api/lots/{lot_id}/bids", {"amount_cents": 2600}, status=201)

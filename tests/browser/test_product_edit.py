@@ -87,3 +87,31 @@ async def test_a_host_edits_their_product_and_the_room_shows_it_after_a_pin(
     assert await viewer.text_content("#product-name") == f"Glazed mug {tag}"
     assert await viewer.is_visible("#product-card")
     assert studio.errors == [] and viewer.errors == []
+
+
+async def test_a_host_adds_a_product_with_its_description_from_the_studio(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """The + New form takes a description, as the edit form does, and the product keeps it."""
+    tag = uuid.uuid4().hex[:4]
+    stream_id = await new_show(host_api, f"New product night {tag}")
+    token = live_server.token("host", "hana", "Hana")
+    studio = await open_page(
+        browser, f"{live_server.url}/studio/{stream_id}#token={token}", DESKTOP
+    )
+    await studio.click("#new-product")
+    await studio.fill("#pf-name", f"Speckled mug {tag}")
+    await studio.fill("#pf-price", "24.90")
+    await studio.fill("#pf-description", "Thrown by hand; no two alike.")
+    await studio.fill("#pf-member-price", "30")
+    await studio.click("#product-form button[type=submit]")
+    await studio.locator(
+        "#pf-error", has_text="The member price must be below the price"
+    ).wait_for()
+    await studio.fill("#pf-member-price", "")
+    await studio.click("#product-form button[type=submit]")
+    await studio.locator("#products .product", has_text=f"Speckled mug {tag}").wait_for()
+    saved = next(p for p in (await host_api.call("GET", "/api/products?mine=1"))["products"]
+                 if p["name"] == f"Speckled mug {tag}")  # fmt: skip
+    assert (saved["price_cents"], saved["description"]) == (2490, "Thrown by hand; no two alike.")
+    assert studio.errors == []

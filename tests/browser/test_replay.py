@@ -197,3 +197,15 @@ async def test_a_show_of_two_broadcasts_plays_on_and_seeks_into_the_second(
     src, at = await position()
     assert src == second["name"] and at < 0.75, (src, at)
     assert page.errors == []
+
+
+async def test_a_replay_of_no_show_says_so_without_an_empty_player(
+    browser: Any, live_server: LiveServer
+) -> None:
+    page = await open_page(browser, f"{live_server.url}/replay/no-such-show")
+    await page.wait_for_selector("body[data-state=error]")
+    assert await page.text_content("#status") == "There is no show here."
+    assert await page.is_visible(".replay-home")  # the way back to every show
+    for gone in ("#video", "#markers-empty", "#chat-empty", ".replay-heading"):
+        assert await page.locator(gone).first.is_hidden(), gone
+    assert page.errors == []

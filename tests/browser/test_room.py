@@ -136,6 +136,11 @@ async def test_sale_countdown_buy_reserve_and_pay(
     await buyer.wait_for_selector("#shelf-list .shelf-item", state="visible")
     await screenshot(buyer, "room-shop-sheet-phone")
     await buyer.click("#orders-close")
+    # Under the pointer (where "Buy now" was tapped) Pay keeps its green, so its dark text reads.
+    await buyer.hover("#pay")
+    await buyer.wait_for_timeout(400)  # past the buttons' background transition
+    bg = await buyer.eval_on_selector("#pay", "b => getComputedStyle(b).backgroundColor")
+    assert bg == "rgb(47, 191, 113)", f"the hovered Pay button is {bg}, not the success green"
     await buyer.click("#pay")
     await buyer.wait_for_selector("#buy[data-state=limit]")
     assert await buyer.text_content("#outcome") == "Paid. Thank you!"
@@ -381,6 +386,25 @@ async def test_a_long_product_name_keeps_the_buy_button_on_a_phone(
     assert await page.text_content("#product-name") == name  # cut short on screen, not in text
     await assert_fits(page, "#product-card", "#buy", "#product-name")
     await screenshot(page, "room-long-name-phone")
+
+
+async def test_the_sale_strip_never_breaks_a_label_on_a_phone(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """'FLASH SALE', the clock and '5,000 of 5,000 left' each stay on one line at 390 px (the
+    strip wraps between them when it must, never inside one)."""
+    stream_id = await new_show(host_api)
+    _, sale_id = await sale_setup(host_api, stream_id, quantity=5000)
+    await host_api.call("POST", f"/api/sales/{sale_id}/open", {"countdown_s": 0})
+    page = await open_page(browser, f"{live_server.url}/live/{stream_id}")  # 390 px wide
+    await page.wait_for_selector("#buy[data-state=open]")
+    await text_becomes(page, "#sale-left", "5,000 of 5,000 left")
+    heights = await page.eval_on_selector_all(
+        ".sale-strip > *", "els => els.map(e => [e.textContent.trim(), e.offsetHeight])"
+    )
+    assert all(height < 26 for _, height in heights), heights  # two lines would be ~36 px
+    await assert_fits(page, "#product-card", "#sale-left")
+    await screenshot(page, "room-sale-strip-phone")
 
 
 async def test_chinese_page_says_server_errors_and_badges_in_chinese(

@@ -367,6 +367,26 @@ async def test_studio_links_ops_for_admins_and_names_the_command_for_new_links(
     assert not await page.is_visible("#ops-link")
 
 
+async def test_a_studio_link_to_no_show_offers_to_create_it_instead_of_a_dead_console(
+    browser: Any, live_server: LiveServer, host_api: Api
+) -> None:
+    """/studio/<unknown>: the banner, no camera or sale controls, and the create form with
+    that link name, which creates the show."""
+    wanted = f"gone-{uuid.uuid4().hex[:6]}"
+    host = live_server.token("host", "hana", "Hana")
+    page = await open_page(browser, f"{live_server.url}/studio/{wanted}#token={host}", DESKTOP)
+    await page.wait_for_selector("#banner:not([hidden])")
+    assert "no show with this link" in await text_of(page, "#banner")
+    await page.wait_for_selector("#view-create:not([hidden])")
+    assert await page.is_hidden("#golive") and await page.is_hidden("#sale-form")
+    assert await page.input_value("#create-id") == wanted
+    await page.fill("#create-title", "Back again")
+    await page.click("#create-form button[type=submit]")
+    await page.wait_for_selector("#view-console .col-stage:not([hidden])")
+    assert (await host_api.call("GET", f"/api/streams/{wanted}"))["title"] == "Back again"
+    assert page.errors == []
+
+
 async def test_long_names_fit_the_studio_and_the_landing_on_a_phone(
     browser: Any, live_server: LiveServer, host_api: Api
 ) -> None:
@@ -401,5 +421,9 @@ async def test_studio_in_chinese_says_a_refused_product_in_chinese(
     await studio.fill("#pf-name", "金杯")
     await studio.fill("#pf-price", "20000000000")  # over the server's limit: 400 bad_request
     await studio.click("#product-form button[type=submit]")
-    await text_becomes(studio, "#pf-error", "出错了：输入的内容无效")
+    # Said in Chinese, under the price it is about.
+    note = studio.locator("#product-form .field-error")
+    await note.wait_for()
+    assert await note.text_content() == "请输入 0 到 10,000,000,000 之间的价格"
+    assert await studio.locator("#pf-price").get_attribute("aria-invalid") == "true"
     assert studio.errors == []

@@ -120,6 +120,22 @@ async def test_ops_overview_shows_health_sales_and_history(
     assert len(body["series"]["t"]) >= 1  # the sampler took its first point at start-up
 
 
+async def test_ops_overview_names_the_show_of_an_auction_lots_sale(
+    client: TestClient, auth: Callable[..., dict[str, str]]
+) -> None:
+    """A lot's sale has no stream_id (no sale card offers it); ops still says whose show it is."""
+    product, sale = await _show_with_sale(client, auth("host", "hana"))
+    body = {"product_id": product, "start_cents": 1000, "increment_cents": 100,
+            "duration_s": 60, "stream_id": "s1"}  # fmt: skip
+    r = await client.post("/api/lots", json=body, headers=auth("host", "hana"))
+    assert r.status == 201, await r.text()
+    r = await client.get("/api/ops/overview", headers=auth("admin", "root"))
+    rows = {row["id"]: row for row in (await r.json())["sales"]}
+    [lot_sale] = [i for i in rows if i != sale]
+    assert (rows[lot_sale]["stream_id"], rows[lot_sale]["lot_stream_id"]) == (None, "s1")
+    assert (rows[sale]["stream_id"], rows[sale]["lot_stream_id"]) == ("s1", None)
+
+
 # The counts cover the whole database: the session's shared PostgreSQL database holds other
 # tests' sales, so this test gets one of its own.
 @pytest.mark.parametrize("database_url", ["sqlite", "postgresql_empty"], indirect=True)

@@ -163,7 +163,9 @@ function renderSales(sales) {
       const state = el("span", `badge state-${s.state}`, t(`ops.state.${s.state}`));
       cells(tr, [
         `#${s.id}`,
-        (s.stream_id && titles.get(s.stream_id)) || s.stream_id || "–",
+        s.lot_stream_id
+          ? t("ops.lotOf", { stream: titles.get(s.lot_stream_id) || s.lot_stream_id })
+          : (s.stream_id && titles.get(s.stream_id)) || s.stream_id || "–",
         state,
         stockCell(s),
         number(s.reserved_units),

@@ -10,7 +10,7 @@
 
 import { api, guestSignIn, ids, who } from "./api.js";
 import { $, el } from "./dom.js";
-import { applyI18n, clock, langSwitch, money, onLangChange, t } from "./i18n.js";
+import { applyI18n, clock, errorText, langSwitch, money, onLangChange, t } from "./i18n.js";
 
 const streamId = decodeURIComponent(location.pathname.split("/").pop() || "");
 const video = $("video");
@@ -256,7 +256,7 @@ async function main() {
       timeline(),
     ]);
   } catch (e) {
-    status.textContent = e.status === 404 ? t("replay.notFound") : t("common.error", { message: e.message });
+    status.textContent = e.status === 404 ? t("replay.notFound") : t("common.error", { message: errorText(e) });
     document.body.dataset.state = "error";
     return;
   }

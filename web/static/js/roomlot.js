@@ -22,6 +22,7 @@ export class LotCard {
     this.signIn = signIn;
     this.showName = showName;
     this.lot = null;
+    this.myBid = null; // {lot, cents}: this viewer's last accepted bid
     this.busy = false;
     this.el = {
       card: $("lot-card"), bid: $("lot-bid"), leader: $("lot-leader"), clock: $("lot-clock"),
@@ -77,11 +78,13 @@ export class LotCard {
     this.el.card.hidden = !lot || lot.state === "scheduled";
     if (!lot) return;
     const open = lot.state === "open" && this.remainingMs() > 0;
-    this.el.bid.textContent = lot.bids
-      ? t("lot.current", { amount: money(lot.bid_cents) })
-      : t("lot.start", { amount: money(lot.start_cents) });
+    const closed = lot.state === "won" || lot.state === "unsold";
+    this.el.bid.textContent = !lot.bids
+      ? t("lot.start", { amount: money(lot.start_cents) })
+      : t(closed ? "lot.final" : "lot.current", { amount: money(lot.bid_cents) });
     this.el.count.textContent = t("lot.bids", { count: lot.bids });
-    this.el.leader.textContent = lot.bids ? t("lot.leader", { name: lot.leader_name || t("common.someone") }) : "";
+    // Nobody "leads" a closed lot: the outcome line says who won.
+    this.el.leader.textContent = lot.bids && !closed ? t("lot.leader", { name: lot.leader_name || t("common.someone") }) : "";
     this.el.button.hidden = !open;
     this.el.button.disabled = this.busy;
     this.el.button.textContent = t("lot.bidButton", { amount: money(lot.next_bid_cents) });
@@ -91,6 +94,11 @@ export class LotCard {
         : t("lot.sold", { amount: money(lot.price_cents) });
     } else if (lot.state === "unsold") {
       this.el.outcome.textContent = t("lot.unsold");
+    } else if (open && this.myBid && this.myBid.lot === lot.id) {
+      // "Your bid leads" must not outlive a higher bid from someone else.
+      this.el.outcome.textContent = lot.bid_cents > this.myBid.cents
+        ? t("lot.outbid", { amount: money(lot.bid_cents) })
+        : t("lot.yourBid", { amount: money(this.myBid.cents) });
     }
     this.tick();
   }
@@ -120,7 +128,7 @@ export class LotCard {
       amount_cents: this.lot.next_bid_cents, show_name: this.showName() };
     try {
       await this.room.request(ev);
-      this.el.outcome.textContent = t("lot.yourBid", { amount: money(ev.amount_cents) });
+      this.myBid = { lot: ev.lot_id, cents: ev.amount_cents };
     } catch (err) {
       this.el.outcome.textContent = t("lot.refused", { reason: errorText(err) });
       this.load();

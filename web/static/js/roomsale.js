@@ -38,6 +38,7 @@ export class SaleCard {
     this.products = new Map();
     this.pinned = null;
     this.sales = new Map();
+    this.orderSales = new Map(); // sale id -> product id, for orders of sales the room never offers
     this.saleId = null;
     this.busy = null; // sale id being reserved
     this.refused = new Map(); // sale id -> error code that settles the button (limit, sold out)
@@ -547,6 +548,27 @@ export class SaleCard {
     this.el.shelfEmpty.hidden = items.length > 0;
   }
 
+  /**
+   * The product id of an order's sale that is not on the card (an auction lot's, a fair draw's),
+   * asked for once so the order is named by its product rather than "#<sale id>".
+   */
+  orderSale(saleId) {
+    if (!this.orderSales.has(saleId)) {
+      this.orderSales.set(saleId, undefined);
+      api(`/api/sales/${saleId}`)
+        .then((sale) => {
+          this.orderSales.set(saleId, sale.product_id);
+          if (!this.products.has(sale.product_id)) {
+            this.productsLoaded = null; // a product added after the room loaded its list
+            this.loadProducts();
+          }
+          this.renderOrders();
+        })
+        .catch(() => {}); // the order keeps its "#<sale id>" name; no retry on every render
+    }
+    return this.orderSales.get(saleId);
+  }
+
   renderOrders() {
     const e = this.el;
     const now = this.room.serverNow();
@@ -557,7 +579,8 @@ export class SaleCard {
       const li = document.createElement("li");
       li.className = "order";
       const sale = this.sales.get(o.sale_id);
-      const p = sale && this.products.get(sale.product_id);
+      const productId = sale ? sale.product_id : this.orderSale(o.sale_id);
+      const p = productId !== undefined ? this.products.get(productId) : null;
       const currency = (p && p.currency) || "USD";
       const line = document.createElement("span");
       line.textContent = t("room.order.line", {

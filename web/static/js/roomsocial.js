@@ -128,9 +128,10 @@ export class SocialPanel {
   async loadMember() {
     if (!this.hostId || !this.card.user) return this.render();
     try {
-      this.member = await api(`${this.storePath()}/me`);
-    } catch (e) {
-      this.member = e.code === "not_a_member" ? false : null;
+      const me = await api(`${this.storePath()}/me`);
+      this.member = me.member ? me : false;
+    } catch {
+      this.member = null;
     }
     this.card.render();
     this.render();

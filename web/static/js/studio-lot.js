@@ -49,7 +49,8 @@ export class LotDesk {
     const lot = this.lot;
     if (!lot) return;
     const head = lot.bids ? t("lot.current", { amount: money(lot.bid_cents) }) : t("lot.start", { amount: money(lot.start_cents) });
-    $("lot-status").textContent = `#${lot.id} · ${lot.state} · ${head}`;
+    const state = t(`studio.lot.state.${lot.state}`); // words, not the server's state code
+    $("lot-status").textContent = t("studio.lot.status", { id: lot.id, state, price: head });
     $("lot-bids").replaceChildren(
       ...(bids.length ? bids.slice(0, 20).map((b) => el("li", "", t("studio.lot.bid", { user: b.user_id, amount: money(b.amount_cents) })))
         : [el("li", "muted", t("studio.lot.none"))]),

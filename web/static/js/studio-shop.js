@@ -201,6 +201,7 @@ export class Shop {
       name: $("pf-name").value.trim(),
       price_cents: toCents($("pf-price").value),
       currency: $("pf-currency").value,
+      description: $("pf-description").value,
       image_url: $("pf-image").value.trim(),
     };
     const member = $("pf-member-price").value.trim();
@@ -208,6 +209,7 @@ export class Shop {
     const inputs = {
       name: $("pf-name"), price_cents: $("pf-price"), currency: $("pf-currency"),
       member_price_cents: $("pf-member-price"), image_url: $("pf-image"),
+      description: $("pf-description"),
     };
     clearFieldErrors(inputs, $("pf-error"));
     try {
@@ -227,18 +229,22 @@ export class Shop {
   // -- sales ---------------------------------------------------------------------------------
 
   _renderSaleProducts() {
-    const sel = $("sf-product");
-    const keep = sel.value;
-    sel.replaceChildren(
-      ...this.products.map((p) => {
-        const o = el("option", null, `${p.name} · ${money(p.price_cents, p.currency)}`);
-        o.value = String(p.id);
-        return o;
-      }),
-    );
-    if (keep && this._product(Number(keep))) sel.value = keep;
-    else if (this.pinned) sel.value = String(this.pinned);
-    $("sf-start").disabled = this.products.length === 0;
+    // The sale form and the auction and draw desks pick the product by name: the host never
+    // sees a product's id, so a number field asked for something the studio does not show.
+    for (const id of ["sf-product", "lf-product", "df-product"]) {
+      const sel = $(id);
+      const keep = sel.value;
+      sel.replaceChildren(
+        ...this.products.map((p) => {
+          const o = el("option", null, `${p.name} · ${money(p.price_cents, p.currency)}`);
+          o.value = String(p.id);
+          return o;
+        }),
+      );
+      if (keep && this._product(Number(keep))) sel.value = keep;
+      else if (this.pinned) sel.value = String(this.pinned);
+    }
+    for (const id of ["sf-start", "lf-create", "df-create"]) $(id).disabled = this.products.length === 0;
   }
 
   _defaultPrice() {

@@ -37,11 +37,11 @@ function slug(title) {
   return base ? `${base}-${tail}` : `show-${tail}`;
 }
 
-async function createView(me) {
+async function createView(me, wanted = "") {
   show($("view-create"), true);
   const title = $("create-title");
   const id = $("create-id");
-  let edited = false;
+  let edited = Boolean(wanted);
   const preview = () => {
     $("create-url").textContent = t("studio.create.url", { url: `${location.origin}/live/${id.value}` });
   };
@@ -53,7 +53,7 @@ async function createView(me) {
     edited = true;
     preview();
   });
-  id.value = slug("");
+  id.value = wanted || slug("");
   preview();
   $("create-form").addEventListener("submit", async (ev) => {
     ev.preventDefault();
@@ -106,9 +106,12 @@ async function consoleView(me) {
   try {
     stream = await api(`/api/streams/${encodeURIComponent(streamId)}`);
   } catch (e) {
-    show($("view-create"), false);
     banner(e.status === 404 ? t("studio.notFound") : t("common.error", { message: errorText(e) }));
     show($("view-console"), true);
+    // Only the banner: the console's controls would act on a show that is not there. A link
+    // that names no show gets the create form, with that link name filled in.
+    for (const col of document.querySelectorAll("#view-console > .col")) col.hidden = true;
+    if (e.status === 404) await createView(me, streamId);
     return;
   }
   if (me.role !== "admin" && stream.host_id !== me.user_id) {
@@ -153,6 +156,8 @@ async function consoleView(me) {
       if (ev.type === "stream") {
         camera.streamStatus(ev.status, false);
         rehearsal.streamStatus(ev.status);
+        // The show just ended: what worked, now, rather than after a reload.
+        if (ev.status === "ended") showAnalytics(streamId, shop.currency());
       }
       shop.onEvent(ev);
       social.onEvent(ev);
