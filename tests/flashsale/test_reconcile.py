@@ -215,7 +215,7 @@ def _member_sales(core: Core) -> SaleService:
 async def test_a_rebuilt_sale_charges_members_its_own_member_price_not_the_products(
     core: Core,
 ) -> None:
-    await core.catalog.create_stream("show1", "hana")
+    await core.catalog.create_stream("show-kept-mprice", "hana")
     await Members(core.db).join("hana", "amy")
     lamp = await core.catalog.create_product("Lamp", 4500, member_price_cents=3900)
     vase = await core.catalog.create_product("Vase", 4500)  # no member price when sold
@@ -223,7 +223,7 @@ async def test_a_rebuilt_sale_charges_members_its_own_member_price_not_the_produ
     try:
         sold = []
         for product in (lamp, vase, vase):
-            sale = await before.create_sale(product.id, 10, 2, OPS, stream_id="show1")
+            sale = await before.create_sale(product.id, 10, 2, OPS, stream_id="show-kept-mprice")
             sold.append((await before.open_sale(sale.id)).id)
         assert (await before.buy(sold[0], "amy", "k1")).order.unit_price_cents == 3900
     finally:
