@@ -80,7 +80,7 @@ class PointsCheckout:
 def points_accrual(members: Members, interval_s: float = 3600.0) -> Repeat:
     """Catches up points the persister did not settle as it wrote the orders; safe anywhere.
 
-    The persister credits and undoes points in the transaction that writes an order
+    The persister credits and undoes points right after it writes an order
     (``Members.orders_written``). This pass reads every paid order, so it runs rarely: it
     finds what an older persister wrote without doing so, and a spend whose order had already
     ended in SQL when a crash cut the checkout short. Each line is written once (the ledger's

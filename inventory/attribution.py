@@ -6,9 +6,9 @@ order gets exactly one row, naming the promoter whose touch came last before it 
 window (or nobody), with the product's commission rate at that time. Being keyed by user id in
 SQL, attribution survives a reload and follows the viewer to a second device.
 
-Orders are attributed in the transaction that writes them (``orders_written``, a ledger hook),
+Orders are attributed as they are written (``orders_written``, a ledger hook run right after),
 so the work is proportional to the orders written. A sweep over every order (``attribute_orders``)
-only catches up orders written without the hook (an older persister during an upgrade): it
+only catches up orders written without the hook (by an older persister, or before a crash): it
 re-reads the whole orders table, which ran every 2 s before and grew with every order ever sold.
 """
 
@@ -110,7 +110,7 @@ class Attribution:
             return await self._attribute(s, None, limit)
 
     async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
-        """Attribute the orders ``session`` has just written, inside its transaction."""
+        """Attribute orders just written (in ``session``'s transaction): O(orders), not O(all)."""
         # Chunks keep the IN list far below SQLite's bound-parameter limit.
         for i in range(0, len(order_ids), 500):
             await self._attribute(session, Order.id.in_(order_ids[i : i + 500]), None)

@@ -94,10 +94,15 @@ def _order(o: Order) -> OrderRecord:
 
 
 class OrdersWritten(Protocol):
-    """Work that must happen with an order's write, in the same transaction."""
+    """Work that follows an order's write: run right after it commits, in its own transaction.
+
+    Not inside the write's: a longer write transaction on a SQLite file shared by several
+    persisters let an audit find a sale's orders missing under load (tests/cluster). Work
+    lost to a crash between the two transactions is found by the hook's catch-up sweep.
+    """
 
     async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
-        """Called inside the transaction that wrote ``order_ids`` (inserted or moved on)."""
+        """Called with ``session`` in a new transaction after ``order_ids`` were written."""
         ...
 
 
@@ -250,7 +255,8 @@ class Ledger:
                 before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
                 await s.execute(stmt, rows)
                 await record_transitions(s, dialect, orders, before)
-            for hook in self._hooks:
+        for hook in self._hooks:
+            async with self._db.transaction() as s:
                 await hook.orders_written(s, list(latest))
         return len(rows)
 

@@ -5,7 +5,7 @@ Points are never a counter that could drift: every change is a ledger line, uniq
 UPDATE of its ``version``: a row lock on PostgreSQL, the write lock on SQLite) and only then
 reads the balance, so concurrent spends are serialised and the balance never goes negative.
 A refunded order's points are undone the same way, under the same lock. An order's points are
-credited and undone in the transaction that writes it (``orders_written``, a ledger hook);
+credited and undone as the persister writes it (``orders_written``, a ledger hook run right after);
 ``credit_paid_orders`` and ``settle_refunds`` are catch-up passes that read every order.
 """
 
@@ -220,7 +220,7 @@ class Members:
         return n
 
     async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
-        """Credit and undo the points of orders just written, inside the writer's transaction."""
+        """Credit and undo the points of orders just written (in ``session``'s transaction)."""
         for i in range(0, len(order_ids), 500):
             chunk = order_ids[i : i + 500]
             for host_id, user_id, order_id, cents in await session.execute(

@@ -118,7 +118,11 @@ async def audit_ok(client: TestClient, auth: Auth, sale_id: int) -> dict[str, An
     """Run the sale's audit through the API; assert it passes."""
     r = await client.get(f"/api/sales/{sale_id}/audit", headers=auth("admin", "ops"))
     report = await r.json()
-    assert r.status == 200 and report["ok"], report
+    assert r.status == 200 and report["ok"], (
+        report["problems"],
+        report["figures"],
+        report["checks"],
+    )
     return dict(report["figures"])
 
 
