@@ -63,8 +63,14 @@ class LocalRoom:
         return [*self.live, *self.joining, *self.lagging]
 
     def size(self) -> int:
-        """Local client count (for presence)."""
+        """Local client count (every socket: an idle room has none)."""
         return len(self.live) + len(self.joining) + len(self.lagging)
+
+    def viewers(self) -> int:
+        """Local sockets of the audience: the stream's host (its studio, its phone) is no viewer."""
+        host = None if self.stream is None else self.stream.host_id
+        hosts = sum(1 for m in self.members() if m.identity is not None and m.user_id == host)
+        return self.size() - hosts
 
     def push(self, data: bytes, seq: int, window_s: float, published_us: int = 0) -> None:
         """Queue one encoded event for the next frame (``published_us``: when, if known)."""

@@ -64,6 +64,6 @@ class RoomTicker:
             if not room.ready.is_set() or room.failed is not None:
                 continue
             idle = room.size() == 0 and now - room.empty_since > self._limits.idle_room_s
-            await self._presence.report(room.keys, room.size(), withdraw=idle)
+            await self._presence.report(room.keys, room.viewers(), withdraw=idle)
             if idle:
                 await self._audience.drop_if_idle(room)

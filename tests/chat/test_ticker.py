@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from chat.factory import build_room
 from chat.hub import Hub
-from chat.member import RoomLimits
+from chat.member import Identity, RoomLimits
 from chat.presence import Presence
 from chat.reactions import Reactions
 from chat.salefeed import SaleAnnouncer, SaleFeed
@@ -49,6 +49,10 @@ async def test_ticks_flush_stock_reactions_and_viewer_counts(
 ) -> None:
     conn = FakeConnection()
     await hub.join("show", conn, None)
+    # The host's own sockets (studio, phone) are not counted as viewers.
+    host = Identity("hostess", "Hostess", "host")
+    for _ in range(2):
+        await hub.join("show", FakeConnection(), host)
     reactions = Reactions(redis)
     task = asyncio.create_task(ticker_of(hub, redis, prefix, reactions).run())
     try:
