@@ -147,8 +147,8 @@ async def test_host_goes_live_sells_and_moderates_from_the_studio_then_ops_audit
     viewer = await open_page(browser, f"{live_server.url}/live/{stream_id}", PHONE)
     played = await video_playing(viewer, "#video")
     assert played["w"] > 0
-    # The room counts sockets: the studio's own and the viewer's.
-    await text_becomes(studio, "#st-viewers", "2", 10)
+    # The room counts its audience: the viewer's socket, not the studio's own.
+    await text_becomes(studio, "#st-viewers", "1", 10)
     # The studio prefers H.264, so the show is recorded and in HLS without transcoding; the
     # recording places audio and video by Chromium's RTCP sender reports.
     admin = {"Authorization": f"Bearer {live_server.token('admin', 'root')}"}
