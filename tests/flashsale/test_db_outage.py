@@ -198,7 +198,9 @@ async def test_sqlite_locked_buys_go_on_and_the_persister_catches_up(
         assert Counter(s for s, _ in await _rush(client, auth, sid, range(20))) == {201: 20}
         assert await _persisted(ledger, sid, 20, 20) == 20
         # Another process holds the write lock: the persister cannot write, buys go on.
-        lock = sqlite3.connect(tmp_path / "livesell.db", isolation_level=None)
+        # Waits (up to 30 s) for a write the server may have under way: the persister writes the
+        # orders, then attributes them and settles points in transactions of their own.
+        lock = sqlite3.connect(tmp_path / "livesell.db", isolation_level=None, timeout=30)
         lock.execute("BEGIN EXCLUSIVE")
         try:
             during = []
