@@ -102,7 +102,7 @@ class OrdersWritten(Protocol):
     """
 
     async def orders_written(self, session: AsyncSession, order_ids: Sequence[str]) -> None:
-        """Called with ``session`` in a new transaction after ``order_ids`` were written."""
+        """Called with ``session`` in the transaction that follows the write of ``order_ids``."""
         ...
 
 
@@ -255,9 +255,11 @@ class Ledger:
                 before = await current_ranks(s, list(latest), lock=dialect == "postgresql")
                 await s.execute(stmt, rows)
                 await record_transitions(s, dialect, orders, before)
-        for hook in self._hooks:
-            async with self._db.transaction() as s:
-                await hook.orders_written(s, list(latest))
+        if self._hooks:
+            written = list(latest)
+            async with self._db.transaction() as s:  # one write lock for all of them
+                for hook in self._hooks:
+                    await hook.orders_written(s, written)
         return len(rows)
 
     async def orders_for_sale(self, sale_id: int) -> list[OrderRecord]:
